@@ -81,7 +81,8 @@ def _initial_default():
                 raise ValueError(f"HDC_BACKEND={env!r}: {exc}") from None
             _default = env
         else:
-            _default = backends()[0]
+            # the first that loads, without importing the slower-to-load ones behind it
+            _default = next(name for name in _PREFERENCE if _load(name) is not None)
     return _default
 
 
