@@ -1,0 +1,650 @@
+"""Numba backend: the kernel API of :mod:`hdc._kernels`, bit-identical to ``numpy_ref``.
+
+Nothing compiles at import; each kernel compiles on first use and is cached on disk
+(``cache=True``, see :func:`hdc.primitives.jit`). Each op has a serial kernel and, above a size
+threshold, a parallel driver that ``prange``-s over one contiguous chunk per thread; chunks write
+disjoint outputs (cdist, bundle, column counts) or per-thread partial results that are combined
+after (topk), so results never depend on the thread count.
+
+- popcount: LLVM ``ctpop`` (vectorises to ``vpopcntq`` where the CPU has it).
+- cdist / topk: memory rows in cache-sized tiles; four queries share each row load.
+- topk: a bounded max-heap of ``k`` per query and thread (threshold test, then sift); per-thread
+  heaps cover contiguous row ranges and are merged by (distance, index).
+- bundle / column_counts: bit-sliced carry-save counters (a Harley-Seal adder tree over groups of
+  8 rows feeding ripple-carry counter planes), over tiles of word columns.
+- permute: a word-level funnel shift (:func:`hdc.primitives.rotate_row`).
+"""
+import threading
+
+import numba
+import numpy as np
+
+from ..primitives import _ctpop64, hamming_row, jit, popcount_row, rotate_row, xor_row
+
+# ---- threads ----------------------------------------------------------------------------------
+
+_MAX_THREADS = max(1, int(numba.config.NUMBA_NUM_THREADS))
+_threads = _MAX_THREADS
+# The 'workqueue' threading layer aborts on concurrent parallel calls; serialise them there.
+_workqueue_lock = threading.Lock()
+_layer = None
+
+# Work (in word operations) below which the serial kernel runs: thread start-up costs ~10 us.
+_PAR_WORK = 1 << 17
+# Queries processed together against each memory row load.
+_QB = 4
+# Empty heap slot: larger than any uint32 distance.
+_EMPTY = np.int64(1) << np.int64(32)
+_UINT32_MAX = np.int64(0xFFFFFFFF)
+
+
+def set_num_threads(n):
+    """Threads for the parallel kernels, clamped to ``numba.config.NUMBA_NUM_THREADS``."""
+    global _threads
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    _threads = min(int(n), _MAX_THREADS)
+
+
+def get_num_threads():
+    """Threads the parallel kernels use (at most ``numba.config.NUMBA_NUM_THREADS``)."""
+    return _threads
+
+
+def _parallel(work):
+    """True when ``work`` word operations are worth more than one thread."""
+    return _threads > 1 and work >= _PAR_WORK
+
+
+class _ParallelCall:
+    """Context for a call of a parallel kernel: numba's thread count is per calling thread."""
+
+    def __enter__(self):
+        if numba.get_num_threads() != _threads:
+            numba.set_num_threads(_threads)
+        self._locked = _layer == "workqueue"
+        if self._locked:
+            _workqueue_lock.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        global _layer
+        if self._locked:
+            _workqueue_lock.release()
+        elif _layer is None:
+            _layer = numba.threading_layer()
+        return False
+
+
+def _chunk_bounds(n, chunks):
+    """Split ``range(n)`` into ``chunks`` contiguous near-equal ranges: (start, stop) of chunk c is
+    ``bounds[c], bounds[c + 1]``."""
+    return (np.arange(chunks + 1, dtype=np.int64) * n) // chunks
+
+
+def _tile_rows(n_words):
+    """Memory rows per tile: about 128 KiB, so a tile stays in L2 while queries stream past it."""
+    return max(16, min(1024, (128 * 1024) // (8 * max(1, n_words))))
+
+
+# ---- element-wise -----------------------------------------------------------------------------
+
+@jit(parallel=True)
+def _bind_parallel(a, b, out, bounds):
+    for c in numba.prange(bounds.shape[0] - 1):
+        lo, hi = bounds[c], bounds[c + 1]
+        xor_row(a[lo:hi], b[lo:hi], out[lo:hi])
+
+
+def bind(a, b, out):
+    if _parallel(out.shape[0] // 4):
+        with _ParallelCall():
+            _bind_parallel(a, b, out, _chunk_bounds(out.shape[0], _threads))
+    else:
+        xor_row(a, b, out)
+
+
+@jit
+def _permute_rows(x, dim, shift, out, lo, hi):
+    for r in range(lo, hi):
+        rotate_row(x[r], dim, shift, out[r])
+
+
+@jit(parallel=True)
+def _permute_parallel(x, dim, shift, out, bounds):
+    for c in numba.prange(bounds.shape[0] - 1):
+        _permute_rows(x, dim, shift, out, bounds[c], bounds[c + 1])
+
+
+def permute(x, dim, shift, out):
+    rows = x.shape[0]
+    if _parallel(x.size) and rows > 1:
+        with _ParallelCall():
+            _permute_parallel(x, dim, shift, out, _chunk_bounds(rows, min(_threads, rows)))
+    else:
+        _permute_rows(x, dim, shift, out, 0, rows)
+
+
+@jit
+def _popcount_rows(x, out, lo, hi):
+    for r in range(lo, hi):
+        out[r] = popcount_row(x[r])
+
+
+@jit(parallel=True)
+def _popcount_parallel(x, out, bounds):
+    for c in numba.prange(bounds.shape[0] - 1):
+        _popcount_rows(x, out, bounds[c], bounds[c + 1])
+
+
+def popcount(x, out):
+    rows = x.shape[0]
+    if _parallel(x.size) and rows > 1:
+        with _ParallelCall():
+            _popcount_parallel(x, out, _chunk_bounds(rows, min(_threads, rows)))
+    else:
+        _popcount_rows(x, out, 0, rows)
+
+
+@jit
+def _hamming_rows(a, b, out, lo, hi):
+    for r in range(lo, hi):
+        out[r] = hamming_row(a[r], b[r])
+
+
+@jit(parallel=True)
+def _hamming_parallel(a, b, out, bounds):
+    for c in numba.prange(bounds.shape[0] - 1):
+        _hamming_rows(a, b, out, bounds[c], bounds[c + 1])
+
+
+def hamming(a, b, out):
+    rows = a.shape[0]
+    if _parallel(a.size) and rows > 1:
+        with _ParallelCall():
+            _hamming_parallel(a, b, out, _chunk_bounds(rows, min(_threads, rows)))
+    else:
+        _hamming_rows(a, b, out, 0, rows)
+
+
+# ---- all pairs --------------------------------------------------------------------------------
+
+@jit
+def _dist_block(q, q0, q1, m, j0, j1, out, row0, col0):
+    """``out[i - row0, j - col0] = hamming(q[i], m[j])`` for i in [q0, q1), j in [j0, j1).
+
+    Four queries at a time share each load of a memory row.
+    """
+    n_words = q.shape[1]
+    i = q0
+    while i + 4 <= q1:
+        a0, a1, a2, a3 = q[i], q[i + 1], q[i + 2], q[i + 3]
+        for j in range(j0, j1):
+            row = m[j]
+            s0 = 0
+            s1 = 0
+            s2 = 0
+            s3 = 0
+            for w in range(n_words):
+                v = row[w]
+                s0 += _ctpop64(a0[w] ^ v)
+                s1 += _ctpop64(a1[w] ^ v)
+                s2 += _ctpop64(a2[w] ^ v)
+                s3 += _ctpop64(a3[w] ^ v)
+            c = j - col0
+            out[i - row0, c] = s0
+            out[i + 1 - row0, c] = s1
+            out[i + 2 - row0, c] = s2
+            out[i + 3 - row0, c] = s3
+        i += 4
+    while i < q1:
+        a0 = q[i]
+        for j in range(j0, j1):
+            out[i - row0, j - col0] = hamming_row(a0, m[j])
+        i += 1
+
+
+@jit
+def _cdist_range(a, b, out, q_lo, q_hi, j_lo, j_hi, tile):
+    """cdist for queries [q_lo, q_hi) against rows [j_lo, j_hi), one memory tile at a time."""
+    for j0 in range(j_lo, j_hi, tile):
+        j1 = min(j_hi, j0 + tile)
+        _dist_block(a, q_lo, q_hi, b, j0, j1, out, 0, 0)
+
+
+@jit(parallel=True)
+def _cdist_parallel(a, b, out, bounds, split_rows, tile):
+    for c in numba.prange(bounds.shape[0] - 1):
+        if split_rows:
+            _cdist_range(a, b, out, 0, a.shape[0], bounds[c], bounds[c + 1], tile)
+        else:
+            _cdist_range(a, b, out, bounds[c], bounds[c + 1], 0, b.shape[0], tile)
+
+
+def cdist(a, b, out):
+    n_a, n_b = a.shape[0], b.shape[0]
+    tile = _tile_rows(a.shape[1])
+    if _parallel(n_a * n_b * a.shape[1]):
+        # split the stored rows when there are enough of them, else the queries
+        split_rows = n_b >= 16 * _threads or n_b >= n_a
+        n = n_b if split_rows else n_a
+        with _ParallelCall():
+            _cdist_parallel(a, b, out, _chunk_bounds(n, min(_threads, n)), split_rows, tile)
+    else:
+        _cdist_range(a, b, out, 0, n_a, 0, n_b, tile)
+
+
+# ---- top-k ------------------------------------------------------------------------------------
+
+@jit
+def _sift_down(hd, hi, start, end):
+    """Restore the max-heap (ordered by (distance, index)) of hd/hi[:end] below ``start``."""
+    pos = start
+    d = hd[pos]
+    ix = hi[pos]
+    while True:
+        child = 2 * pos + 1
+        if child >= end:
+            break
+        right = child + 1
+        if right < end and (hd[right] > hd[child] or (hd[right] == hd[child] and hi[right] > hi[child])):
+            child = right
+        if hd[child] > d or (hd[child] == d and hi[child] > ix):
+            hd[pos] = hd[child]
+            hi[pos] = hi[child]
+            pos = child
+        else:
+            break
+    hd[pos] = d
+    hi[pos] = ix
+
+
+@jit
+def _topk_range(q, m, q_lo, q_hi, j_lo, j_hi, vis, hd, hi, tile):
+    """Push rows [j_lo, j_hi) into the heaps hd/hi (n_q, k) of queries [q_lo, q_hi).
+
+    Rows arrive in increasing index order, so a row enters a full heap only when its distance is
+    strictly below the worst kept one (its index is larger than every index already seen).
+    """
+    buf = np.empty((4, tile), np.uint32)
+    k = hd.shape[1]
+    for j0 in range(j_lo, j_hi, tile):
+        j1 = min(j_hi, j0 + tile)
+        for i0 in range(q_lo, q_hi, 4):
+            i1 = min(q_hi, i0 + 4)
+            # rows no query of this block can see are not compared at all
+            stop = j0
+            for i in range(i0, i1):
+                stop = max(stop, min(j1, vis[i]))
+            if stop <= j0:
+                continue
+            _dist_block(q, i0, i1, m, j0, stop, buf, i0, j0)
+            for i in range(i0, i1):
+                bd = hd[i]
+                bi = hi[i]
+                vstop = min(stop, vis[i])
+                worst = bd[0]
+                for j in range(j0, vstop):
+                    d = np.int64(buf[i - i0, j - j0])
+                    if d < worst:
+                        bd[0] = d
+                        bi[0] = j
+                        _sift_down(bd, bi, 0, k)
+                        worst = bd[0]
+
+
+@jit
+def _heap_sort(hd, hi):
+    """Sort every row of the max-heaps hd/hi ascending by (distance, index), in place."""
+    k = hd.shape[1]
+    for i in range(hd.shape[0]):
+        bd = hd[i]
+        bi = hi[i]
+        for end in range(k - 1, 0, -1):
+            d, ix = bd[0], bi[0]
+            bd[0], bi[0] = bd[end], bi[end]
+            bd[end], bi[end] = d, ix
+            _sift_down(bd, bi, 0, end)
+
+
+@jit
+def _write_result(hd, hi, out_dist, out_idx):
+    for i in range(hd.shape[0]):
+        for r in range(hd.shape[1]):
+            if hd[i, r] >= _EMPTY:
+                out_dist[i, r] = np.uint32(0xFFFFFFFF)
+                out_idx[i, r] = -1
+            else:
+                out_dist[i, r] = hd[i, r]
+                out_idx[i, r] = hi[i, r]
+
+
+@jit
+def _topk_serial(q, m, vis, hd, hi, out_dist, out_idx, tile):
+    _topk_range(q, m, 0, q.shape[0], 0, m.shape[0], vis, hd, hi, tile)
+    _heap_sort(hd, hi)
+    _write_result(hd, hi, out_dist, out_idx)
+
+
+@jit(parallel=True)
+def _topk_split_queries(q, m, vis, hd, hi, bounds, tile):
+    for c in numba.prange(bounds.shape[0] - 1):
+        _topk_range(q, m, bounds[c], bounds[c + 1], 0, m.shape[0], vis, hd, hi, tile)
+
+
+@jit(parallel=True)
+def _topk_split_rows(q, m, vis, part_d, part_i, bounds, tile):
+    for c in numba.prange(bounds.shape[0] - 1):
+        _topk_range(q, m, 0, q.shape[0], bounds[c], bounds[c + 1], vis, part_d[c], part_i[c], tile)
+        _heap_sort(part_d[c], part_i[c])
+
+
+@jit
+def _merge_parts(part_d, part_i, hd, hi):
+    """Merge the per-chunk sorted top-k lists into hd/hi, ordered by (distance, index)."""
+    n_parts, n_q, k = part_d.shape
+    tmp_d = np.empty(k, np.int64)
+    tmp_i = np.empty(k, np.int64)
+    for i in range(n_q):
+        hd[i, :] = part_d[0, i]
+        hi[i, :] = part_i[0, i]
+        for p in range(1, n_parts):
+            a = 0
+            b = 0
+            for r in range(k):
+                da, ia = hd[i, a], hi[i, a]
+                db, ib = part_d[p, i, b], part_i[p, i, b]
+                if da < db or (da == db and ia <= ib):
+                    tmp_d[r], tmp_i[r] = da, ia
+                    a += 1
+                else:
+                    tmp_d[r], tmp_i[r] = db, ib
+                    b += 1
+            hd[i, :] = tmp_d
+            hi[i, :] = tmp_i
+
+
+def topk(q, m, k, n_visible, out_dist, out_idx):
+    n_q, n_m = q.shape[0], m.shape[0]
+    vis = np.full(n_q, n_m, np.int64) if n_visible is None else np.minimum(
+        np.asarray(n_visible, np.int64), n_m)
+    tile = _tile_rows(q.shape[1])
+    hd = np.full((n_q, k), _EMPTY, np.int64)
+    hi = np.full((n_q, k), -1, np.int64)
+    if not _parallel(n_q * n_m * q.shape[1]):
+        _topk_serial(q, m, vis, hd, hi, out_dist, out_idx, tile)
+        return
+    with _ParallelCall():
+        if n_m >= 64 * _threads or n_q < 4 * _threads:
+            chunks = min(_threads, n_m)
+            part_d = np.full((chunks, n_q, k), _EMPTY, np.int64)
+            part_i = np.full((chunks, n_q, k), -1, np.int64)
+            _topk_split_rows(q, m, vis, part_d, part_i, _chunk_bounds(n_m, chunks), tile)
+            _merge_parts(part_d, part_i, hd, hi)
+        else:
+            _topk_split_queries(q, m, vis, hd, hi, _chunk_bounds(n_q, _threads), tile)
+            _heap_sort(hd, hi)
+    _write_result(hd, hi, out_dist, out_idx)
+
+
+# ---- counting ---------------------------------------------------------------------------------
+
+@jit
+def _ripple(planes, start, top, carry, tw):
+    """Add the bit-sliced values ``carry << start`` into the counter ``planes[:, :tw]``.
+
+    Planes at and above ``top`` are known to stay 0 (the count fits below them).
+    """
+    for b in range(start, top):
+        for w in range(tw):
+            p = planes[b, w]
+            c = carry[w]
+            planes[b, w] = p ^ c
+            carry[w] = p & c
+
+
+@jit
+def _bit_length(n):
+    bits = 0
+    while n > 0:
+        bits += 1
+        n >>= 1
+    return bits
+
+
+@jit
+def _count_tile(x, rows, w0, w1, planes, ones, twos, fours, carry):
+    """Bit-sliced column counts of ``x[rows, w0:w1]`` into ``planes[:, :w1 - w0]`` (zeroed first).
+
+    Plane b holds bit b of each column's count. Groups of 8 rows go through a carry-save adder
+    tree (ones, twos, fours pending; eights rippled into the planes from plane 3 up).
+    """
+    tw = w1 - w0
+    n_planes = planes.shape[0]
+    for b in range(n_planes):
+        for w in range(tw):
+            planes[b, w] = 0
+    for w in range(tw):
+        ones[w] = 0
+        twos[w] = 0
+        fours[w] = 0
+    n = rows.shape[0]
+    g = 0
+    while g + 8 <= n:
+        r0, r1, r2, r3 = rows[g], rows[g + 1], rows[g + 2], rows[g + 3]
+        r4, r5, r6, r7 = rows[g + 4], rows[g + 5], rows[g + 6], rows[g + 7]
+        for w in range(tw):
+            c = w0 + w
+            o = ones[w]
+            t = twos[w]
+            f = fours[w]
+            a = x[r0, c]
+            b = x[r1, c]
+            u = o ^ a
+            twos_a = (o & a) | (u & b)
+            o = u ^ b
+            a = x[r2, c]
+            b = x[r3, c]
+            u = o ^ a
+            twos_b = (o & a) | (u & b)
+            o = u ^ b
+            u = t ^ twos_a
+            fours_a = (t & twos_a) | (u & twos_b)
+            t = u ^ twos_b
+            a = x[r4, c]
+            b = x[r5, c]
+            u = o ^ a
+            twos_a = (o & a) | (u & b)
+            o = u ^ b
+            a = x[r6, c]
+            b = x[r7, c]
+            u = o ^ a
+            twos_b = (o & a) | (u & b)
+            o = u ^ b
+            u = t ^ twos_a
+            fours_b = (t & twos_a) | (u & twos_b)
+            t = u ^ twos_b
+            u = f ^ fours_a
+            carry[w] = (f & fours_a) | (u & fours_b)
+            f = u ^ fours_b
+            ones[w] = o
+            twos[w] = t
+            fours[w] = f
+        g += 8
+        # the eights: after g rows a count is at most g, so planes >= bit_length(g) stay 0
+        _ripple(planes, 3, min(n_planes, _bit_length(g)), carry, tw)
+    while g < n:
+        r = rows[g]
+        for w in range(tw):
+            carry[w] = x[r, w0 + w]
+        g += 1
+        _ripple(planes, 0, min(n_planes, _bit_length(g)), carry, tw)
+    _ripple(planes, 2, n_planes, fours, tw)
+    _ripple(planes, 1, n_planes, twos, tw)
+    _ripple(planes, 0, n_planes, ones, tw)
+
+
+@jit
+def _bundle_tiles(x, rows, tie, out, t_lo, t_hi, tw):
+    """Majority of ``x[rows]`` for word tiles [t_lo, t_hi) of width ``tw``: bit-sliced compare of
+    each count with n / 2 (gt: count > n // 2; eq: count == n // 2, a tie only when n is even)."""
+    n = rows.shape[0]
+    n_words = x.shape[1]
+    n_planes = _bit_length(n)
+    half = n >> 1
+    even = n % 2 == 0
+    planes = np.empty((n_planes, tw), np.uint64)
+    ones = np.empty(tw, np.uint64)
+    twos = np.empty(tw, np.uint64)
+    fours = np.empty(tw, np.uint64)
+    carry = np.empty(tw, np.uint64)
+    all_ones = ~np.uint64(0)
+    for t in range(t_lo, t_hi):
+        w0 = t * tw
+        w1 = min(n_words, w0 + tw)
+        width = w1 - w0
+        _count_tile(x, rows, w0, w1, planes, ones, twos, fours, carry)
+        gt = ones
+        eq = twos
+        for w in range(width):
+            gt[w] = 0
+            eq[w] = all_ones
+        for b in range(n_planes - 1, -1, -1):
+            if (half >> b) & 1:
+                for w in range(width):
+                    eq[w] &= planes[b, w]
+            else:
+                for w in range(width):
+                    gt[w] |= eq[w] & planes[b, w]
+                    eq[w] &= ~planes[b, w]
+        if even:
+            for w in range(width):
+                out[w0 + w] = gt[w] | (eq[w] & tie[w0 + w])
+        else:
+            for w in range(width):
+                out[w0 + w] = gt[w]
+
+
+@jit(parallel=True)
+def _bundle_parallel(x, rows, tie, out, bounds, tw):
+    for c in numba.prange(bounds.shape[0] - 1):
+        _bundle_tiles(x, rows, tie, out, bounds[c], bounds[c + 1], tw)
+
+
+def _tile_words(n_words):
+    """Word columns per counting tile: small enough to give every thread a few tiles."""
+    per = -(-n_words // (4 * _threads))
+    return int(min(64, max(8, -(-per // 8) * 8)))
+
+
+def bundle(x, tie, out):
+    n, n_words = x.shape
+    rows = np.arange(n, dtype=np.int64)
+    tw = _tile_words(n_words)
+    n_tiles = -(-n_words // tw)
+    if _parallel(n * n_words) and n_tiles > 1:
+        with _ParallelCall():
+            _bundle_parallel(x, rows, tie, out, _chunk_bounds(n_tiles, min(_threads, n_tiles)), tw)
+    else:
+        _bundle_tiles(x, rows, tie, out, 0, n_tiles, tw)
+
+
+@jit
+def _counts_tiles(x, rows, weight, counts, t_lo, t_hi, tw):
+    """``counts[64 w + bit] += weight * (number of rows r in ``rows`` with that bit set)`` for
+    the word tiles [t_lo, t_hi), counting bit-sliced then unpacking the planes once."""
+    n_words = x.shape[1]
+    n_planes = max(1, _bit_length(rows.shape[0]))
+    planes = np.empty((n_planes, tw), np.uint64)
+    ones = np.empty(tw, np.uint64)
+    twos = np.empty(tw, np.uint64)
+    fours = np.empty(tw, np.uint64)
+    carry = np.empty(tw, np.uint64)
+    acc = np.empty(64, np.int64)
+    for t in range(t_lo, t_hi):
+        w0 = t * tw
+        w1 = min(n_words, w0 + tw)
+        _count_tile(x, rows, w0, w1, planes, ones, twos, fours, carry)
+        for w in range(w1 - w0):
+            acc[:] = 0
+            for b in range(n_planes):
+                p = planes[b, w]
+                if p:
+                    for bit in range(64):
+                        acc[bit] += np.int64((p >> np.uint64(bit)) & np.uint64(1)) << b
+            base = 64 * (w0 + w)
+            for bit in range(64):
+                counts[base + bit] += weight * acc[bit]
+
+
+@jit
+def _counts_weighted_tiles(x, weights, counts, t_lo, t_hi, tw):
+    """``counts[64 w + bit] += sum_r weights[r] * bit`` row by row (for mostly distinct weights)."""
+    n_words = x.shape[1]
+    for t in range(t_lo, t_hi):
+        w0 = t * tw
+        w1 = min(n_words, w0 + tw)
+        for r in range(x.shape[0]):
+            wt = weights[r]
+            if wt == 0:
+                continue
+            for w in range(w0, w1):
+                v = x[r, w]
+                if v:
+                    base = 64 * w
+                    for bit in range(64):
+                        counts[base + bit] += wt * np.int64((v >> np.uint64(bit)) & np.uint64(1))
+
+
+@jit
+def _counts_groups(x, order, starts, values, counts, t_lo, t_hi, tw):
+    """Equal weights counted together: group g is rows ``order[starts[g]:starts[g + 1]]``."""
+    for g in range(values.shape[0]):
+        if values[g] != 0:
+            _counts_tiles(x, order[starts[g]:starts[g + 1]], values[g], counts, t_lo, t_hi, tw)
+
+
+@jit(parallel=True)
+def _counts_groups_parallel(x, order, starts, values, counts, bounds, tw):
+    for c in numba.prange(bounds.shape[0] - 1):
+        _counts_groups(x, order, starts, values, counts, bounds[c], bounds[c + 1], tw)
+
+
+@jit(parallel=True)
+def _counts_weighted_parallel(x, weights, counts, bounds, tw):
+    for c in numba.prange(bounds.shape[0] - 1):
+        _counts_weighted_tiles(x, weights, counts, bounds[c], bounds[c + 1], tw)
+
+
+def column_counts(x, weights, counts):
+    n, n_words = x.shape
+    if n == 0:
+        return
+    tw = _tile_words(n_words)
+    n_tiles = -(-n_words // tw)
+    par = _parallel(n * n_words) and n_tiles > 1
+    bounds = _chunk_bounds(n_tiles, min(_threads, n_tiles)) if par else None
+    if weights is not None:
+        values, inverse = np.unique(weights, return_inverse=True)
+    if weights is None or 8 * values.shape[0] <= n:
+        # few distinct weights: one bit-sliced count per weight value
+        if weights is None:
+            order = np.arange(n, dtype=np.int64)
+            starts = np.array([0, n], np.int64)
+            values = np.ones(1, np.int64)
+        else:
+            order = np.argsort(inverse, kind="stable").astype(np.int64)
+            starts = np.searchsorted(inverse[order], np.arange(values.shape[0] + 1)).astype(np.int64)
+            values = values.astype(np.int64)
+        if par:
+            with _ParallelCall():
+                _counts_groups_parallel(x, order, starts, values, counts, bounds, tw)
+        else:
+            _counts_groups(x, order, starts, values, counts, 0, n_tiles, tw)
+    else:
+        weights = np.ascontiguousarray(weights, np.int64)
+        if par:
+            with _ParallelCall():
+                _counts_weighted_parallel(x, weights, counts, bounds, tw)
+        else:
+            _counts_weighted_tiles(x, weights, counts, 0, n_tiles, tw)
