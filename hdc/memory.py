@@ -1,0 +1,607 @@
+"""``AssociativeMemory``: labelled hypervectors with exact Hamming search and a safe file format.
+
+File format (version 1), all integers little-endian. Sections in file order::
+
+    offset  size  field
+    0       8     magic b"HDCAMEM\\x00"
+    8       4     u32 version (1)
+    12      4     u32 header_size (128)
+    16      4     u32 header_crc: CRC-32 of the 128 header bytes, this field read as 0
+    20      4     u32 label_kind: 0 = every label an int64, 1 = tagged (int64 or UTF-8 str)
+    24      8     u64 dim
+    32      8     u64 count (stored vectors)
+    40      8     i64 next_label (the default label the next add() would give)
+    48      8     u64 chunk_bytes (payload bytes per checksum chunk)
+    56      8     u64 labels_offset
+    64      8     u64 labels_nbytes
+    72      4     u32 labels_crc: CRC-32 of the label table
+    76      4     u32 chunks_crc: CRC-32 of the chunk checksum table
+    80      8     u64 chunks_offset (= 128)
+    88      8     u64 n_chunks = ceil(payload_nbytes / chunk_bytes)
+    96      8     u64 payload_offset (a multiple of 64)
+    104     8     u64 payload_nbytes = count * ceil(dim / 64) * 8
+    112     16    reserved, zero
+    128           chunk checksum table: n_chunks u32 CRC-32s, one per chunk_bytes of payload
+    labels_offset (8-aligned)  label table:
+                  kind 0: count i64 labels
+                  kind 1: count u8 tags (0 = int, 1 = str), zero padding to a multiple of 8,
+                          count + 1 u64 byte offsets into the data, then the data
+                          (an int label is its 8 bytes i64, a str label its UTF-8 bytes)
+    payload_offset  the words, count rows of ceil(dim / 64) u64, row-major; zero padding
+                  before it, nothing after it (file size = payload_offset + payload_nbytes)
+
+Every byte is covered by a checksum: the header by ``header_crc``, the chunk table by
+``chunks_crc``, the labels by ``labels_crc``, the payload by the chunk table; the zero padding
+between sections is checked to be zero. The magic, version and ``header_crc`` sit at fixed
+offsets in every version and the checksummed header is always the first 128 bytes (a later
+version would add sections, not grow it), so a newer file is told apart from a damaged one.
+"""
+import errno
+import mmap as _mmap
+import os
+import struct
+import sys
+import threading
+import uuid
+import zlib
+
+import numpy as np
+
+from ._validate import check_dim, check_int, n_words, padding_mask
+from .hv import BinaryHV
+from .ops import _as_batch, as_hv, topk
+
+MAGIC = b"HDCAMEM\x00"
+FORMAT_VERSION = 1
+_HEADER = struct.Struct("<8sIIIIQQqQQQIIQQQQ16s")
+_HEADER_SIZE = 128
+_CRC_OFFSET = 16
+_CHUNK_BYTES = 16 << 20
+_TMP_MARK = ".hdc-tmp-"
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+assert _HEADER.size == _HEADER_SIZE
+
+
+class LabelNotFound(KeyError, ValueError):
+    """A label given to ``remove`` is not stored (a KeyError and a ValueError)."""
+
+
+def _align(n, a):
+    return (n + a - 1) // a * a
+
+
+def _is_int_label(label):
+    return isinstance(label, (int, np.integer)) and not isinstance(label, (bool, np.bool_))
+
+
+def _labels_array(labels, n):
+    """``labels`` (a sequence of ``n`` hashables) as an int64 array if all are int64, else object."""
+    if isinstance(labels, np.ndarray) and labels.ndim == 1 and labels.shape[0] == n:
+        if labels.dtype.kind == "i" or labels.dtype.kind == "u" and (n == 0 or labels.max() <= _INT64_MAX):
+            return labels.astype(np.int64)
+    if isinstance(labels, (str, bytes)) or not hasattr(labels, "__len__"):
+        raise TypeError(f"labels must be a sequence of {n} labels (one per vector), got {type(labels).__name__}")
+    items = list(labels)
+    if len(items) != n:
+        raise ValueError(f"labels must have one label per vector ({n}), got {len(items)}")
+    if all(_is_int_label(v) and _INT64_MIN <= int(v) <= _INT64_MAX for v in items):
+        return np.array([int(v) for v in items], np.int64).reshape(n)
+    out = np.empty(n, object)
+    for i, v in enumerate(items):
+        try:
+            hash(v)
+        except TypeError:
+            raise TypeError(f"labels[{i}] must be hashable, got {type(v).__name__}") from None
+        out[i] = int(v) if _is_int_label(v) else v
+    return out
+
+
+def _fsync_dir(directory):
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return  # platforms without directory fds (Windows): os.replace is already atomic there
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(fd)
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+_active_tmp = set()
+_active_lock = threading.Lock()
+
+
+def _remove_stale_temps(directory, base):
+    """Delete temp files that saves of ``base`` killed earlier left behind (their process is gone)."""
+    prefix = f".{base}{_TMP_MARK}"
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        if not name.startswith(prefix):
+            continue
+        pid_text = name[len(prefix):].split("-", 1)[0]
+        if not pid_text.isdigit():
+            continue
+        pid = int(pid_text)
+        path = os.path.join(directory, name)
+        with _active_lock:
+            busy = path in _active_tmp
+        if busy or pid != os.getpid() and _pid_alive(pid):
+            continue  # a save in progress (this process or another live one)
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+class AssociativeMemory:
+    """Labelled binary hypervectors searched by exact Hamming distance.
+
+    ``add`` appends (amortised O(1) per vector: capacity grows geometrically), ``search`` returns
+    the ``k`` nearest stored vectors' distances and labels (nearest first, ties by insertion
+    order), ``cleanup`` the nearest stored vectors themselves, ``remove`` deletes by label.
+
+    Labels: any hashable. Without labels, a vector's label is its insertion index (the number of
+    vectors added before it, removed ones included). Duplicate labels are allowed: search returns
+    the label of each matching row, ``remove(label)`` deletes every row with it. Search returns
+    labels as an int64 array when every label is an int, otherwise as an object array.
+    ``save`` accepts int (int64 range) and str labels only.
+
+    Not safe to mutate from several threads at once; concurrent searches are fine.
+
+    >>> import hdc
+    >>> mem = hdc.AssociativeMemory(1024)
+    >>> items = hdc.random(3, 1024, seed=0)
+    >>> mem.add(items, labels=["cat", "dog", "cow"])
+    >>> d, labels = mem.search(items[1], k=2)
+    >>> labels[0], int(d[0])
+    ('dog', 0)
+    >>> "cow" in mem, len(mem)
+    (True, 3)
+    """
+
+    def __init__(self, dim):
+        self._dim = check_dim(dim)
+        self._w = n_words(self._dim)
+        self._words = np.empty((0, self._w), np.uint64)
+        self._labels = np.empty(0, np.int64)
+        self._n = 0
+        self._next_label = 0
+        self._label_set = None
+        self._pending = None   # payload checksums still to check (a lazily verified mmap load)
+        self._lock = threading.Lock()
+        self._source = None    # the mmap the words live in, if any
+
+    # ---- basic protocol -------------------------------------------------------------------
+    @property
+    def dim(self):
+        return self._dim
+
+    def __len__(self):
+        return self._n
+
+    def __repr__(self):
+        where = ", mmap" if self._source is not None else ""
+        return f"AssociativeMemory(dim={self._dim}, len={self._n}{where})"
+
+    def __contains__(self, label):
+        try:
+            hash(label)
+        except TypeError:
+            return False
+        if self._label_set is None:
+            self._label_set = set(self._labels[:self._n].tolist())
+        return label in self._label_set
+
+    @property
+    def labels(self):
+        """The stored labels in row order (a copy): int64 array, or object array if not all ints."""
+        return self._labels[:self._n].copy()
+
+    @property
+    def vectors(self):
+        """The stored vectors in row order, a read-only ``BinaryHV`` view ``(len,)``."""
+        words = self._payload()[:self._n].view()
+        words.flags.writeable = False
+        return BinaryHV._wrap(words, self._dim)
+
+    # ---- mutation -------------------------------------------------------------------------
+    def _reserve(self, extra):
+        need = self._n + extra
+        cap = self._words.shape[0]
+        if need <= cap and self._words.flags.writeable:
+            return
+        new_cap = max(need, cap + cap // 2 + 16)
+        words = np.empty((new_cap, self._w), np.uint64)
+        words[:self._n] = self._payload()[:self._n]
+        labels = np.empty(new_cap, self._labels.dtype)
+        labels[:self._n] = self._labels[:self._n]
+        self._words, self._labels, self._source = words, labels, None
+
+    def add(self, x, labels=None):
+        """Store hypervector(s) ``x`` (a single one or a 1-D batch) with optional labels.
+
+        ``labels``: None (insertion indices), one hashable for a single vector, or a sequence
+        with one label per vector.
+        """
+        as_hv(x, "x")
+        if x.dim != self._dim:
+            raise ValueError(f"x must have dim {self._dim} (the memory's), got {x.dim}")
+        rows = _as_batch(x, "x")
+        n = rows.shape[0]
+        if labels is None:
+            new = np.arange(self._next_label, self._next_label + n, dtype=np.int64)
+        elif x.ndim == 0:
+            new = _labels_array([labels], 1)
+        else:
+            new = _labels_array(labels, n)
+        if n == 0:
+            return
+        self._reserve(n)
+        if new.dtype == object and self._labels.dtype != object:
+            self._labels = self._labels.astype(object)
+        self._words[self._n:self._n + n] = rows
+        self._labels[self._n:self._n + n] = new
+        if self._label_set is not None:
+            self._label_set.update(new.tolist())
+        self._n += n
+        self._next_label += n
+
+    def remove(self, labels):
+        """Delete every stored vector whose label is in ``labels`` (one label or a sequence).
+
+        Returns the number of vectors removed. Raises :class:`LabelNotFound` (a KeyError and a
+        ValueError) naming the labels that are not stored; nothing is removed then.
+        """
+        if isinstance(labels, (str, bytes)) or not isinstance(labels, (list, tuple, set, frozenset, np.ndarray)):
+            targets = [labels]
+        else:
+            targets = list(np.asarray(labels).tolist() if isinstance(labels, np.ndarray) else labels)
+        missing = [t for t in targets if t not in self]
+        if missing:
+            raise LabelNotFound(f"labels not in the memory: {missing[:10]!r}"
+                                + (f" and {len(missing) - 10} more" if len(missing) > 10 else ""))
+        current = self._labels[:self._n]
+        if current.dtype != object and all(_is_int_label(t) for t in targets):
+            drop = np.isin(current, np.array([int(t) for t in targets], np.int64))
+        else:
+            wanted = set(targets)
+            drop = np.fromiter((v in wanted for v in current.tolist()), bool, self._n)
+        keep = ~drop
+        kept = int(keep.sum())
+        words = self._payload()[:self._n][keep]
+        if not self._words.flags.writeable:
+            self._words = np.empty((max(kept, 1), self._w), np.uint64)
+            self._source = None
+        self._words[:kept] = words
+        self._labels = self._labels.copy() if not self._labels.flags.writeable else self._labels
+        self._labels[:kept] = current[keep]
+        self._n = kept
+        self._label_set = None
+        return int(drop.sum())
+
+    # ---- search ---------------------------------------------------------------------------
+    def _payload(self):
+        """The word buffer, after verifying its checksums if a lazy load left that pending."""
+        if self._pending is not None:
+            with self._lock:
+                if self._pending is not None:
+                    path, crcs, chunk = self._pending
+                    _verify_payload(self._words, crcs, chunk, self._dim, path)
+                    self._pending = None
+        return self._words
+
+    def _stored(self):
+        if self._n == 0:
+            raise ValueError("the memory is empty; add vectors before searching")
+        return BinaryHV._wrap(self._payload()[:self._n], self._dim)
+
+    def search(self, queries, k=1):
+        """The ``k`` stored vectors nearest each query: ``(distances uint32, labels)``.
+
+        Shapes: queries ``(nq,)`` -> ``(nq, k)`` each; a single query gives ``(k,)``. Nearest
+        first; equal distances in insertion order. ``1 <= k <= len(self)``.
+        """
+        as_hv(queries, "queries")
+        if queries.dim != self._dim:
+            raise ValueError(f"queries must have dim {self._dim} (the memory's), got {queries.dim}")
+        dist, idx = topk(queries, self._stored(), k)
+        return dist, self._labels[:self._n][idx]
+
+    def cleanup(self, x):
+        """The stored vector nearest each of ``x``: a BinaryHV of ``x``'s batch shape."""
+        as_hv(x, "x")
+        if x.dim != self._dim:
+            raise ValueError(f"x must have dim {self._dim} (the memory's), got {x.dim}")
+        _, idx = topk(x, self._stored(), 1)
+        return BinaryHV._wrap(np.ascontiguousarray(self._words[idx[..., 0]]), self._dim)
+
+    def verify(self):
+        """Check the payload checksums now if they are still pending (a lazily verified mmap).
+
+        Raises ValueError if the file's payload is corrupted. A memory built in RAM, or one
+        whose payload was verified already, passes at once.
+        """
+        self._payload()
+
+    # ---- persistence ----------------------------------------------------------------------
+    def _label_table(self):
+        """(kind, bytes) of the label table; TypeError if a label cannot be saved."""
+        labels = self._labels[:self._n]
+        if labels.dtype != object:
+            return 0, labels.astype("<i8").tobytes()
+        tags = np.empty(self._n, np.uint8)
+        parts = []
+        for i, v in enumerate(labels.tolist()):
+            if isinstance(v, str):
+                tags[i] = 1
+                try:
+                    parts.append(v.encode("utf-8"))
+                except UnicodeEncodeError as exc:
+                    raise TypeError(f"label {v!r} (row {i}) is not valid Unicode, so it cannot be "
+                                    f"saved as UTF-8: {exc}") from None
+            elif _is_int_label(v):
+                if not _INT64_MIN <= int(v) <= _INT64_MAX:
+                    raise TypeError(f"label {v!r} (row {i}) is outside the int64 range; save stores "
+                                    "int labels as int64")
+                tags[i] = 0
+                parts.append(struct.pack("<q", int(v)))
+            else:
+                raise TypeError(f"save stores labels that are int or str only; label {v!r} (row {i}) "
+                                f"is a {type(v).__name__}")
+        offsets = np.zeros(self._n + 1, "<u8")
+        np.cumsum([len(p) for p in parts], out=offsets[1:])
+        pad = bytes(_align(self._n, 8) - self._n)
+        return 1, b"".join([tags.tobytes(), pad, offsets.tobytes(), *parts])
+
+    def save(self, path):
+        """Write the memory to ``path`` atomically (format in the module docstring).
+
+        The file is written to a temporary name in the same directory, fsynced and renamed over
+        ``path``, then the directory is fsynced: a save killed at any moment leaves the previous
+        file intact, and the next save deletes the temporary files killed saves left behind.
+        Raises TypeError if a label is not an int (int64) or a str.
+        """
+        path = os.fspath(path)
+        kind, table = self._label_table()
+        words = self._payload()[:self._n]
+        payload_nbytes = words.nbytes
+        n_chunks = -(-payload_nbytes // _CHUNK_BYTES)
+        labels_offset = _align(_HEADER_SIZE + 4 * n_chunks, 8)
+        payload_offset = _align(labels_offset + len(table), 64)
+        directory, base = os.path.split(os.path.abspath(path))
+        _remove_stale_temps(directory, base)
+        tmp = os.path.join(directory, f".{base}{_TMP_MARK}{os.getpid()}-{uuid.uuid4().hex}")
+        with _active_lock:
+            _active_tmp.add(tmp)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+            with os.fdopen(fd, "wb") as f:
+                f.write(bytes(labels_offset))        # header and chunk table, written last
+                f.write(table)
+                f.write(bytes(payload_offset - labels_offset - len(table)))
+                flat = words.reshape(-1)
+                if sys.byteorder != "little":
+                    flat = flat.astype("<u8")
+                raw = memoryview(flat).cast("B") if flat.size else memoryview(b"")
+                crcs = np.empty(n_chunks, "<u4")
+                for c in range(n_chunks):
+                    part = raw[c * _CHUNK_BYTES:(c + 1) * _CHUNK_BYTES]
+                    crcs[c] = zlib.crc32(part)
+                    f.write(part)
+                chunk_table = crcs.tobytes()
+                fields = [MAGIC, FORMAT_VERSION, _HEADER_SIZE, 0, kind, self._dim, self._n,
+                          self._next_label, _CHUNK_BYTES, labels_offset, len(table), zlib.crc32(table),
+                          zlib.crc32(chunk_table), _HEADER_SIZE, n_chunks, payload_offset, payload_nbytes,
+                          bytes(16)]
+                header = bytearray(_HEADER.pack(*fields))
+                struct.pack_into("<I", header, _CRC_OFFSET, zlib.crc32(header))
+                f.seek(0)
+                f.write(header)
+                f.write(chunk_table)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+            _fsync_dir(directory)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        finally:
+            with _active_lock:
+                _active_tmp.discard(tmp)
+
+    @classmethod
+    def load(cls, path, mmap=False, verify=True):
+        """Read a memory written by :meth:`save`.
+
+        ``mmap=False`` reads everything into RAM and checks every checksum. ``mmap=True`` maps
+        the payload read-only (searches run on the mapping without copying; ``add``/``remove``
+        copy it into RAM first) and checks the header, label table and file size at once; with
+        ``verify=True`` the payload checksums are checked once, on the first access to the
+        vectors (search, cleanup, vectors, save, or :meth:`verify`), so opening stays fast and
+        no result is ever computed from a corrupted payload. ``verify=False`` skips the payload
+        checksums (the header and labels are always checked).
+
+        Raises ValueError saying what is wrong: wrong magic, newer version, truncated file,
+        checksum mismatch (header, label table, chunk table or payload chunk), malformed fields.
+        Nothing from the file is executed: labels are int64 or UTF-8 data.
+        """
+        path = os.fspath(path)
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            meta = _read_meta(f, size, path)
+            mem = cls(meta["dim"])
+            mem._next_label = meta["next_label"]
+            mem._labels = meta["labels"]
+            mem._n = count = meta["count"]
+            w = mem._w
+            if mmap and count:
+                mapping = _mmap.mmap(f.fileno(), 0, access=_mmap.ACCESS_READ)
+                words = np.frombuffer(mapping, "<u8", count * w, meta["payload_offset"]).reshape(count, w)
+                if words.dtype != np.uint64:  # a big-endian machine: the file order needs a copy
+                    words = words.astype(np.uint64)
+                mem._words, mem._source = words, mapping
+                if verify:
+                    mem._pending = (path, meta["crcs"], meta["chunk_bytes"])
+            else:
+                words = np.empty((count, w), np.uint64)
+                raw = memoryview(words.reshape(-1)).cast("B") if count else memoryview(bytearray())
+                f.seek(meta["payload_offset"])
+                got = f.readinto(raw) if count else 0
+                if got != len(raw):
+                    raise ValueError(f"{path}: truncated: the payload ends after {got} of {len(raw)} bytes")
+                if sys.byteorder != "little":
+                    words.byteswap(inplace=True)
+                if verify:
+                    _verify_payload(words, meta["crcs"], meta["chunk_bytes"], meta["dim"], path)
+                mem._words = words
+        return mem
+
+
+def _verify_payload(words, crcs, chunk, dim, path):
+    """Check the chunk CRCs and the zero padding bits of the word payload; ValueError if not."""
+    flat = words.reshape(-1)
+    if sys.byteorder != "little":
+        flat = flat.astype("<u8")
+    raw = memoryview(flat).cast("B") if flat.size else memoryview(b"")
+    for c, want in enumerate(crcs.tolist()):
+        got = zlib.crc32(raw[c * chunk:(c + 1) * chunk])
+        if got != want:
+            start = c * chunk
+            raise ValueError(f"{path}: checksum mismatch in payload bytes [{start}, "
+                             f"{min(start + chunk, len(raw))}) (chunk {c}): the file is corrupted")
+    if dim % 64 and words.shape[0] and np.any(words[:, -1] & ~padding_mask(dim)):
+        raise ValueError(f"{path}: malformed payload: nonzero padding bits past dim={dim}")
+
+
+def _read_exact(f, offset, n, size, path, what):
+    if offset + n > size:
+        raise ValueError(f"{path}: truncated: the {what} needs bytes [{offset}, {offset + n}) "
+                         f"but the file has {size} bytes")
+    f.seek(offset)
+    data = f.read(n)
+    if len(data) != n:
+        raise ValueError(f"{path}: truncated while reading the {what}")
+    return data
+
+
+def _read_meta(f, size, path):
+    """Parse and check everything but the payload; a dict of the fields, labels and chunk CRCs."""
+    head = f.read(_HEADER_SIZE)
+    if head[:len(MAGIC)] != MAGIC[:len(head)] or len(head) >= len(MAGIC) and head[:8] != MAGIC:
+        raise ValueError(f"{path}: not an hdc AssociativeMemory file (wrong magic {head[:8]!r}, "
+                         f"expected {MAGIC!r})")
+    if len(head) < _HEADER_SIZE:
+        raise ValueError(f"{path}: truncated: {size} bytes, shorter than the {_HEADER_SIZE}-byte header")
+    version, header_size, header_crc = struct.unpack_from("<III", head, 8)
+    header = bytearray(head)
+    struct.pack_into("<I", header, _CRC_OFFSET, 0)
+    if zlib.crc32(header) != header_crc:
+        raise ValueError(f"{path}: checksum mismatch in the header: the file is corrupted")
+    if version > FORMAT_VERSION:
+        raise ValueError(f"{path}: file format version {version} is newer than this hdc reads "
+                         f"(up to {FORMAT_VERSION}); upgrade hdc to load it")
+    if version < 1:
+        raise ValueError(f"{path}: unsupported file format version {version}")
+    (_, _, _, _, kind, dim, count, next_label, chunk_bytes, labels_offset, labels_nbytes, labels_crc,
+     chunks_crc, chunks_offset, n_chunks, payload_offset, payload_nbytes, reserved) = _HEADER.unpack(head)
+
+    def bad(msg):
+        return ValueError(f"{path}: malformed header: {msg}")
+
+    if header_size != _HEADER_SIZE:
+        raise bad(f"header_size {header_size} is not {_HEADER_SIZE}")
+    if reserved != bytes(16):
+        raise bad("reserved bytes are not zero")
+    if kind not in (0, 1):
+        raise bad(f"label_kind {kind} is not 0 or 1")
+    if not 1 <= dim < 1 << 40:
+        raise bad(f"dim {dim} out of range")
+    w = n_words(dim)
+    if payload_nbytes != count * w * 8:
+        raise bad(f"payload_nbytes {payload_nbytes} != count {count} x {w} words x 8")
+    if not 8 <= chunk_bytes <= 1 << 40 or chunk_bytes % 8:
+        raise bad(f"chunk_bytes {chunk_bytes} is not a multiple of 8 in [8, 2**40]")
+    if n_chunks != -(-payload_nbytes // chunk_bytes) or chunks_offset != _HEADER_SIZE:
+        raise bad("chunk table position or length is inconsistent with the payload size")
+    if labels_offset != _align(chunks_offset + 4 * n_chunks, 8):
+        raise bad(f"labels_offset {labels_offset} is not right after the chunk table")
+    if payload_offset != _align(labels_offset + labels_nbytes, 64):
+        raise bad(f"payload_offset {payload_offset} is not the first 64-byte boundary after the labels")
+    expected = payload_offset + payload_nbytes
+    if size < expected:
+        raise ValueError(f"{path}: truncated: the file has {size} bytes, its header says {expected}")
+    if size > expected:
+        raise ValueError(f"{path}: corrupted: {size - expected} unexpected bytes after the payload")
+    if kind == 0 and labels_nbytes != 8 * count:
+        raise bad(f"labels_nbytes {labels_nbytes} != 8 x count {count} for int64 labels")
+    if kind == 1 and labels_nbytes < _align(count, 8) + 8 * (count + 1):
+        raise bad(f"labels_nbytes {labels_nbytes} is too small for {count} tagged labels")
+    chunk_table = _read_exact(f, chunks_offset, 4 * n_chunks, size, path, "chunk table")
+    if zlib.crc32(chunk_table) != chunks_crc:
+        raise ValueError(f"{path}: checksum mismatch in the payload checksum table: the file is corrupted")
+    gap = _read_exact(f, chunks_offset + 4 * n_chunks, labels_offset - chunks_offset - 4 * n_chunks,
+                      size, path, "padding")
+    table = _read_exact(f, labels_offset, labels_nbytes, size, path, "label table")
+    if zlib.crc32(table) != labels_crc:
+        raise ValueError(f"{path}: checksum mismatch in the label table: the file is corrupted")
+    gap += _read_exact(f, labels_offset + labels_nbytes, payload_offset - labels_offset - labels_nbytes,
+                       size, path, "padding")
+    if gap.strip(b"\x00"):
+        raise ValueError(f"{path}: corrupted: nonzero bytes in the padding between sections")
+    labels = _parse_labels(kind, table, count, path)
+    return {"dim": dim, "count": count, "next_label": next_label, "labels": labels,
+            "chunk_bytes": chunk_bytes, "crcs": np.frombuffer(chunk_table, "<u4").astype(np.uint32),
+            "payload_offset": payload_offset}
+
+
+def _parse_labels(kind, table, count, path):
+    def bad(msg):
+        return ValueError(f"{path}: malformed label table: {msg}")
+
+    if kind == 0:
+        return np.frombuffer(table, "<i8", count).astype(np.int64)
+    tags = np.frombuffer(table, np.uint8, count)
+    if np.any(tags > 1):
+        raise bad("a tag is not 0 (int) or 1 (str)")
+    start = _align(count, 8)
+    if table[count:start].strip(b"\x00"):
+        raise bad("nonzero padding after the tags")
+    offsets = np.frombuffer(table, "<u8", count + 1, start).astype(np.int64)
+    data = memoryview(table)[start + 8 * (count + 1):]
+    if offsets[0] != 0 or offsets[-1] != len(data) or np.any(np.diff(offsets) < 0):
+        raise bad("string offsets are not increasing from 0 to the data length")
+    lengths = np.diff(offsets)
+    if np.any(lengths[tags == 0] != 8):
+        raise bad("an int label does not have 8 bytes")
+    out = np.empty(count, object)
+    data = bytes(data)
+    for i, (tag, a, b) in enumerate(zip(tags.tolist(), offsets[:-1].tolist(), offsets[1:].tolist())):
+        if tag:
+            try:
+                out[i] = data[a:b].decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise bad(f"label {i} is not valid UTF-8 ({exc.reason})") from None
+        else:
+            out[i] = int.from_bytes(data[a:b], "little", signed=True)
+    if kind == 1 and np.all(tags == 0):
+        return out.astype(np.int64)
+    return out
