@@ -21,6 +21,9 @@ int hdc_get_isa(void);        /* the active path */
 int hdc_set_isa(int isa);     /* 0 on success, -1 if that path is not compiled or not supported */
 int hdc_get_num_threads(void);
 void hdc_set_num_threads(int n); /* n >= 1 */
+/* Calls with less work than this (about words touched) stay on one thread; returns the previous
+ * value. Tests set it to 0 to run the threaded code on small inputs. */
+size_t hdc_set_parallel_threshold(size_t words);
 
 /* ---- element-wise ------------------------------------------------------------------------- */
 /* out[i] = a[i] ^ b[i] for i < n (n = total words). out may alias a or b. */

@@ -1,0 +1,49 @@
+"""cffi builder for the C kernels (out-of-line API mode): ``hdc._kernels._hdc_c``.
+
+The cdef is csrc/hdc.h itself with the preprocessor lines removed, so the header stays the one
+description of the C API. Used by setup.py (``cffi_modules=["csrc/_build.py:ffi"]``); running
+this file directly builds the extension in place, for development.
+"""
+import os
+import sys
+
+from cffi import FFI
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def _rel(*parts):
+    # setuptools wants source paths relative to the project root
+    return os.path.relpath(os.path.join(HERE, *parts), ROOT if os.getcwd() == ROOT else os.getcwd())
+
+
+SOURCES = ["dispatch.c", "elementwise.c", "search.c", "count.c",
+           "hamming/scalar.c", "hamming/scalar_popcnt.c", "hamming/avx2.c", "hamming/avx512.c",
+           "bundle/scalar.c", "bundle/avx2.c", "bundle/avx512.c"]
+
+# portable: no -march=native; each ISA file sets its own target
+COMPILE_ARGS = ["-O3", "-std=gnu11", "-fno-strict-aliasing"]
+OPENMP_ARGS = ["-fopenmp"]
+
+
+def cdef_from_header(path):
+    """The header's declarations, without preprocessor lines (cffi's cdef does not take them)."""
+    with open(path) as f:
+        return "".join(line for line in f if not line.lstrip().startswith("#"))
+
+
+ffi = FFI()
+ffi.cdef(cdef_from_header(os.path.join(HERE, "hdc.h")))
+ffi.set_source(
+    "hdc._kernels._hdc_c",
+    '#include "hdc.h"',
+    sources=[_rel(s) for s in SOURCES],
+    include_dirs=[_rel()],
+    extra_compile_args=COMPILE_ARGS + OPENMP_ARGS,
+    extra_link_args=OPENMP_ARGS,
+)
+
+if __name__ == "__main__":
+    os.chdir(ROOT)
+    sys.exit(os.system(f"{sys.executable} setup.py build_ext --inplace"))

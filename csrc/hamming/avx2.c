@@ -1,0 +1,127 @@
+/* hamming/avx2.c: distances with AVX2, popcount by the nibble lookup (vpshufb) summed with
+ * vpsadbw. Tails (w % 4 words) go through scalar POPCNT, so no load passes the end of a row.
+ * dist_multi register-blocks 4 queries. */
+#include "../internal.h"
+#ifdef HDC_X86
+#pragma GCC target("avx2,popcnt")
+#include <immintrin.h>
+
+#define QB 4
+
+/* per-byte popcounts of v (each 0..8) */
+static inline __m256i popcnt_bytes(__m256i v)
+{
+    const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2,
+                                         1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+    const __m256i low = _mm256_set1_epi8(0x0f);
+    __m256i lo = _mm256_and_si256(v, low);
+    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+    return _mm256_add_epi8(_mm256_shuffle_epi8(lut, lo), _mm256_shuffle_epi8(lut, hi));
+}
+
+/* popcount of each 64-bit lane */
+static inline __m256i popcnt64(__m256i v)
+{
+    return _mm256_sad_epu8(popcnt_bytes(v), _mm256_setzero_si256());
+}
+
+static inline uint64_t tail_dist(const uint64_t *a, const uint64_t *b, size_t c, size_t w)
+{
+    uint64_t s = 0;
+    for (; c < w; ++c)
+        s += (uint64_t)__builtin_popcountll(a[c] ^ b[c]);
+    return s;
+}
+
+static void dist_multi(const uint64_t *q, const uint64_t *m, size_t n_rows, size_t w,
+                       uint32_t *out, size_t ld)
+{
+    size_t full = w / 4 * 4;
+    const uint64_t *q0 = q, *q1 = q + w, *q2 = q + 2 * w, *q3 = q + 3 * w;
+    for (size_t r = 0; r < n_rows; ++r) {
+        const uint64_t *mr = m + r * w;
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+        /* byte counters: at most 31 additions of <= 8 before they are summed into lanes */
+        size_t c = 0;
+        while (c < full) {
+            size_t stop = c + 4 * 31 < full ? c + 4 * 31 : full;
+            __m256i b0 = _mm256_setzero_si256(), b1 = b0, b2 = b0, b3 = b0;
+            for (; c < stop; c += 4) {
+                __m256i mv = _mm256_loadu_si256((const __m256i *)(mr + c));
+                b0 = _mm256_add_epi8(b0, popcnt_bytes(_mm256_xor_si256(mv, _mm256_loadu_si256((const __m256i *)(q0 + c)))));
+                b1 = _mm256_add_epi8(b1, popcnt_bytes(_mm256_xor_si256(mv, _mm256_loadu_si256((const __m256i *)(q1 + c)))));
+                b2 = _mm256_add_epi8(b2, popcnt_bytes(_mm256_xor_si256(mv, _mm256_loadu_si256((const __m256i *)(q2 + c)))));
+                b3 = _mm256_add_epi8(b3, popcnt_bytes(_mm256_xor_si256(mv, _mm256_loadu_si256((const __m256i *)(q3 + c)))));
+            }
+            __m256i z = _mm256_setzero_si256();
+            a0 = _mm256_add_epi64(a0, _mm256_sad_epu8(b0, z));
+            a1 = _mm256_add_epi64(a1, _mm256_sad_epu8(b1, z));
+            a2 = _mm256_add_epi64(a2, _mm256_sad_epu8(b2, z));
+            a3 = _mm256_add_epi64(a3, _mm256_sad_epu8(b3, z));
+        }
+        /* transpose-reduce: lanes of s = the 4 sums */
+        __m256i t01 = _mm256_add_epi64(_mm256_unpacklo_epi64(a0, a1), _mm256_unpackhi_epi64(a0, a1));
+        __m256i t23 = _mm256_add_epi64(_mm256_unpacklo_epi64(a2, a3), _mm256_unpackhi_epi64(a2, a3));
+        __m256i s = _mm256_add_epi64(_mm256_permute2x128_si256(t01, t23, 0x20),
+                                     _mm256_permute2x128_si256(t01, t23, 0x31));
+        uint64_t t[4];
+        _mm256_storeu_si256((__m256i *)t, s);
+        out[r] = (uint32_t)(t[0] + tail_dist(mr, q0, full, w));
+        out[ld + r] = (uint32_t)(t[1] + tail_dist(mr, q1, full, w));
+        out[2 * ld + r] = (uint32_t)(t[2] + tail_dist(mr, q2, full, w));
+        out[3 * ld + r] = (uint32_t)(t[3] + tail_dist(mr, q3, full, w));
+    }
+}
+
+static inline uint32_t hsum(__m256i v)
+{
+    __m128i s = _mm_add_epi64(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    return (uint32_t)((uint64_t)_mm_cvtsi128_si64(s) + (uint64_t)_mm_extract_epi64(s, 1));
+}
+
+static inline uint32_t dist_row(const uint64_t *a, const uint64_t *b, size_t w)
+{
+    size_t full = w / 4 * 4, c = 0;
+    __m256i acc = _mm256_setzero_si256();
+    while (c < full) {
+        size_t stop = c + 4 * 31 < full ? c + 4 * 31 : full;
+        __m256i bytes = _mm256_setzero_si256();
+        for (; c < stop; c += 4)
+            bytes = _mm256_add_epi8(bytes, popcnt_bytes(_mm256_xor_si256(
+                _mm256_loadu_si256((const __m256i *)(a + c)), _mm256_loadu_si256((const __m256i *)(b + c)))));
+        acc = _mm256_add_epi64(acc, _mm256_sad_epu8(bytes, _mm256_setzero_si256()));
+    }
+    return hsum(acc) + (uint32_t)tail_dist(a, b, full, w);
+}
+
+static void dist_one(const uint64_t *q, const uint64_t *m, size_t n_rows, size_t w, uint32_t *out)
+{
+    for (size_t r = 0; r < n_rows; ++r)
+        out[r] = dist_row(q, m + r * w, w);
+}
+
+static void hamming_rows(const uint64_t *a, const uint64_t *b, uint32_t *out, size_t n_rows,
+                         size_t w)
+{
+    for (size_t r = 0; r < n_rows; ++r)
+        out[r] = dist_row(a + r * w, b + r * w, w);
+}
+
+static void popcount_rows(const uint64_t *x, uint32_t *out, size_t n_rows, size_t w)
+{
+    size_t full = w / 4 * 4;
+    for (size_t r = 0; r < n_rows; ++r) {
+        const uint64_t *xr = x + r * w;
+        __m256i acc = _mm256_setzero_si256();
+        size_t c = 0;
+        for (; c < full; c += 4)
+            acc = _mm256_add_epi64(acc, popcnt64(_mm256_loadu_si256((const __m256i *)(xr + c))));
+        uint32_t s = hsum(acc);
+        for (; c < w; ++c)
+            s += (uint32_t)__builtin_popcountll(xr[c]);
+        out[r] = s;
+    }
+}
+
+const hdc_ham_ops hdc_ham_avx2 = {"avx2", QB, dist_multi, dist_one, hamming_rows, popcount_rows};
+#endif

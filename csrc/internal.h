@@ -1,0 +1,65 @@
+/* internal.h: what the per-ISA kernel files provide to the ISA-independent drivers.
+ *
+ * Each kernel family (hamming/, bundle/) has one file per instruction set. Those files fill a
+ * table of function pointers; csrc/dispatch.c picks the table once (CPUID + XGETBV) and the
+ * drivers (search.c, count.c, elementwise.c) call through it. Nothing here is public API.
+ */
+#ifndef HDC_INTERNAL_H
+#define HDC_INTERNAL_H
+#include <stddef.h>
+#include <stdint.h>
+#include "hdc.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#define HDC_X86 1
+#endif
+
+enum { HDC_ISA_SCALAR = 0, HDC_ISA_AVX2 = 1, HDC_ISA_AVX512 = 2, HDC_N_ISA = 3 };
+
+/* Distance kernels. w = words per row; rows are contiguous with stride w. */
+typedef struct {
+    const char *name;
+    /* rows of a query group processed together by dist_multi */
+    int qb;
+    /* out[q * ld + r] = popcount(q_rows[q] ^ m[r]) for q < qb, r < n_rows */
+    void (*dist_multi)(const uint64_t *q, const uint64_t *m, size_t n_rows, size_t w,
+                       uint32_t *out, size_t ld);
+    /* out[r] = popcount(q ^ m[r]) for r < n_rows */
+    void (*dist_one)(const uint64_t *q, const uint64_t *m, size_t n_rows, size_t w,
+                     uint32_t *out);
+    /* out[r] = popcount(a[r] ^ b[r]) */
+    void (*hamming_rows)(const uint64_t *a, const uint64_t *b, uint32_t *out, size_t n_rows,
+                         size_t w);
+    /* out[r] = popcount(x[r]) */
+    void (*popcount_rows)(const uint64_t *x, uint32_t *out, size_t n_rows, size_t w);
+} hdc_ham_ops;
+
+/* Bit-sliced counters: slice s of column word c (c0 <= c < c0 + ncols) is sl[s * ncols + c - c0];
+ * a column's count is sum over s of bit * 2^s. */
+typedef struct {
+    /* add rows (x + idx[i] * stride, or x + i * stride when idx is NULL; i < n), words
+     * [c0, c0 + ncols) of each, into the n_slices counters sl (counts must stay < 2^n_slices) */
+    void (*count_add)(const uint64_t *x, size_t stride, const size_t *idx, size_t n, size_t c0,
+                      size_t ncols, uint64_t *sl, int n_slices);
+    /* out[c] = (count > half) | (count == half & tie[c]) (tie ignored when tie_on == 0) */
+    void (*majority)(const uint64_t *sl, int n_slices, size_t ncols, uint64_t half, int tie_on,
+                     const uint64_t *tie, uint64_t *out);
+    /* counts[64 * (c - c0) + b] += scale * count of bit b of column word c (mod 2^64) */
+    void (*expand)(const uint64_t *sl, int n_slices, size_t ncols, uint64_t scale,
+                   int64_t *counts);
+} hdc_count_ops;
+
+extern const hdc_ham_ops hdc_ham_scalar, hdc_ham_scalar_popcnt;
+extern const hdc_count_ops hdc_count_scalar;
+#ifdef HDC_X86
+extern const hdc_ham_ops hdc_ham_avx2, hdc_ham_avx512;
+extern const hdc_count_ops hdc_count_avx2, hdc_count_avx512;
+#endif
+
+/* the tables of the active path (dispatch.c) */
+const hdc_ham_ops *hdc__ham(void);
+const hdc_count_ops *hdc__count(void);
+/* threads to use for `work` units (about one word touched each): 1 below a threshold */
+int hdc__threads_for(double work);
+
+#endif

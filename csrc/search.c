@@ -1,0 +1,278 @@
+/* search.c: hdc_cdist and hdc_topk, the ISA-independent drivers of hamming/<isa>.c.
+ *
+ * The stored rows are walked in tiles that stay in L2 while every query group of the calling
+ * thread is scored against them (dist_multi register-blocks qb queries per memory load).
+ * Threads split the queries when there are enough of them, else the stored rows; top-k keeps a
+ * bounded max-heap per query (ordered by (distance, index)), so the result is the same total
+ * order whatever the thread count or tile size, and extra memory is O(n_q * k) per thread.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include "internal.h"
+
+#define TILE_BYTES (192u * 1024u)
+#define TILE_MAX_ROWS 2048u
+#define QB_MAX 8
+
+static size_t tile_rows(size_t w)
+{
+    size_t t = TILE_BYTES / ((w ? w : 1) * 8);
+    if (t < 16)
+        t = 16;
+    if (t > TILE_MAX_ROWS)
+        t = TILE_MAX_ROWS;
+    return t;
+}
+
+/* ---- cdist --------------------------------------------------------------------------------- */
+
+/* queries [qa, qb) x stored rows [ra, rb) */
+static void cdist_part(const hdc_ham_ops *ops, const uint64_t *a, size_t qa, size_t qz,
+                       const uint64_t *b, size_t ra, size_t rz, size_t n_b, size_t w, uint32_t *out)
+{
+    size_t T = tile_rows(w), qb = (size_t)ops->qb;
+    for (size_t r0 = ra; r0 < rz; r0 += T) {
+        size_t nr = rz - r0 < T ? rz - r0 : T;
+        size_t q = qa;
+        for (; q + qb <= qz; q += qb)
+            ops->dist_multi(a + q * w, b + r0 * w, nr, w, out + q * n_b + r0, n_b);
+        for (; q < qz; ++q)
+            ops->dist_one(a + q * w, b + r0 * w, nr, w, out + q * n_b + r0);
+    }
+}
+
+void hdc_cdist(const uint64_t *a, size_t n_a, const uint64_t *b, size_t n_b, size_t n_words,
+               uint32_t *out)
+{
+    if (n_a == 0 || n_b == 0 || n_words == 0)
+        return;
+    const hdc_ham_ops *ops = hdc__ham();
+    int nt = hdc__threads_for((double)n_a * (double)n_b * (double)n_words / 4);
+    size_t qb = (size_t)ops->qb;
+    int by_query = n_a >= qb * (size_t)nt * 2;
+#pragma omp parallel for num_threads(nt) schedule(static, 1) if (nt > 1)
+    for (int t = 0; t < nt; ++t) {
+        if (by_query) {
+            size_t groups = n_a / qb;
+            size_t g0 = groups * (size_t)t / (size_t)nt, g1 = groups * (size_t)(t + 1) / (size_t)nt;
+            size_t q1 = t == nt - 1 ? n_a : g1 * qb;
+            cdist_part(ops, a, g0 * qb, q1, b, 0, n_b, n_b, n_words, out);
+        } else {
+            size_t r0 = n_b * (size_t)t / (size_t)nt, r1 = n_b * (size_t)(t + 1) / (size_t)nt;
+            cdist_part(ops, a, 0, n_a, b, r0, r1, n_b, n_words, out);
+        }
+    }
+}
+
+/* ---- top-k --------------------------------------------------------------------------------- */
+
+/* a max-heap of (distance, index) pairs, worst at the root */
+typedef struct {
+    uint32_t *d;
+    int64_t *i;
+    size_t n;
+} heap_t;
+
+static inline int worse(uint32_t da, int64_t ia, uint32_t db, int64_t ib)
+{
+    return da > db || (da == db && ia > ib);
+}
+
+static void sift_down(heap_t *h, size_t k, size_t pos)
+{
+    uint32_t d = h->d[pos];
+    int64_t i = h->i[pos];
+    for (;;) {
+        size_t c = 2 * pos + 1;
+        if (c >= k)
+            break;
+        if (c + 1 < k && worse(h->d[c + 1], h->i[c + 1], h->d[c], h->i[c]))
+            ++c;
+        if (!worse(h->d[c], h->i[c], d, i))
+            break;
+        h->d[pos] = h->d[c];
+        h->i[pos] = h->i[c];
+        pos = c;
+    }
+    h->d[pos] = d;
+    h->i[pos] = i;
+}
+
+/* offer (d, i); k is the heap's capacity */
+static inline void heap_offer(heap_t *h, size_t k, uint32_t d, int64_t i)
+{
+    if (h->n < k) {
+        size_t pos = h->n++;
+        while (pos > 0) {
+            size_t parent = (pos - 1) / 2;
+            if (!worse(d, i, h->d[parent], h->i[parent]))
+                break;
+            h->d[pos] = h->d[parent];
+            h->i[pos] = h->i[parent];
+            pos = parent;
+        }
+        h->d[pos] = d;
+        h->i[pos] = i;
+    } else if (worse(h->d[0], h->i[0], d, i)) {
+        h->d[0] = d;
+        h->i[0] = i;
+        sift_down(h, k, 0);
+    }
+}
+
+/* rows r0 + j (j < n) with distances dist[j]; indices ascend, so in a full heap a row only
+ * enters when strictly closer than the current worst */
+static void select_rows(heap_t *h, size_t k, const uint32_t *dist, size_t n, size_t r0)
+{
+    size_t j = 0;
+    for (; j < n && h->n < k; ++j)
+        heap_offer(h, k, dist[j], (int64_t)(r0 + j));
+    uint32_t thr = h->n ? h->d[0] : 0;
+    for (; j < n; ++j) {
+        if (dist[j] < thr) {
+            h->d[0] = dist[j];
+            h->i[0] = (int64_t)(r0 + j);
+            sift_down(h, k, 0);
+            thr = h->d[0];
+        }
+    }
+}
+
+static size_t visible(const int64_t *n_visible, size_t q, size_t n_m)
+{
+    if (!n_visible)
+        return n_m;
+    int64_t v = n_visible[q];
+    return v <= 0 ? 0 : (uint64_t)v < n_m ? (size_t)v : n_m;
+}
+
+/* queries [qa, qz) against stored rows [ra, rz); heaps[q - qa] */
+static void topk_part(const hdc_ham_ops *ops, const uint64_t *q, size_t qa, size_t qz,
+                      const uint64_t *m, size_t ra, size_t rz, size_t n_m, size_t w, size_t k,
+                      const int64_t *n_visible, heap_t *heaps, uint32_t *buf)
+{
+    size_t T = tile_rows(w), qb = (size_t)ops->qb;
+    for (size_t r0 = ra; r0 < rz; r0 += T) {
+        size_t nr = rz - r0 < T ? rz - r0 : T;
+        size_t g = qa;
+        for (; g + qb <= qz; g += qb) {
+            size_t most = 0;
+            for (size_t j = 0; j < qb; ++j) {
+                size_t v = visible(n_visible, g + j, n_m);
+                most = v > most ? v : most;
+            }
+            if (most <= r0)
+                continue;
+            size_t rows = most - r0 < nr ? most - r0 : nr;
+            ops->dist_multi(q + g * w, m + r0 * w, rows, w, buf, T);
+            for (size_t j = 0; j < qb; ++j) {
+                size_t v = visible(n_visible, g + j, n_m);
+                if (v > r0)
+                    select_rows(&heaps[g + j - qa], k, buf + j * T, v - r0 < rows ? v - r0 : rows, r0);
+            }
+        }
+        for (; g < qz; ++g) {
+            size_t v = visible(n_visible, g, n_m);
+            if (v <= r0)
+                continue;
+            size_t rows = v - r0 < nr ? v - r0 : nr;
+            ops->dist_one(q + g * w, m + r0 * w, rows, w, buf);
+            select_rows(&heaps[g - qa], k, buf, rows, r0);
+        }
+    }
+}
+
+/* sort a heap ascending in place (heap sort) and pad the unused slots */
+static void finish(heap_t *h, size_t k)
+{
+    size_t n = h->n;
+    for (size_t end = n; end > 1; --end) {
+        uint32_t d = h->d[0];
+        int64_t i = h->i[0];
+        h->d[0] = h->d[end - 1];
+        h->i[0] = h->i[end - 1];
+        h->d[end - 1] = d;
+        h->i[end - 1] = i;
+        sift_down(h, end - 1, 0);
+    }
+    for (size_t s = n; s < k; ++s) {
+        h->d[s] = 0xFFFFFFFFu;
+        h->i[s] = -1;
+    }
+}
+
+int hdc_topk(const uint64_t *q, size_t n_q, const uint64_t *m, size_t n_m, size_t n_words,
+             size_t k, const int64_t *n_visible, uint32_t *out_dist, int64_t *out_idx)
+{
+    if (k == 0)
+        return -1;
+    if (n_q == 0)
+        return 0;
+    const hdc_ham_ops *ops = hdc__ham();
+    size_t w = n_words;
+    size_t T = tile_rows(w), qb = (size_t)ops->qb;
+    int nt = hdc__threads_for((double)n_q * (double)n_m * (double)n_words / 4);
+    int by_query = n_q >= qb * (size_t)nt * 2 || nt == 1;
+    heap_t *heaps = malloc((size_t)nt * n_q * sizeof *heaps);
+    uint32_t *bufs = malloc((size_t)nt * T * qb * sizeof *bufs);
+    /* heaps of threads other than 0 when they split the stored rows */
+    uint32_t *xd = NULL;
+    int64_t *xi = NULL;
+    if (!by_query && heaps && bufs) {
+        xd = malloc((size_t)(nt - 1) * n_q * k * sizeof *xd);
+        xi = malloc((size_t)(nt - 1) * n_q * k * sizeof *xi);
+        if (!xd || !xi) {
+            /* not enough memory for per-thread heaps: split the queries instead */
+            free(xd);
+            free(xi);
+            xd = NULL;
+            xi = NULL;
+            by_query = 1;
+        }
+    }
+    if (!heaps || !bufs) {
+        free(heaps);
+        free(bufs);
+        return -1;
+    }
+    for (size_t i = 0; i < n_q; ++i)
+        heaps[i] = (heap_t){out_dist + i * k, out_idx + i * k, 0};
+    if (!by_query)
+        for (int t = 1; t < nt; ++t)
+            for (size_t i = 0; i < n_q; ++i) {
+                size_t off = ((size_t)(t - 1) * n_q + i) * k;
+                heaps[(size_t)t * n_q + i] = (heap_t){xd + off, xi + off, 0};
+            }
+#pragma omp parallel for num_threads(nt) schedule(static, 1) if (nt > 1)
+    for (int t = 0; t < nt; ++t) {
+        uint32_t *buf = bufs + (size_t)t * T * qb;
+        if (by_query) {
+            size_t groups = n_q / qb;
+            size_t g0 = groups * (size_t)t / (size_t)nt, g1 = groups * (size_t)(t + 1) / (size_t)nt;
+            size_t qa = g0 * qb, qz = t == nt - 1 ? n_q : g1 * qb;
+            topk_part(ops, q, qa, qz, m, 0, n_m, n_m, w, k, n_visible, heaps + qa, buf);
+            for (size_t i = qa; i < qz; ++i)
+                finish(&heaps[i], k);
+        } else {
+            size_t r0 = n_m * (size_t)t / (size_t)nt, r1 = n_m * (size_t)(t + 1) / (size_t)nt;
+            topk_part(ops, q, 0, n_q, m, r0, r1, n_m, w, k, n_visible, heaps + (size_t)t * n_q, buf);
+        }
+    }
+    if (!by_query) {
+        /* merge every thread's candidates into thread 0's heaps (the outputs), then sort */
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && n_q > 1)
+        for (size_t i = 0; i < n_q; ++i) {
+            for (int s = 1; s < nt; ++s) {
+                heap_t *o = &heaps[(size_t)s * n_q + i];
+                for (size_t e = 0; e < o->n; ++e)
+                    heap_offer(&heaps[i], k, o->d[e], o->i[e]);
+            }
+            finish(&heaps[i], k);
+        }
+    }
+    free(xd);
+    free(xi);
+    free(heaps);
+    free(bufs);
+    return 0;
+}
