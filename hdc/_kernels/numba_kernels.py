@@ -7,7 +7,7 @@ disjoint outputs (cdist, bundle, column counts) or per-thread partial results th
 after (topk), so results never depend on the thread count.
 
 - popcount: LLVM ``ctpop`` (vectorises to ``vpopcntq`` where the CPU has it).
-- cdist / topk: memory rows in cache-sized tiles; four queries share each row load.
+- cdist / topk: memory rows in cache-sized tiles; eight queries share each row load.
 - topk: a bounded max-heap of ``k`` per query and thread (threshold test, then sift); per-thread
   heaps cover contiguous row ranges and are merged by (distance, index).
 - bundle / column_counts: bit-sliced carry-save counters (a Harley-Seal adder tree over groups of
@@ -15,6 +15,7 @@ after (topk), so results never depend on the thread count.
 - permute: a word-level funnel shift (:func:`hdc.primitives.rotate_row`).
 """
 import threading
+import time
 
 import numba
 import numpy as np
@@ -29,10 +30,15 @@ _threads = _MAX_THREADS
 _workqueue_lock = threading.Lock()
 _layer = None
 
-# Work (in word operations) below which the serial kernel runs: thread start-up costs ~10 us.
-_PAR_WORK = 1 << 17
+# Parallel kernels run when their work (in words touched) exceeds this; None: calibrate on first
+# use from the measured cost of starting a parallel region (about 10 us with the 'workqueue'
+# layer, but milliseconds with 'omp' on some virtual machines).
+_par_work = None
+_MIN_PAR_WORK = 1 << 17
+# Roughly the serial cost of one word of work (XOR + popcount + add, vectorised), in seconds.
+_SECONDS_PER_WORD = 0.3e-9
 # Queries processed together against each memory row load.
-_QB = 4
+_QB = 8
 # Empty heap slot: larger than any uint32 distance.
 _EMPTY = np.int64(1) << np.int64(32)
 _UINT32_MAX = np.int64(0xFFFFFFFF)
@@ -51,9 +57,33 @@ def get_num_threads():
     return _threads
 
 
+@jit(parallel=True)
+def _noop_parallel(flags):
+    for c in numba.prange(flags.shape[0]):
+        flags[c] += 1
+
+
+def _calibrate():
+    """Work above which a parallel launch pays: 4x its measured start-up cost, in words."""
+    flags = np.zeros(_threads, np.int64)
+    with _ParallelCall():
+        _noop_parallel(flags)
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            _noop_parallel(flags)
+            times.append(time.perf_counter() - start)
+    return max(_MIN_PAR_WORK, int(4 * sorted(times)[2] / _SECONDS_PER_WORD))
+
+
 def _parallel(work):
-    """True when ``work`` word operations are worth more than one thread."""
-    return _threads > 1 and work >= _PAR_WORK
+    """True when ``work`` words of work are worth a parallel launch on more than one thread."""
+    global _par_work
+    if _threads == 1 or work < _MIN_PAR_WORK:
+        return False
+    if _par_work is None:
+        _par_work = _calibrate()
+    return work >= _par_work
 
 
 class _ParallelCall:
@@ -173,18 +203,43 @@ def hamming(a, b, out):
 def _dist_block(q, q0, q1, m, j0, j1, out, row0, col0):
     """``out[i - row0, j - col0] = hamming(q[i], m[j])`` for i in [q0, q1), j in [j0, j1).
 
-    Four queries at a time share each load of a memory row.
+    Eight (then four) queries at a time share each load of a memory row.
     """
     n_words = q.shape[1]
     i = q0
-    while i + 4 <= q1:
+    while i + 8 <= q1:
         a0, a1, a2, a3 = q[i], q[i + 1], q[i + 2], q[i + 3]
+        a4, a5, a6, a7 = q[i + 4], q[i + 5], q[i + 6], q[i + 7]
+        r = i - row0
         for j in range(j0, j1):
             row = m[j]
-            s0 = 0
-            s1 = 0
-            s2 = 0
-            s3 = 0
+            s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0
+            for w in range(n_words):
+                v = row[w]
+                s0 += _ctpop64(a0[w] ^ v)
+                s1 += _ctpop64(a1[w] ^ v)
+                s2 += _ctpop64(a2[w] ^ v)
+                s3 += _ctpop64(a3[w] ^ v)
+                s4 += _ctpop64(a4[w] ^ v)
+                s5 += _ctpop64(a5[w] ^ v)
+                s6 += _ctpop64(a6[w] ^ v)
+                s7 += _ctpop64(a7[w] ^ v)
+            c = j - col0
+            out[r, c] = s0
+            out[r + 1, c] = s1
+            out[r + 2, c] = s2
+            out[r + 3, c] = s3
+            out[r + 4, c] = s4
+            out[r + 5, c] = s5
+            out[r + 6, c] = s6
+            out[r + 7, c] = s7
+        i += 8
+    if i + 4 <= q1:
+        a0, a1, a2, a3 = q[i], q[i + 1], q[i + 2], q[i + 3]
+        r = i - row0
+        for j in range(j0, j1):
+            row = m[j]
+            s0 = s1 = s2 = s3 = 0
             for w in range(n_words):
                 v = row[w]
                 s0 += _ctpop64(a0[w] ^ v)
@@ -192,10 +247,10 @@ def _dist_block(q, q0, q1, m, j0, j1, out, row0, col0):
                 s2 += _ctpop64(a2[w] ^ v)
                 s3 += _ctpop64(a3[w] ^ v)
             c = j - col0
-            out[i - row0, c] = s0
-            out[i + 1 - row0, c] = s1
-            out[i + 2 - row0, c] = s2
-            out[i + 3 - row0, c] = s3
+            out[r, c] = s0
+            out[r + 1, c] = s1
+            out[r + 2, c] = s2
+            out[r + 3, c] = s3
         i += 4
     while i < q1:
         a0 = q[i]
@@ -266,12 +321,12 @@ def _topk_range(q, m, q_lo, q_hi, j_lo, j_hi, vis, hd, hi, tile):
     Rows arrive in increasing index order, so a row enters a full heap only when its distance is
     strictly below the worst kept one (its index is larger than every index already seen).
     """
-    buf = np.empty((4, tile), np.uint32)
+    buf = np.empty((_QB, tile), np.uint32)
     k = hd.shape[1]
     for j0 in range(j_lo, j_hi, tile):
         j1 = min(j_hi, j0 + tile)
-        for i0 in range(q_lo, q_hi, 4):
-            i1 = min(q_hi, i0 + 4)
+        for i0 in range(q_lo, q_hi, _QB):
+            i1 = min(q_hi, i0 + _QB)
             # rows no query of this block can see are not compared at all
             stop = j0
             for i in range(i0, i1):
