@@ -1,0 +1,209 @@
+"""Numba kernels for the encoders' hot loops: XOR-gather rows, count them bit-sliced, take the majority.
+
+Each output hypervector is the majority of ``G`` rows, each row the XOR of a few rows of a
+precomputed table. Counting is vertical (bit-sliced): a 4-plane carry-save counter per word takes
+up to 15 rows, then is added into ``K = bit_length(G)`` big planes; the majority compares the
+big planes with ``G // 2`` plane by plane. Everything works on whole 64-bit words, and the inner
+loops run over contiguous words so LLVM vectorises them. Ties (``G`` even, count ``== G / 2``)
+take the bit of the ``tie`` row.
+
+``ngram_majority(tokens, offsets, table, sizes, tie, out, n_chunks)``
+    tokens int32 (total,) indices into ``table``'s alphabet; text ``i`` is
+    ``tokens[offsets[i]:offsets[i + 1]]``; table uint64 ``(n_max, A, W)`` with
+    ``table[s, a] = permute(item[a], s)``; sizes int64 (m,) n-gram sizes; tie (W,); out (texts, W).
+    The n-gram at position p is ``XOR_j table[n - 1 - j, tokens[p + j]]``.
+``record_majority(levels, ids, codebook, tie, out, n_chunks)``
+    levels int32 (samples, F) row indices into codebook (L, W); ids (F, W); out (samples, W).
+    Sample ``i`` is the majority over ``f`` of ``ids[f] ^ codebook[levels[i, f]]``.
+
+``n_chunks`` (>= 1): how many interleaved chunks of outputs the parallel loop splits into
+(a few per thread, see :func:`chunks`).
+"""
+import numba
+import numpy as np
+
+from ..primitives import jit
+
+_SMALL = 15  # rows the 4-plane counter holds before it is flushed into the big planes
+
+
+@jit
+def _ripple4(x, s0, s1, s2, s3):
+    """Add one row ``x`` (W,) into the 4-plane counter (s0 least significant)."""
+    for w in range(x.shape[0]):
+        v = x[w]
+        t = s0[w] & v
+        s0[w] ^= v
+        v = t
+        t = s1[w] & v
+        s1[w] ^= v
+        v = t
+        t = s2[w] & v
+        s2[w] ^= v
+        s3[w] ^= t
+
+
+@jit
+def _flush(small, big, carry):
+    """``big += small`` (bit-sliced, small (4, W), big (K, W)), then zero ``small``."""
+    n_words = small.shape[1]
+    n_big = big.shape[0]
+    for w in range(n_words):
+        carry[w] = 0
+    for k in range(n_big):
+        if k < 4:
+            for w in range(n_words):
+                a = big[k, w]
+                b = small[k, w]
+                s = a ^ b
+                c = carry[w]
+                big[k, w] = s ^ c
+                carry[w] = (a & b) | (s & c)
+                small[k, w] = 0
+        else:
+            for w in range(n_words):
+                a = big[k, w]
+                c = carry[w]
+                big[k, w] = a ^ c
+                carry[w] = a & c
+
+
+@jit
+def _majority(big, total, tie, out):
+    """``out = count > total / 2``, ties (count == total / 2, total even) from ``tie``."""
+    n_words = big.shape[1]
+    half = total // 2
+    gt = np.zeros(n_words, np.uint64)
+    eq = np.empty(n_words, np.uint64)
+    for w in range(n_words):
+        eq[w] = ~np.uint64(0)
+    for k in range(big.shape[0] - 1, -1, -1):
+        if (half >> k) & 1:
+            for w in range(n_words):
+                eq[w] &= big[k, w]
+        else:
+            for w in range(n_words):
+                gt[w] |= eq[w] & big[k, w]
+                eq[w] &= ~big[k, w]
+    if total % 2 == 0:
+        for w in range(n_words):
+            out[w] = gt[w] | (eq[w] & tie[w])
+    else:
+        for w in range(n_words):
+            out[w] = gt[w]
+
+
+@jit
+def _bit_length(n):
+    k = 1
+    while (1 << k) <= n:
+        k += 1
+    return k
+
+
+@jit
+def _ngram_one(tokens, start, stop, table, sizes, tie, out, x, small, carry, planes):
+    n_words = table.shape[2]
+    total = 0
+    for m in range(sizes.shape[0]):
+        total += max(0, stop - start - sizes[m] + 1)
+    big = planes[:_bit_length(total)]
+    big[:] = 0
+    small[:] = 0
+    held = 0
+    for m in range(sizes.shape[0]):
+        n = sizes[m]
+        for p in range(start, stop - n + 1):
+            first = table[n - 1, tokens[p]]
+            for w in range(n_words):
+                x[w] = first[w]
+            for j in range(1, n):
+                row = table[n - 1 - j, tokens[p + j]]
+                for w in range(n_words):
+                    x[w] ^= row[w]
+            _ripple4(x, small[0], small[1], small[2], small[3])
+            held += 1
+            if held == _SMALL:
+                _flush(small, big, carry)
+                held = 0
+    if held:
+        _flush(small, big, carry)
+    _majority(big, total, tie, out)
+
+
+@jit(parallel=True)
+def ngram_majority(tokens, offsets, table, sizes, tie, out, n_chunks):
+    n_texts = offsets.shape[0] - 1
+    n_words = table.shape[2]
+    longest = 0
+    for i in range(n_texts):
+        longest = max(longest, offsets[i + 1] - offsets[i])
+    k_max = _bit_length(longest * sizes.shape[0])
+    for c in numba.prange(n_chunks):
+        x = np.empty(n_words, np.uint64)
+        small = np.zeros((4, n_words), np.uint64)
+        carry = np.empty(n_words, np.uint64)
+        planes = np.empty((k_max, n_words), np.uint64)
+        for i in range(c, n_texts, n_chunks):
+            _ngram_one(tokens, offsets[i], offsets[i + 1], table, sizes, tie, out[i], x, small, carry, planes)
+
+
+@jit(parallel=True)
+def record_majority(levels, ids, codebook, tie, out, n_chunks):
+    n_samples, n_features = levels.shape
+    n_words = ids.shape[1]
+    k_big = _bit_length(n_features)
+    for c in numba.prange(n_chunks):
+        x = np.empty(n_words, np.uint64)
+        small = np.zeros((4, n_words), np.uint64)
+        carry = np.empty(n_words, np.uint64)
+        big = np.empty((k_big, n_words), np.uint64)
+        for i in range(c, n_samples, n_chunks):
+            big[:] = 0
+            held = 0
+            for f in range(n_features):
+                row = codebook[levels[i, f]]
+                idrow = ids[f]
+                for w in range(n_words):
+                    x[w] = idrow[w] ^ row[w]
+                _ripple4(x, small[0], small[1], small[2], small[3])
+                held += 1
+                if held == _SMALL:
+                    _flush(small, big, carry)
+                    held = 0
+            if held:
+                _flush(small, big, carry)
+            _majority(big, n_features, tie, out[i])
+
+
+@jit
+def sdm_write(counters, active_ptr, active_idx, data, dim):
+    """``counters[loc] += 2 * bits(data[i]) - 1`` for every location active for write ``i``.
+
+    counters int32 (n_locations, dim); active locations of write i are
+    ``active_idx[active_ptr[i]:active_ptr[i + 1]]``; data uint64 (n_writes, W).
+    """
+    for i in range(data.shape[0]):
+        for a in range(active_ptr[i], active_ptr[i + 1]):
+            loc = active_idx[a]
+            for e in range(dim):
+                bit = (data[i, e >> 6] >> np.uint64(e & 63)) & np.uint64(1)
+                counters[loc, e] += 2 * np.int32(bit) - 1
+
+
+@jit(parallel=True)
+def sdm_read(counters, active_ptr, active_idx, out_sums):
+    """``out_sums[i] = sum of counters over the locations active for read i`` (int64 (n, dim))."""
+    n_reads, dim = out_sums.shape
+    for i in numba.prange(n_reads):
+        for e in range(dim):
+            out_sums[i, e] = 0
+        for a in range(active_ptr[i], active_ptr[i + 1]):
+            loc = active_idx[a]
+            for e in range(dim):
+                out_sums[i, e] += counters[loc, e]
+
+
+def chunks(n_items):
+    """Work chunks for the parallel kernels: a few per Numba thread, at least 1."""
+    return max(1, min(n_items, 4 * numba.get_num_threads()))

@@ -1,0 +1,203 @@
+"""``CentroidClassifier``: one majority prototype per class, nearest prototype by Hamming distance."""
+import copy
+import inspect
+
+import numpy as np
+
+from ._validate import check_dim, check_int
+from .accumulator import Accumulator
+from .hv import BinaryHV
+from .ops import as_hv, random, topk
+
+__all__ = ["CentroidClassifier"]
+
+
+class CentroidClassifier:
+    """Scikit-learn style classifier on ``BinaryHV`` inputs: class prototypes are majority bundles.
+
+    Each class keeps exact per-element counts (an :class:`hdc.Accumulator`); its prototype is
+    their majority, with ties taken from a random vector drawn from ``seed``. ``predict`` returns
+    the class of the nearest prototype (Hamming distance; equal distances go to the class that
+    sorts first). With ``epochs > 0``, ``fit`` then retrains on the training set: each epoch
+    predicts every training sample and, for each misclassified one, adds it (weight ``lr``) to
+    its true class's counts and subtracts it from the predicted class's counts (adding the
+    complement ``~x`` subtracts ``x`` from a majority, so counts stay exact and non-negative).
+    The prototypes of the epoch with the best training accuracy are kept.
+
+    Shapes: ``fit(X, y)`` with ``X`` BinaryHV ``(n,)`` and ``y`` ``(n,)`` labels; ``predict(X)`` ->
+    ``(n,)`` labels; ``prototypes_`` BinaryHV ``(n_classes,)`` in the order of ``classes_``.
+
+    >>> import hdc, numpy as np
+    >>> centers = hdc.random(3, 2048, seed=0)
+    >>> y = np.arange(60) % 3
+    >>> r = hdc.random((3, 60), 2048, seed=1).words              # flip each bit w.p. 1/8:
+    >>> X = centers[y] ^ hdc.BinaryHV(r[0] & r[1] & r[2], 2048)  # 60 noisy copies
+    >>> clf = hdc.CentroidClassifier(2048).fit(X, y)
+    >>> clf.classes_.tolist(), clf.score(X, y)
+    ([0, 1, 2], 1.0)
+    """
+
+    def __init__(self, dim, epochs=0, lr=1, seed=0):
+        self.dim = dim
+        self.epochs = epochs
+        self.lr = lr
+        self.seed = seed
+
+    # ---- scikit-learn parameter protocol (no sklearn import needed) --------------------------
+    @classmethod
+    def _param_names(cls):
+        return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+
+    def get_params(self, deep=True):
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params):
+        for name, value in params.items():
+            if name not in self._param_names():
+                raise ValueError(f"invalid parameter {name!r} for CentroidClassifier; "
+                                 f"expected one of {self._param_names()}")
+            setattr(self, name, value)
+        return self
+
+    def __sklearn_tags__(self):
+        from sklearn.utils import ClassifierTags, Tags, TargetTags
+
+        return Tags(estimator_type="classifier", target_tags=TargetTags(required=True),
+                    classifier_tags=ClassifierTags(), requires_fit=True)
+
+    _estimator_type = "classifier"
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"CentroidClassifier({args})"
+
+    # ---- validation ----------------------------------------------------------------------------
+    def _check_X(self, X):
+        as_hv(X, "X")
+        if X.ndim != 1:
+            raise ValueError(f"X must be a 1-D batch of hypervectors (n,), got batch shape {X.shape}")
+        if X.dim != self._dim:
+            raise ValueError(f"X must have dim {self._dim}, got {X.dim}")
+        return X
+
+    def _check_Xy(self, X, y):
+        X = self._check_X(X)
+        y = np.asarray(y)
+        if y.ndim != 1 or y.shape[0] != len(X):
+            raise ValueError(f"y must have shape ({len(X)},) (one label per row of X), got {y.shape}")
+        return X, y
+
+    def _setup(self):
+        self._dim = check_dim(self.dim)
+        check_int(self.epochs, "epochs", low=0)
+        check_int(self.lr, "lr", low=1)
+        self._tie = random(1, self._dim, seed=self.seed)[0]
+        self._acc = {}
+        self._prototypes = None
+
+    # ---- fitting -------------------------------------------------------------------------------
+    def partial_fit(self, X, y, classes=None):
+        """Add samples to their classes' counts (classes may be new); returns self."""
+        if not hasattr(self, "_acc"):
+            self._setup()
+        X, y = self._check_Xy(X, y)
+        for label in ([] if classes is None else list(classes)) + list(np.unique(y)):
+            if label not in self._acc:
+                self._acc[label] = Accumulator(self._dim)
+        for label in np.unique(y):
+            self._acc[label].add(X[y == label])
+        self._prototypes = None
+        return self
+
+    def fit(self, X, y):
+        """Reset, count every sample into its class, then retrain for ``epochs``; returns self."""
+        self._setup()
+        X, y = self._check_Xy(X, y)
+        if len(X) == 0:
+            raise ValueError("X is empty; fit needs at least one sample")
+        self.partial_fit(X, y)
+        self.retrain(X, y, self.epochs)
+        return self
+
+    def retrain(self, X, y, epochs=1):
+        """Perceptron-style retraining epochs on ``(X, y)`` (see the class docstring); returns self.
+
+        Returns with the prototypes of the epoch that had the best accuracy on ``(X, y)``.
+        ``train_accuracy_`` lists the accuracy before each epoch and after the last.
+        """
+        self._check_fitted()
+        X, y = self._check_Xy(X, y)
+        epochs = check_int(epochs, "epochs", low=0)
+        lr = check_int(self.lr, "lr", low=1)
+        known = np.isin(y, self.classes_)
+        if not known.all():
+            raise ValueError(f"y contains labels never seen in fit/partial_fit: {np.unique(y[~known])[:5]}")
+        pred = self.predict(X)
+        history = [float(np.mean(pred == y))]
+        best = (history[0], copy.deepcopy(self._acc))
+        for _ in range(epochs):
+            wrong = pred != y
+            if not wrong.any():
+                break
+            weights = np.full(int(wrong.sum()), lr, np.int64)
+            Xw, yw, pw = X[wrong], y[wrong], pred[wrong]
+            for label, acc in self._acc.items():
+                into = yw == label
+                if into.any():
+                    acc.add(Xw[into], weights[into])
+                out_of = pw == label
+                if out_of.any():
+                    acc.add(~Xw[out_of], weights[out_of])
+            self._prototypes = None
+            pred = self.predict(X)
+            history.append(float(np.mean(pred == y)))
+            if history[-1] > best[0]:
+                best = (history[-1], copy.deepcopy(self._acc))
+        self._acc = best[1]
+        self._prototypes = None
+        self.train_accuracy_ = history
+        return self
+
+    # ---- prediction ----------------------------------------------------------------------------
+    def _check_fitted(self):
+        if not getattr(self, "_acc", None):
+            raise ValueError("this CentroidClassifier is not fitted yet; call fit or partial_fit first")
+
+    @property
+    def classes_(self):
+        """The class labels, sorted (the row order of ``prototypes_``)."""
+        self._check_fitted()
+        return np.array(sorted(self._acc))
+
+    @property
+    def prototypes_(self):
+        """Majority prototype of each class, BinaryHV ``(n_classes,)`` (classes without samples: the tie vector)."""
+        self._check_fitted()
+        if self._prototypes is None:
+            rows = [acc.majority(tie=self._tie) if acc.n else self._tie for acc in
+                    (self._acc[c] for c in self.classes_)]
+            self._prototypes = BinaryHV.stack(rows)
+        return self._prototypes
+
+    @property
+    def counts_(self):
+        """Per-class element counts, int64 ``(n_classes, dim)``, and their totals ``(n_classes,)``."""
+        self._check_fitted()
+        accs = [self._acc[c] for c in self.classes_]
+        return np.stack([a.counts for a in accs]), np.array([a.n for a in accs], np.int64)
+
+    def kneighbors(self, X, k=1):
+        """The ``k`` nearest prototypes of each row: ``(distances (n, k), labels (n, k))``."""
+        self._check_fitted()
+        X = self._check_X(X)
+        dist, idx = topk(X, self.prototypes_, k)
+        return dist, self.classes_[idx]
+
+    def predict(self, X):
+        """Label of the nearest prototype for each row of ``X``, shape ``(n,)``."""
+        return self.kneighbors(X, 1)[1][:, 0]
+
+    def score(self, X, y):
+        """Mean accuracy of ``predict(X)`` against ``y``."""
+        X, y = self._check_Xy(X, y)
+        return float(np.mean(self.predict(X) == y))
