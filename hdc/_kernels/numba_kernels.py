@@ -587,9 +587,10 @@ def _bundle_parallel(x, rows, tie, out, bounds, tw):
 
 
 def _tile_words(n_words):
-    """Word columns per counting tile: small enough to give every thread a few tiles."""
-    per = -(-n_words // (4 * _threads))
-    return int(min(64, max(8, -(-per // 8) * 8)))
+    """Word columns per counting tile: one tile per thread, at most 256 words (the counter planes
+    of a tile then stay in L1), a multiple of 8 (one AVX-512 register)."""
+    per = -(-n_words // _threads)
+    return int(min(256, max(8, -(-per // 8) * 8)))
 
 
 def bundle(x, tie, out):
