@@ -41,7 +41,6 @@ _SECONDS_PER_WORD = 0.3e-9
 _QB = 8
 # Empty heap slot: larger than any uint32 distance.
 _EMPTY = np.int64(1) << np.int64(32)
-_UINT32_MAX = np.int64(0xFFFFFFFF)
 
 
 def set_num_threads(n):
@@ -87,22 +86,28 @@ def _parallel(work):
 
 
 class _ParallelCall:
-    """Context for a call of a parallel kernel: numba's thread count is per calling thread."""
+    """Context for calling a parallel kernel: sets numba's thread count (it is per calling
+    thread) and, under the 'workqueue' threading layer (or before the layer is known), holds a
+    lock, because that layer aborts the process on concurrent parallel calls."""
 
     def __enter__(self):
         if numba.get_num_threads() != _threads:
             numba.set_num_threads(_threads)
-        self._locked = _layer == "workqueue"
+        self._locked = _layer in (None, "workqueue")
         if self._locked:
             _workqueue_lock.acquire()
         return self
 
     def __exit__(self, *exc):
         global _layer
-        if self._locked:
-            _workqueue_lock.release()
-        elif _layer is None:
-            _layer = numba.threading_layer()
+        try:
+            if _layer is None:
+                _layer = numba.threading_layer()
+        except ValueError:      # no parallel region ran yet
+            pass
+        finally:
+            if self._locked:
+                _workqueue_lock.release()
         return False
 
 
