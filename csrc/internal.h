@@ -21,9 +21,9 @@ typedef struct {
     const char *name;
     /* rows of a query group processed together by dist_multi */
     int qb;
-    /* out[q * ld + r] = popcount(q_rows[q] ^ m[r]) for q < qb, r < n_rows */
+    /* out[r * qb + j] = popcount(q_row[j] ^ m[r]) for j < qb, r < n_rows */
     void (*dist_multi)(const uint64_t *q, const uint64_t *m, size_t n_rows, size_t w,
-                       uint32_t *out, size_t ld);
+                       uint32_t *out);
     /* out[r] = popcount(q ^ m[r]) for r < n_rows */
     void (*dist_one)(const uint64_t *q, const uint64_t *m, size_t n_rows, size_t w,
                      uint32_t *out);
@@ -32,6 +32,9 @@ typedef struct {
                          size_t w);
     /* out[r] = popcount(x[r]) */
     void (*popcount_rows)(const uint64_t *x, uint32_t *out, size_t n_rows, size_t w);
+    /* the first i in [start, n) with buf[i] < thr[i % 16], else n (qb divides 16, and thr
+     * repeats with period qb) */
+    size_t (*find_hit)(const uint32_t *buf, size_t start, size_t n, const uint32_t *thr);
 } hdc_ham_ops;
 
 /* Bit-sliced counters: slice s of column word c (c0 <= c < c0 + ncols) is sl[s * ncols + c - c0];

@@ -26,16 +26,24 @@ static size_t tile_rows(size_t w)
 
 /* ---- cdist --------------------------------------------------------------------------------- */
 
-/* queries [qa, qb) x stored rows [ra, rb) */
+/* queries [qa, qz) x stored rows [ra, rz); buf holds a tile of qb-query rows (or is NULL:
+ * then every query goes through dist_one, which needs no buffer) */
 static void cdist_part(const hdc_ham_ops *ops, const uint64_t *a, size_t qa, size_t qz,
-                       const uint64_t *b, size_t ra, size_t rz, size_t n_b, size_t w, uint32_t *out)
+                       const uint64_t *b, size_t ra, size_t rz, size_t n_b, size_t w, uint32_t *out,
+                       uint32_t *buf)
 {
     size_t T = tile_rows(w), qb = (size_t)ops->qb;
     for (size_t r0 = ra; r0 < rz; r0 += T) {
         size_t nr = rz - r0 < T ? rz - r0 : T;
         size_t q = qa;
-        for (; q + qb <= qz; q += qb)
-            ops->dist_multi(a + q * w, b + r0 * w, nr, w, out + q * n_b + r0, n_b);
+        for (; buf && q + qb <= qz; q += qb) {
+            ops->dist_multi(a + q * w, b + r0 * w, nr, w, buf);
+            for (size_t j = 0; j < qb; ++j) {
+                uint32_t *o = out + (q + j) * n_b + r0;
+                for (size_t r = 0; r < nr; ++r)
+                    o[r] = buf[r * qb + j];
+            }
+        }
         for (; q < qz; ++q)
             ops->dist_one(a + q * w, b + r0 * w, nr, w, out + q * n_b + r0);
     }
@@ -52,15 +60,17 @@ void hdc_cdist(const uint64_t *a, size_t n_a, const uint64_t *b, size_t n_b, siz
     int by_query = n_a >= qb * (size_t)nt * 2;
 #pragma omp parallel for num_threads(nt) schedule(static, 1) if (nt > 1)
     for (int t = 0; t < nt; ++t) {
+        uint32_t *buf = n_a >= qb ? malloc(tile_rows(n_words) * qb * sizeof *buf) : NULL;
         if (by_query) {
             size_t groups = n_a / qb;
             size_t g0 = groups * (size_t)t / (size_t)nt, g1 = groups * (size_t)(t + 1) / (size_t)nt;
             size_t q1 = t == nt - 1 ? n_a : g1 * qb;
-            cdist_part(ops, a, g0 * qb, q1, b, 0, n_b, n_b, n_words, out);
+            cdist_part(ops, a, g0 * qb, q1, b, 0, n_b, n_b, n_words, out, buf);
         } else {
             size_t r0 = n_b * (size_t)t / (size_t)nt, r1 = n_b * (size_t)(t + 1) / (size_t)nt;
-            cdist_part(ops, a, 0, n_a, b, r0, r1, n_b, n_words, out);
+            cdist_part(ops, a, 0, n_a, b, r0, r1, n_b, n_words, out, buf);
         }
+        free(buf);
     }
 }
 
@@ -120,20 +130,39 @@ static inline void heap_offer(heap_t *h, size_t k, uint32_t d, int64_t i)
     }
 }
 
-/* rows r0 + j (j < n) with distances dist[j]; indices ascend, so in a full heap a row only
- * enters when strictly closer than the current worst */
-static void select_rows(heap_t *h, size_t k, const uint32_t *dist, size_t n, size_t r0)
+static inline uint32_t threshold(const heap_t *h, size_t k)
 {
-    size_t j = 0;
-    for (; j < n && h->n < k; ++j)
-        heap_offer(h, k, dist[j], (int64_t)(r0 + j));
-    uint32_t thr = h->n ? h->d[0] : 0;
-    for (; j < n; ++j) {
-        if (dist[j] < thr) {
-            h->d[0] = dist[j];
-            h->i[0] = (int64_t)(r0 + j);
-            sift_down(h, k, 0);
-            thr = h->d[0];
+    return h->n < k ? 0xFFFFFFFFu : h->d[0];
+}
+
+/* offer rows r0 + r (r < rows) to the qb heaps; distances buf[r * qb + j] for heap j. Only
+ * candidates below a heap's threshold are visited (find_hit scans 8-16 at a time). Indices
+ * ascend, so a full heap only takes a strictly closer row, which replaces the root. */
+static void scan_block(const hdc_ham_ops *ops, heap_t *heaps, size_t qb, size_t k,
+                       const uint32_t *buf, size_t rows, size_t r0)
+{
+    uint32_t thr[16];
+    for (size_t l = 0; l < 16; ++l)
+        thr[l] = threshold(&heaps[l % qb], k);
+    size_t n = rows * qb;
+    for (size_t i = ops->find_hit(buf, 0, n, thr); i < n; i = ops->find_hit(buf, i + 1, n, thr)) {
+        size_t r = i / qb, j = i % qb;
+        heap_offer(&heaps[j], k, buf[i], (int64_t)(r0 + r));
+        uint32_t t = threshold(&heaps[j], k);
+        for (size_t l = j; l < 16; l += qb)
+            thr[l] = t;
+    }
+}
+
+/* one heap, rows r0 + r for r < rows, distances buf[r * stride] */
+static void scan_strided(heap_t *h, size_t k, const uint32_t *buf, size_t stride, size_t rows,
+                         size_t r0)
+{
+    uint32_t thr = threshold(h, k);
+    for (size_t r = 0; r < rows; ++r) {
+        if (buf[r * stride] < thr) {
+            heap_offer(h, k, buf[r * stride], (int64_t)(r0 + r));
+            thr = threshold(h, k);
         }
     }
 }
@@ -146,7 +175,7 @@ static size_t visible(const int64_t *n_visible, size_t q, size_t n_m)
     return v <= 0 ? 0 : (uint64_t)v < n_m ? (size_t)v : n_m;
 }
 
-/* queries [qa, qz) against stored rows [ra, rz); heaps[q - qa] */
+/* queries [qa, qz) against stored rows [ra, rz); heaps[q - qa]; buf holds T * qb distances */
 static void topk_part(const hdc_ham_ops *ops, const uint64_t *q, size_t qa, size_t qz,
                       const uint64_t *m, size_t ra, size_t rz, size_t n_m, size_t w, size_t k,
                       const int64_t *n_visible, heap_t *heaps, uint32_t *buf)
@@ -156,19 +185,25 @@ static void topk_part(const hdc_ham_ops *ops, const uint64_t *q, size_t qa, size
         size_t nr = rz - r0 < T ? rz - r0 : T;
         size_t g = qa;
         for (; g + qb <= qz; g += qb) {
-            size_t most = 0;
+            size_t most = 0, least = SIZE_MAX;
             for (size_t j = 0; j < qb; ++j) {
                 size_t v = visible(n_visible, g + j, n_m);
                 most = v > most ? v : most;
+                least = v < least ? v : least;
             }
             if (most <= r0)
                 continue;
             size_t rows = most - r0 < nr ? most - r0 : nr;
-            ops->dist_multi(q + g * w, m + r0 * w, rows, w, buf, T);
+            ops->dist_multi(q + g * w, m + r0 * w, rows, w, buf);
+            if (least >= r0 + rows) {
+                scan_block(ops, heaps + (g - qa), qb, k, buf, rows, r0);
+                continue;
+            }
+            /* the group's visible ranges end inside this tile: each query on its own */
             for (size_t j = 0; j < qb; ++j) {
                 size_t v = visible(n_visible, g + j, n_m);
                 if (v > r0)
-                    select_rows(&heaps[g + j - qa], k, buf + j * T, v - r0 < rows ? v - r0 : rows, r0);
+                    scan_strided(&heaps[g + j - qa], k, buf + j, qb, v - r0 < rows ? v - r0 : rows, r0);
             }
         }
         for (; g < qz; ++g) {
@@ -177,7 +212,7 @@ static void topk_part(const hdc_ham_ops *ops, const uint64_t *q, size_t qa, size
                 continue;
             size_t rows = v - r0 < nr ? v - r0 : nr;
             ops->dist_one(q + g * w, m + r0 * w, rows, w, buf);
-            select_rows(&heaps[g - qa], k, buf, rows, r0);
+            scan_block(ops, &heaps[g - qa], 1, k, buf, rows, r0);
         }
     }
 }

@@ -34,7 +34,7 @@ static inline uint64_t tail_dist(const uint64_t *a, const uint64_t *b, size_t c,
 }
 
 static void dist_multi(const uint64_t *q, const uint64_t *m, size_t n_rows, size_t w,
-                       uint32_t *out, size_t ld)
+                       uint32_t *out)
 {
     size_t full = w / 4 * 4;
     const uint64_t *q0 = q, *q1 = q + w, *q2 = q + 2 * w, *q3 = q + 3 * w;
@@ -66,10 +66,10 @@ static void dist_multi(const uint64_t *q, const uint64_t *m, size_t n_rows, size
                                      _mm256_permute2x128_si256(t01, t23, 0x31));
         uint64_t t[4];
         _mm256_storeu_si256((__m256i *)t, s);
-        out[r] = (uint32_t)(t[0] + tail_dist(mr, q0, full, w));
-        out[ld + r] = (uint32_t)(t[1] + tail_dist(mr, q1, full, w));
-        out[2 * ld + r] = (uint32_t)(t[2] + tail_dist(mr, q2, full, w));
-        out[3 * ld + r] = (uint32_t)(t[3] + tail_dist(mr, q3, full, w));
+        out[4 * r] = (uint32_t)(t[0] + tail_dist(mr, q0, full, w));
+        out[4 * r + 1] = (uint32_t)(t[1] + tail_dist(mr, q1, full, w));
+        out[4 * r + 2] = (uint32_t)(t[2] + tail_dist(mr, q2, full, w));
+        out[4 * r + 3] = (uint32_t)(t[3] + tail_dist(mr, q3, full, w));
     }
 }
 
@@ -123,5 +123,30 @@ static void popcount_rows(const uint64_t *x, uint32_t *out, size_t n_rows, size_
     }
 }
 
-const hdc_ham_ops hdc_ham_avx2 = {"avx2", QB, dist_multi, dist_one, hamming_rows, popcount_rows};
+/* the first i in [start, n) with buf[i] < thr[i % 16]; 8 lanes per step, unsigned compare by
+ * flipping the sign bits; a scalar loop for the last n % 8 */
+static size_t find_hit(const uint32_t *buf, size_t start, size_t n, const uint32_t *thr)
+{
+    size_t i = start;
+    for (; i < n && (i & 7); ++i)
+        if (buf[i] < thr[i & 15])
+            return i;
+    const __m256i sign = _mm256_set1_epi32((int)0x80000000u);
+    __m256i t0 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)thr), sign);
+    __m256i t1 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(thr + 8)), sign);
+    for (; i + 8 <= n; i += 8) {
+        __m256i d = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(buf + i)), sign);
+        __m256i lt = _mm256_cmpgt_epi32((i & 8) ? t1 : t0, d);
+        int k = _mm256_movemask_ps(_mm256_castsi256_ps(lt));
+        if (k)
+            return i + (size_t)__builtin_ctz((unsigned)k);
+    }
+    for (; i < n; ++i)
+        if (buf[i] < thr[i & 15])
+            return i;
+    return n;
+}
+
+const hdc_ham_ops hdc_ham_avx2 = {"avx2", QB, dist_multi, dist_one, hamming_rows, popcount_rows,
+                                  find_hit};
 #endif

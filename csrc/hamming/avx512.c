@@ -27,17 +27,13 @@ static inline __m256i reduce8(__m512i v0, __m512i v1, __m512i v2, __m512i v3, __
     return _mm512_cvtepi64_epi32(s);
 }
 
-static inline void store8(uint32_t *out, size_t ld, size_t r, __m256i v)
+static inline void store8(uint32_t *out, size_t r, __m256i v)
 {
-    uint32_t t[8];
-    _mm256_storeu_si256((__m256i *)t, v);
-    for (int q = 0; q < 8; ++q)
-        out[q * ld + r] = t[q];
+    _mm256_storeu_si256((__m256i *)(out + 8 * r), v);
 }
 
 /* rows of 4 words (dim 129..256): two memory rows per vector, queries duplicated in both halves */
-static void dist_multi_w4(const uint64_t *q, const uint64_t *m, size_t n_rows, uint32_t *out,
-                          size_t ld)
+static void dist_multi_w4(const uint64_t *q, const uint64_t *m, size_t n_rows, uint32_t *out)
 {
     __m512i qv[8];
     for (int j = 0; j < 8; ++j)
@@ -59,8 +55,8 @@ static void dist_multi_w4(const uint64_t *q, const uint64_t *m, size_t n_rows, u
         /* r0 lanes: (q0,q1) row r, (q0,q1) row r+1, (q2,q3) row r, (q2,q3) row r+1 */
         __m512i a = _mm512_shuffle_i64x2(r0, r1, _MM_SHUFFLE(2, 0, 2, 0));
         __m512i b = _mm512_shuffle_i64x2(r0, r1, _MM_SHUFFLE(3, 1, 3, 1));
-        store8(out, ld, r, _mm512_cvtepi64_epi32(a));
-        store8(out, ld, r + 1, _mm512_cvtepi64_epi32(b));
+        store8(out, r, _mm512_cvtepi64_epi32(a));
+        store8(out, r + 1, _mm512_cvtepi64_epi32(b));
     }
     if (r < n_rows) {
         __m512i mv = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(m + 4 * r)));
@@ -68,15 +64,15 @@ static void dist_multi_w4(const uint64_t *q, const uint64_t *m, size_t n_rows, u
         __m512i p[8];
         for (int j = 0; j < 8; ++j)
             p[j] = _mm512_and_si512(pxor(mv, qv[j]), lo);
-        store8(out, ld, r, reduce8(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]));
+        store8(out, r, reduce8(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]));
     }
 }
 
 static void dist_multi(const uint64_t *q, const uint64_t *m, size_t n_rows, size_t w,
-                       uint32_t *out, size_t ld)
+                       uint32_t *out)
 {
     if (w == 4) {
-        dist_multi_w4(q, m, n_rows, out, ld);
+        dist_multi_w4(q, m, n_rows, out);
         return;
     }
     size_t full = w / 8 * 8;
@@ -110,7 +106,7 @@ static void dist_multi(const uint64_t *q, const uint64_t *m, size_t n_rows, size
             a6 = _mm512_add_epi64(a6, pxor(mv, _mm512_maskz_loadu_epi64(tail, q6 + c)));
             a7 = _mm512_add_epi64(a7, pxor(mv, _mm512_maskz_loadu_epi64(tail, q7 + c)));
         }
-        store8(out, ld, r, reduce8(a0, a1, a2, a3, a4, a5, a6, a7));
+        store8(out, r, reduce8(a0, a1, a2, a3, a4, a5, a6, a7));
     }
 }
 
@@ -134,17 +130,93 @@ static inline uint32_t dist_row(const uint64_t *a, const uint64_t *b, size_t w)
     return (uint32_t)_mm512_reduce_add_epi64(_mm512_add_epi64(s0, s1));
 }
 
+/* 8 rows of 4 words: two rows per vector, the four vectors reduced together */
+static void dist_one_w4(const uint64_t *q, const uint64_t *m, size_t n_rows, uint32_t *out)
+{
+    __m512i qv = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)q));
+    /* after the reduction the lanes hold rows 0 2 1 3 4 6 5 7 */
+    const __m512i order = _mm512_setr_epi64(0, 2, 1, 3, 4, 6, 5, 7);
+    size_t r = 0;
+    for (; r + 8 <= n_rows; r += 8) {
+        const uint64_t *mr = m + 4 * r;
+        __m512i p0 = pxor(_mm512_loadu_si512(mr), qv), p1 = pxor(_mm512_loadu_si512(mr + 8), qv);
+        __m512i p2 = pxor(_mm512_loadu_si512(mr + 16), qv), p3 = pxor(_mm512_loadu_si512(mr + 24), qv);
+        __m512i t01 = _mm512_add_epi64(_mm512_unpacklo_epi64(p0, p1), _mm512_unpackhi_epi64(p0, p1));
+        __m512i t23 = _mm512_add_epi64(_mm512_unpacklo_epi64(p2, p3), _mm512_unpackhi_epi64(p2, p3));
+        __m512i s = _mm512_add_epi64(_mm512_shuffle_i64x2(t01, t23, _MM_SHUFFLE(2, 0, 2, 0)),
+                                     _mm512_shuffle_i64x2(t01, t23, _MM_SHUFFLE(3, 1, 3, 1)));
+        s = _mm512_permutexvar_epi64(order, s);
+        _mm256_storeu_si256((__m256i *)(out + r), _mm512_cvtepi64_epi32(s));
+    }
+    for (; r < n_rows; ++r)
+        out[r] = (uint32_t)_mm512_reduce_add_epi64(
+            pxor(_mm512_maskz_mov_epi64(0x0F, qv), _mm512_maskz_loadu_epi64(0x0F, m + 4 * r)));
+}
+
 static void dist_one(const uint64_t *q, const uint64_t *m, size_t n_rows, size_t w, uint32_t *out)
 {
-    if (w <= 8) {
-        __mmask8 k = (__mmask8)((1u << w) - 1);
-        __m512i qv = _mm512_maskz_loadu_epi64(k, q);
-        for (size_t r = 0; r < n_rows; ++r)
-            out[r] = (uint32_t)_mm512_reduce_add_epi64(pxor(qv, _mm512_maskz_loadu_epi64(k, m + r * w)));
+    if (w == 4) {
+        dist_one_w4(q, m, n_rows, out);
         return;
     }
-    for (size_t r = 0; r < n_rows; ++r)
+    size_t full = w / 8 * 8;
+    __mmask8 tail = (__mmask8)((1u << (w % 8)) - 1);
+    size_t r = 0;
+    /* 8 rows at a time: each query vector is loaded once for 8 rows, the 8 sums reduced together */
+    for (; r + 8 <= n_rows; r += 8) {
+        const uint64_t *m0 = m + r * w;
+        __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
+                a7 = a0;
+        size_t c = 0;
+        for (; c < full; c += 8) {
+            __m512i qv = _mm512_loadu_si512(q + c);
+            a0 = _mm512_add_epi64(a0, pxor(qv, _mm512_loadu_si512(m0 + c)));
+            a1 = _mm512_add_epi64(a1, pxor(qv, _mm512_loadu_si512(m0 + w + c)));
+            a2 = _mm512_add_epi64(a2, pxor(qv, _mm512_loadu_si512(m0 + 2 * w + c)));
+            a3 = _mm512_add_epi64(a3, pxor(qv, _mm512_loadu_si512(m0 + 3 * w + c)));
+            a4 = _mm512_add_epi64(a4, pxor(qv, _mm512_loadu_si512(m0 + 4 * w + c)));
+            a5 = _mm512_add_epi64(a5, pxor(qv, _mm512_loadu_si512(m0 + 5 * w + c)));
+            a6 = _mm512_add_epi64(a6, pxor(qv, _mm512_loadu_si512(m0 + 6 * w + c)));
+            a7 = _mm512_add_epi64(a7, pxor(qv, _mm512_loadu_si512(m0 + 7 * w + c)));
+        }
+        if (tail) {
+            __m512i qv = _mm512_maskz_loadu_epi64(tail, q + c);
+            a0 = _mm512_add_epi64(a0, pxor(qv, _mm512_maskz_loadu_epi64(tail, m0 + c)));
+            a1 = _mm512_add_epi64(a1, pxor(qv, _mm512_maskz_loadu_epi64(tail, m0 + w + c)));
+            a2 = _mm512_add_epi64(a2, pxor(qv, _mm512_maskz_loadu_epi64(tail, m0 + 2 * w + c)));
+            a3 = _mm512_add_epi64(a3, pxor(qv, _mm512_maskz_loadu_epi64(tail, m0 + 3 * w + c)));
+            a4 = _mm512_add_epi64(a4, pxor(qv, _mm512_maskz_loadu_epi64(tail, m0 + 4 * w + c)));
+            a5 = _mm512_add_epi64(a5, pxor(qv, _mm512_maskz_loadu_epi64(tail, m0 + 5 * w + c)));
+            a6 = _mm512_add_epi64(a6, pxor(qv, _mm512_maskz_loadu_epi64(tail, m0 + 6 * w + c)));
+            a7 = _mm512_add_epi64(a7, pxor(qv, _mm512_maskz_loadu_epi64(tail, m0 + 7 * w + c)));
+        }
+        _mm256_storeu_si256((__m256i *)(out + r), reduce8(a0, a1, a2, a3, a4, a5, a6, a7));
+    }
+    for (; r < n_rows; ++r)
         out[r] = dist_row(q, m + r * w, w);
+}
+
+/* first flat index i in [start, n) with buf[i] < thr[i % 16], or n (thr: 16 lanes, periodic
+ * in the query-group size, which divides 16) */
+static size_t find_hit(const uint32_t *buf, size_t start, size_t n, const uint32_t *thr)
+{
+    size_t i = start;
+    if (i >= n)
+        return n;
+    /* align the 16-lane window to the period: start from the multiple of 16 below */
+    size_t base = i & ~(size_t)15;
+    __m512i t = _mm512_loadu_si512(thr);
+    __mmask16 first = (__mmask16)(0xFFFFu << (i - base));
+    for (; base < n; base += 16) {
+        size_t left = n - base;
+        __mmask16 valid = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+        __mmask16 k = _mm512_mask_cmplt_epu32_mask((__mmask16)(valid & first),
+                                                  _mm512_maskz_loadu_epi32(valid, buf + base), t);
+        first = 0xFFFF;
+        if (k)
+            return base + (size_t)__builtin_ctz(k);
+    }
+    return n;
 }
 
 static void hamming_rows(const uint64_t *a, const uint64_t *b, uint32_t *out, size_t n_rows,
@@ -171,5 +243,5 @@ static void popcount_rows(const uint64_t *x, uint32_t *out, size_t n_rows, size_
 }
 
 const hdc_ham_ops hdc_ham_avx512 = {"avx512", QB, dist_multi, dist_one, hamming_rows,
-                                    popcount_rows};
+                                    popcount_rows, find_hit};
 #endif
