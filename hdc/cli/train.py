@@ -1,0 +1,162 @@
+"""``hdc train`` and ``hdc compare``: train the HD-transformer (k-WTA or dense attention) on MQAR or
+character-level LM, and compare both attention kinds with the same seed, size and step budget.
+
+    hdc train mqar --attention kwta --topk 8 --steps 1500 --checkpoint mqar.pt --json m.json
+    hdc compare charlm --text my.txt --json compare.json
+
+Needs torch (``pip install hdc[torch]``).
+"""
+import json
+import math
+import pathlib
+import sys
+
+# Defaults of `hdc compare` (and `hdc train`), chosen so that both variants together finish in
+# about 15 minutes on 2 cores; see docs/transformer.md for what they reach.
+DEFAULTS = {
+    "mqar": dict(steps=1500, batch_size=32, lr=3e-3, d_model=64, n_layers=2, n_heads=4, code_bits=64,
+                 topk=8, seq_len=128, vocab_size=64, n_pairs=16),
+    "charlm": dict(steps=1200, batch_size=32, lr=3e-3, d_model=128, n_layers=2, n_heads=4, code_bits=64,
+                   topk=16, seq_len=128, vocab_size=None, n_pairs=None),
+}
+
+
+def _add_common(p, require_attention):
+    p.add_argument("task", choices=("mqar", "charlm"), help="multi-query associative recall or char-level LM")
+    if require_attention:
+        p.add_argument("--attention", choices=("kwta", "dense"), default="kwta",
+                       help="Hamming k-WTA attention or the dense softmax baseline (default: kwta)")
+    p.add_argument("--text", metavar="FILE", help="charlm: UTF-8 text file (default: pydoc_data.topics)")
+    p.add_argument("--steps", type=int, help="training steps (task default)")
+    p.add_argument("--batch-size", type=int, help="sequences per step")
+    p.add_argument("--lr", type=float, help="peak AdamW learning rate")
+    p.add_argument("--d-model", type=int, help="model width")
+    p.add_argument("--layers", type=int, dest="n_layers", help="transformer blocks")
+    p.add_argument("--heads", type=int, dest="n_heads", help="attention heads")
+    p.add_argument("--code-bits", type=int, help="Q/K code bits per head")
+    p.add_argument("--topk", type=int, help="winners per query (k-WTA)")
+    p.add_argument("--seq-len", type=int, help="sequence length")
+    p.add_argument("--vocab", type=int, dest="vocab_size", help="mqar: vocabulary size")
+    p.add_argument("--pairs", type=int, dest="n_pairs", help="mqar: key-value pairs per sequence")
+    p.add_argument("--head", choices=("linear", "voter"), default="linear", help="output layer")
+    p.add_argument("--voters", type=int, default=8, help="voters per output bit (voter head)")
+    p.add_argument("--seed", type=int, default=0, help="seed of data, initialisation and order")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.add_argument("--eval-every", type=int, default=0, help="evaluate every N steps (0: at the end only)")
+    p.add_argument("--json", metavar="PATH", help="write the metrics as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("train", help="train the HD-transformer on mqar or charlm",
+                              description="Train the HD-transformer (k-WTA or dense attention); prints the "
+                                          "final metrics, writes a checkpoint and optionally JSON.")
+    _add_common(p, True)
+    p.add_argument("--checkpoint", metavar="PATH", help="torch checkpoint (state_dict + config, weights-only "
+                                                        "loadable), written every --checkpoint-every steps and at the end")
+    p.add_argument("--checkpoint-every", type=int, default=0)
+    p.add_argument("--export", metavar="PATH", help="also write the packed torch-free model (.npz)")
+    p.set_defaults(func=run)
+    c = subparsers.add_parser("compare", help="train k-WTA and dense attention with the same budget",
+                              description="Train both attention kinds with the same seed, size and step "
+                                          "budget; print a side-by-side table and write JSON.")
+    _add_common(c, False)
+    c.set_defaults(func=run_compare)
+    return p
+
+
+def _settings(args):
+    s = dict(DEFAULTS[args.task])
+    for key in s:
+        value = getattr(args, key, None)
+        if value is not None:
+            s[key] = value
+    for key in ("steps", "batch_size", "d_model", "n_layers", "n_heads", "code_bits", "topk", "seq_len"):
+        if s[key] is None or s[key] < 1:
+            raise ValueError(f"--{key.replace('_', '-')} must be a positive integer, got {s[key]}")
+    if not (s["lr"] > 0 and math.isfinite(s["lr"])):
+        raise ValueError(f"--lr must be a positive number, got {s['lr']}")
+    if args.task == "mqar" and args.text:
+        raise ValueError("--text applies to charlm only")
+    return s
+
+
+def _task(args, s):
+    from hdc.nn import training
+    if args.task == "mqar":
+        return training.make_task("mqar", seed=args.seed, vocab_size=s["vocab_size"], seq_len=s["seq_len"],
+                                  n_pairs=s["n_pairs"])
+    return training.make_task("charlm", seed=args.seed, text=args.text, seq_len=s["seq_len"])
+
+
+def _train_one(args, s, task, attention, checkpoint=None, checkpoint_every=0):
+    import torch
+    from hdc.nn import training
+    torch.set_num_threads(max(1, args.threads))
+    model = training.build_model(task, attention, d_model=s["d_model"], n_layers=s["n_layers"],
+                                 n_heads=s["n_heads"], code_bits=s["code_bits"], topk=s["topk"], head=args.head,
+                                 n_voters=args.voters, seed=args.seed)
+    info = training.train(model, task, steps=s["steps"], batch_size=s["batch_size"], lr=s["lr"], seed=args.seed,
+                          progress=not args.no_progress, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+                          desc=f"{args.task}/{attention}", eval_every=args.eval_every)
+    metrics = training.measure(model, task, info)
+    metrics["model"] = dict(model.config)
+    return model, metrics
+
+
+def _fmt(v):
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+_ROWS = ("accuracy", "bpc", "loss", "parameters", "train_seconds", "torch_inference_ms_per_seq",
+         "packed_inference_ms_per_seq", "attention_density", "key_cache_bytes_per_token",
+         "active_voters_per_bit", "export_max_abs_diff", "export_winners_identical")
+
+
+def _rows(metrics):
+    rows = [(k, metrics.get(k)) for k in _ROWS if k in metrics and not (k == "bpc" and metrics.get(k) is None)]
+    for k, v in metrics.get("robustness", {}).items():
+        rows.append((f"{metrics.get('robustness_metric', 'metric')} {k}", v))
+    return rows
+
+
+def _write_json(path, obj):
+    pathlib.Path(path).write_text(json.dumps(obj, indent=2, default=float) + "\n")
+
+
+def run(args):
+    s = _settings(args)
+    task = _task(args, s)
+    model, metrics = _train_one(args, s, task, args.attention, args.checkpoint, args.checkpoint_every)
+    config = {**task.config(), **{k: v for k, v in s.items() if v is not None}, "attention": args.attention,
+              "head": args.head, "seed": args.seed}
+    for k, v in _rows(metrics):
+        print(f"{k:40s} {_fmt(v)}")
+    if args.export:
+        model.export().save(args.export)
+        print(f"packed model written to {args.export}")
+    if args.checkpoint:
+        print(f"checkpoint written to {args.checkpoint}")
+    if args.json:
+        _write_json(args.json, {"metrics": metrics, "config": config})
+    return 0
+
+
+def run_compare(args):
+    s = _settings(args)
+    task = _task(args, s)
+    results = {}
+    for attention in ("kwta", "dense"):
+        _, results[attention] = _train_one(args, s, task, attention)
+    config = {**task.config(), **{k: v for k, v in s.items() if v is not None}, "head": args.head,
+              "seed": args.seed}
+    kw, de = dict(_rows(results["kwta"])), dict(_rows(results["dense"]))
+    print(f"{'metric':40s} {'kwta':>12s} {'dense':>12s}")
+    for k in list(kw) + [k for k in de if k not in kw]:
+        print(f"{k:40s} {_fmt(kw.get(k, '-')):>12s} {_fmt(de.get(k, '-')):>12s}")
+    if args.json:
+        _write_json(args.json, {"kwta": results["kwta"], "dense": results["dense"], "config": config})
+        print(f"written to {args.json}", file=sys.stderr)
+    return 0

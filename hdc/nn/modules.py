@@ -1,0 +1,305 @@
+"""Torch modules of the HD-transformer: Hamming k-WTA attention, the transformer, the voter head.
+
+The k-WTA attention scores a query against a key by ``score = bits - hamming(code_q, code_k)``
+where the codes are the signs of learned projections (bit 1 where the projection is >= 0).
+Each query keeps its ``topk`` highest-scoring visible keys (ties by smaller key index, the same
+rule as :func:`hdc.attention.kwta_attention`) and mixes their values with a softmax of
+``score / temperature`` over the winners only. Gradients reach the projections through a
+straight-through estimator (forward: sign; backward: the derivative of tanh) and reach the
+scores of the selected keys only.
+
+``attention="dense"`` is the same model with plain softmax attention over all visible keys on
+the float projections (``q . k / sqrt(code_bits)``): the baseline with one switch.
+"""
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = ["HammingKWTAAttention", "HDTransformer", "VoterHead", "ste_sign"]
+
+ATTENTIONS = ("kwta", "dense")
+HEADS = ("linear", "voter")
+
+
+class _SignSTE(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * (1.0 - torch.tanh(x) ** 2)
+
+
+def ste_sign(x):
+    """+1 where ``x >= 0`` else -1; backward passes ``grad * (1 - tanh(x)^2)``.
+
+    >>> import torch
+    >>> ste_sign(torch.tensor([-0.5, 0.0, 2.0])).tolist()
+    [-1.0, 1.0, 1.0]
+    """
+    return _SignSTE.apply(x)
+
+
+def kwta_select(scores, topk, causal=True):
+    """Winner indices ``(..., Lq, k)`` (k = min(topk, Lk)) and their validity mask.
+
+    Highest score first, ties by smaller key index; slots past the visible count are -1/False.
+    ``scores`` hold exact small integers (Hamming scores), so an int64 key
+    ``score * Lk + (Lk - 1 - j)`` orders them without ties.
+    """
+    n_q, n_k = scores.shape[-2:]
+    k = min(topk, n_k)
+    with torch.no_grad():
+        j = torch.arange(n_k, device=scores.device)
+        key = scores.round().long() * n_k + (n_k - 1 - j)
+        if causal:
+            visible = j[None, :] <= (torch.arange(n_q, device=scores.device)[:, None] + n_k - n_q)
+            key = key.masked_fill(~visible, -1)
+        top, idx = key.topk(k, dim=-1, sorted=True)
+        valid = top >= 0
+        idx = idx.masked_fill(~valid, -1)
+    return idx, valid
+
+
+class HammingKWTAAttention(nn.Module):
+    """Multi-head causal attention with Hamming k-WTA selection (or dense softmax).
+
+    Args: ``d_model`` width, ``n_heads`` heads, ``code_bits`` Q/K code bits per head,
+    ``topk`` winners per query, ``attention`` "kwta" or "dense", ``temperature`` of the softmax
+    over winners' Hamming scores (default ``sqrt(code_bits) / 2``), ``causal``.
+
+    Shapes: x ``(B, L, d_model)`` -> ``(B, L, d_model)``; with ``return_winners=True`` also the
+    winners ``(B, n_heads, L, topk)`` int64 padded with -1 (None for dense).
+
+    >>> import torch
+    >>> att = HammingKWTAAttention(32, n_heads=2, code_bits=64, topk=4)
+    >>> y, win = att(torch.randn(3, 10, 32), return_winners=True)
+    >>> tuple(y.shape), tuple(win.shape)
+    ((3, 10, 32), (3, 2, 10, 4))
+    """
+
+    def __init__(self, d_model, n_heads=4, code_bits=64, topk=8, attention="kwta", temperature=None,
+                 causal=True):
+        super().__init__()
+        if attention not in ATTENTIONS:
+            raise ValueError(f"attention must be one of {ATTENTIONS}, got {attention!r}")
+        for name, value in (("d_model", d_model), ("n_heads", n_heads), ("code_bits", code_bits),
+                            ("topk", topk)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if d_model % n_heads:
+            raise ValueError(f"d_model must be divisible by n_heads, got {d_model} and {n_heads}")
+        self.d_model, self.n_heads, self.code_bits, self.topk = d_model, n_heads, code_bits, topk
+        self.attention, self.causal = attention, bool(causal)
+        self.d_head = d_model // n_heads
+        self.temperature = float(temperature) if temperature is not None else math.sqrt(code_bits) / 2
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be positive, got {temperature!r}")
+        self.q_proj = nn.Linear(d_model, n_heads * code_bits)
+        self.k_proj = nn.Linear(d_model, n_heads * code_bits)
+        self.v_proj = nn.Linear(d_model, d_model)
+        self.out_proj = nn.Linear(d_model, d_model)
+
+    def _split(self, x, width):
+        b, n, _ = x.shape
+        return x.view(b, n, self.n_heads, width).transpose(1, 2)     # (B, H, L, width)
+
+    def forward(self, x, return_winners=False):
+        b, n, _ = x.shape
+        q = self._split(self.q_proj(x), self.code_bits)
+        k = self._split(self.k_proj(x), self.code_bits)
+        v = self._split(self.v_proj(x), self.d_head)
+        winners = None
+        if self.attention == "dense":
+            scores = q @ k.transpose(-1, -2) / math.sqrt(self.code_bits)
+            if self.causal:
+                mask = torch.ones(n, n, dtype=torch.bool, device=x.device).triu(1)
+                scores = scores.masked_fill(mask, float("-inf"))
+            weights = scores.softmax(-1)
+        else:
+            qc, kc = ste_sign(q), ste_sign(k)
+            scores = (self.code_bits + qc @ kc.transpose(-1, -2)) * 0.5     # bits - hamming
+            idx, valid = kwta_select(scores, self.topk, self.causal)
+            picked = scores.gather(-1, idx.clamp(min=0)) / self.temperature
+            picked = picked.masked_fill(~valid, float("-inf"))
+            w = picked.softmax(-1)
+            weights = torch.zeros_like(scores).scatter_add(-1, idx.clamp(min=0), w * valid)
+            if return_winners:
+                pad = self.topk - idx.shape[-1]
+                winners = F.pad(idx, (0, pad), value=-1) if pad else idx
+        out = (weights @ v).transpose(1, 2).reshape(b, n, self.d_model)
+        out = self.out_proj(out)
+        return (out, winners) if return_winners else out
+
+
+class VoterHead(nn.Module):
+    """Each output bit decided by ``n_voters`` sigmoid voters mixed by learned vote weights.
+
+    ``p_bit = sum_v softmax(temperature * vote)_v * sigmoid(w_v . x + b_v)``; the default
+    temperature is ``0.05 * n_voters``. Train with binary cross-entropy on bits
+    (:meth:`loss`); e.g. predict a byte (or a token index) as 8 bits.
+
+    Shapes: x ``(..., in_features)`` -> bit probabilities ``(..., n_bits)``.
+
+    >>> import torch
+    >>> head = VoterHead(16, n_bits=8, n_voters=4)
+    >>> p = head(torch.randn(5, 16))
+    >>> tuple(p.shape), bool(((p > 0) & (p < 1)).all())
+    ((5, 8), True)
+    """
+
+    def __init__(self, in_features, n_bits, n_voters=8, temperature=None):
+        super().__init__()
+        for name, value in (("in_features", in_features), ("n_bits", n_bits), ("n_voters", n_voters)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        self.in_features, self.n_bits, self.n_voters = in_features, n_bits, n_voters
+        self.temperature = 0.05 * n_voters if temperature is None else float(temperature)
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be positive, got {temperature!r}")
+        self.voters = nn.Linear(in_features, n_bits * n_voters)
+        self.vote = nn.Parameter(torch.randn(n_bits, n_voters) * 0.1)
+
+    def vote_weights(self):
+        """``(n_bits, n_voters)`` mixing weights, each row summing to 1."""
+        return (self.temperature * self.vote).softmax(-1)
+
+    def active_voters(self, threshold=1e-3):
+        """Mean number of voters per bit whose weight exceeds ``threshold``."""
+        return float((self.vote_weights() > threshold).sum(-1).float().mean())
+
+    def forward(self, x, voter_flip=None):
+        p = torch.sigmoid(self.voters(x).view(*x.shape[:-1], self.n_bits, self.n_voters))
+        if voter_flip is not None:                     # (n_bits, n_voters) bool: invert those voters
+            p = torch.where(voter_flip, 1 - p, p)
+        return (p * self.vote_weights()).sum(-1).clamp(1e-7, 1 - 1e-7)
+
+    @staticmethod
+    def loss(p, bits):
+        """Binary cross-entropy of probabilities ``p`` against 0/1 ``bits`` (same shape)."""
+        return F.binary_cross_entropy(p, bits.to(p.dtype))
+
+
+def index_bits(index, n_bits):
+    """Integer tensor ``(...)`` -> its ``n_bits`` little-endian bits ``(..., n_bits)`` as 0/1 floats."""
+    shifts = torch.arange(n_bits, device=index.device)
+    return ((index[..., None] >> shifts) & 1).float()
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: ``x + attn(ln1(x))`` then ``x + ff(ln2(x))``."""
+
+    def __init__(self, d_model, n_heads, code_bits, topk, attention, temperature, d_ff):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(d_model)
+        self.attn = HammingKWTAAttention(d_model, n_heads, code_bits, topk, attention, temperature)
+        self.ln2 = nn.LayerNorm(d_model)
+        self.ff1 = nn.Linear(d_model, d_ff)
+        self.ff2 = nn.Linear(d_ff, d_model)
+
+    def forward(self, x, return_winners=False):
+        a, winners = self.attn(self.ln1(x), return_winners=True)
+        x = x + a
+        x = x + self.ff2(F.gelu(self.ff1(self.ln2(x)), approximate="tanh"))
+        return x, winners
+
+
+class HDTransformer(nn.Module):
+    """Decoder-only transformer with Hamming k-WTA attention (or the dense baseline).
+
+    Token embedding + learned positional embedding, ``n_layers`` pre-norm blocks
+    (attention, GELU feed-forward), a final LayerNorm and an output head: ``"linear"`` logits
+    over the vocabulary, or ``"voter"`` (a :class:`VoterHead` predicting the token index as
+    ``ceil(log2 vocab_size)`` bits).
+
+    Shapes: tokens ``(B, L)`` int64 with ``L <= max_len`` -> logits ``(B, L, vocab_size)``
+    (linear) or bit probabilities ``(B, L, n_bits)`` (voter). ``forward(tokens,
+    return_winners=True)`` also returns the per-layer winners ``(B, n_heads, L, topk)``.
+
+    >>> import torch
+    >>> m = HDTransformer(vocab_size=20, d_model=32, n_layers=1, n_heads=2, code_bits=64, topk=4)
+    >>> tuple(m(torch.randint(0, 20, (2, 12))).shape)
+    (2, 12, 20)
+    >>> packed = m.export()          # torch-free: NumPy + hdc kernels
+    """
+
+    def __init__(self, vocab_size, d_model=128, n_layers=2, n_heads=4, code_bits=64, topk=8,
+                 attention="kwta", max_len=256, d_ff=None, temperature=None, head="linear",
+                 n_voters=8, voter_temperature=None):
+        super().__init__()
+        if head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {head!r}")
+        for name, value in (("vocab_size", vocab_size), ("n_layers", n_layers), ("max_len", max_len)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        d_ff = 4 * d_model if d_ff is None else d_ff
+        self.config = dict(vocab_size=vocab_size, d_model=d_model, n_layers=n_layers, n_heads=n_heads,
+                           code_bits=code_bits, topk=topk, attention=attention, max_len=max_len,
+                           d_ff=d_ff, temperature=temperature, head=head, n_voters=n_voters,
+                           voter_temperature=voter_temperature)
+        self.tok = nn.Embedding(vocab_size, d_model)
+        self.pos = nn.Embedding(max_len, d_model)
+        self.blocks = nn.ModuleList(Block(d_model, n_heads, code_bits, topk, attention, temperature, d_ff)
+                                    for _ in range(n_layers))
+        self.ln_f = nn.LayerNorm(d_model)
+        self.n_bits = max(1, math.ceil(math.log2(vocab_size)))
+        if head == "linear":
+            self.head = nn.Linear(d_model, vocab_size)
+        else:
+            self.head = VoterHead(d_model, self.n_bits, n_voters, voter_temperature)
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(module):
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=0.02)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, std=0.02)
+
+    def forward(self, tokens, return_winners=False, voter_flip=None):
+        if tokens.dim() != 2:
+            raise ValueError(f"tokens must have shape (B, L), got {tuple(tokens.shape)}")
+        n = tokens.shape[1]
+        if n > self.config["max_len"]:
+            raise ValueError(f"sequence length {n} exceeds max_len={self.config['max_len']}")
+        x = self.tok(tokens) + self.pos(torch.arange(n, device=tokens.device))
+        winners = []
+        for block in self.blocks:
+            x, w = block(x)
+            winners.append(w)
+        x = self.ln_f(x)
+        out = self.head(x) if self.config["head"] == "linear" else self.head(x, voter_flip=voter_flip)
+        return (out, winners) if return_winners else out
+
+    def n_parameters(self):
+        return sum(p.numel() for p in self.parameters())
+
+    def key_cache_bytes_per_token(self):
+        """Bytes cached per token for keys: packed codes (kwta) or float32 keys (dense)."""
+        c = self.config
+        per_layer = c["n_heads"] * (c["code_bits"] // 8 if c["attention"] == "kwta" else c["code_bits"] * 4)
+        return c["n_layers"] * per_layer
+
+    def export(self):
+        """A torch-free :class:`hdc.nn.packed.PackedModel` with the same weights and outputs."""
+        from .packed import PackedModel
+        arrays = {name: t.detach().cpu().numpy().astype("float32") for name, t in self.state_dict().items()}
+        return PackedModel(dict(self.config), arrays)
+
+    def save(self, path, **extra):
+        """``torch.save`` of ``{"config", "state_dict", **extra}`` (plain types; weights-only loadable)."""
+        torch.save({"config": dict(self.config), "state_dict": self.state_dict(), **extra}, path)
+
+    @classmethod
+    def load(cls, path):
+        """Rebuild a model saved by :meth:`save` (``torch.load(weights_only=True)``: no code runs)."""
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        model = cls(**ckpt["config"])
+        model.load_state_dict(ckpt["state_dict"])
+        return model

@@ -1,0 +1,158 @@
+"""hdc.attention.kwta_attention against a brute-force reference, on both kernel paths and every backend."""
+import numpy as np
+import pytest
+
+import hdc
+from hdc import attention
+
+
+@pytest.fixture(params=["reference", "fused"])
+def path(request, monkeypatch):
+    """Force the reference (backend topk + NumPy mixing) or the fused Numba kernel."""
+    monkeypatch.setattr(attention, "_KERNEL", request.param)
+    return request.param
+
+
+def brute(qb, kb, topk, causal):
+    """Scores (Lq, Lk) and winners (Lq, topk) by a stable sort, padded with -1."""
+    n_q, n_k, dim = qb.shape[0], kb.shape[0], qb.shape[1]
+    s = dim - (qb[:, None, :] != kb[None, :, :]).sum(-1)
+    idx = np.full((n_q, topk), -1, np.int64)
+    for i in range(n_q):
+        vis = np.arange(n_k) if not causal else np.arange(min(n_k, i + n_k - n_q + 1))
+        order = vis[np.argsort(-s[i, vis], kind="stable")][:topk]
+        idx[i, :len(order)] = order
+    return s, idx
+
+
+def brute_softmax(s, idx, v, temp):
+    out = np.zeros((idx.shape[0], v.shape[1]))
+    for i in range(idx.shape[0]):
+        win = idx[i][idx[i] >= 0]
+        w = np.exp((s[i, win] - s[i, win].max()) / temp)
+        out[i] = (w / w.sum()) @ v[win]
+    return out
+
+
+@pytest.mark.parametrize("dim,n_q,n_k,topk,causal", [
+    (1, 7, 7, 3, True), (63, 20, 20, 4, True), (64, 33, 33, 40, True), (65, 17, 30, 5, True),
+    (256, 50, 50, 8, False), (130, 12, 40, 6, False), (1000, 64, 64, 16, True)])
+def test_softmax_matches_brute_force(path, kernel_path, dim, n_q, n_k, topk, causal):
+    rng = np.random.default_rng(dim + n_q)
+    qb = rng.integers(0, 2, (2, n_q, dim)).astype(bool)
+    kb = rng.integers(0, 2, (2, n_k, dim)).astype(bool)
+    if dim > 1:
+        kb[:, 3] = kb[:, 1]   # exact ties between keys
+    v = rng.standard_normal((2, n_k, 5)).astype(np.float32)
+    out, idx = attention.kwta_attention(hdc.BinaryHV.from_bool(qb), hdc.BinaryHV.from_bool(kb), v, topk,
+                                        causal=causal, temperature=3.0, return_indices=True)
+    assert out.shape == (2, n_q, 5) and out.dtype == np.float32 and idx.shape == (2, n_q, topk)
+    for h in range(2):
+        s, want_idx = brute(qb[h], kb[h], topk, causal)
+        np.testing.assert_array_equal(idx[h], want_idx)
+        np.testing.assert_allclose(out[h], brute_softmax(s, want_idx, v[h], 3.0), atol=1e-5)
+
+
+def test_tie_order_is_smaller_index_first(path):
+    k = hdc.random(1, 128, seed=0)
+    keys = hdc.BinaryHV.concatenate([k] * 6)              # six identical keys
+    q = keys[:1]
+    scores, idx = attention.kwta_select(q, keys, 4, causal=False)
+    assert idx.tolist() == [[0, 1, 2, 3]]
+    assert scores.tolist() == [[128] * 4]
+
+
+def test_causal_sees_fewer_keys_and_pads(path):
+    c = hdc.random(5, 64, seed=1)
+    scores, idx = attention.kwta_select(c, c, 3)
+    assert idx[0].tolist() == [0, -1, -1] and scores[0].tolist() == [64, -1, -1]
+    assert (idx[1] >= 0).sum() == 2 and idx[1, 0] == 1    # itself is the best match
+    assert all((idx[i][idx[i] >= 0] <= i).all() for i in range(5))
+
+
+def test_query_block_at_end_of_key_cache(path):
+    """Lq < Lk with causal: query i sees keys up to Lk - Lq + i (incremental decoding)."""
+    keys = hdc.random(10, 64, seed=2)
+    q = keys[7:]
+    full = attention.kwta_select(keys, keys, 4)[1][7:]
+    block = attention.kwta_select(q, keys, 4)[1]
+    np.testing.assert_array_equal(full, block)
+
+
+def test_paths_agree_on_large_input(monkeypatch):
+    q = hdc.random((3, 300), 256, seed=3)
+    k = hdc.random((3, 300), 256, seed=4)
+    v = np.random.default_rng(0).standard_normal((3, 300, 16))
+    outs = []
+    for p in ("reference", "fused"):
+        monkeypatch.setattr(attention, "_KERNEL", p)
+        outs.append(attention.kwta_attention(q, k, v, 32, temperature=8.0, return_indices=True))
+    np.testing.assert_array_equal(outs[0][1], outs[1][1])
+    assert outs[0][0].dtype == np.float64
+    np.testing.assert_allclose(outs[0][0], outs[1][0], atol=1e-10)
+
+
+def test_majority_matches_bundle_of_winners(path):
+    q = hdc.random((2, 25), 200, seed=5)
+    k = hdc.random((2, 25), 200, seed=6)
+    v = hdc.random((2, 25), 200, seed=7)
+    out, idx = attention.kwta_attention(q, k, v, 4, aggregate="majority", return_indices=True)
+    assert isinstance(out, hdc.BinaryHV) and out.shape == (2, 25) and out.dim == 200
+    for h in range(2):
+        for i in range(25):
+            win = idx[h, i][idx[h, i] >= 0]
+            want = hdc.bundle(v[h][win], tie=v[h][int(win[0])])   # even counts: best winner's bit
+            assert out[h, i] == want
+
+
+def test_leading_axes_and_single_head():
+    q = hdc.random(9, 64, seed=8)
+    v = np.ones((9, 3))
+    out = attention.kwta_attention(q, q, v, 2)
+    assert out.shape == (9, 3) and np.allclose(out, 1)
+    q4 = hdc.random((2, 3, 9), 64, seed=9)
+    assert attention.kwta_attention(q4, q4, np.zeros((2, 3, 9, 4)), 2).shape == (2, 3, 9, 4)
+
+
+@pytest.mark.parametrize("kwargs,exc", [
+    (dict(topk=0), ValueError), (dict(topk=1.5), TypeError), (dict(temperature=0.0), ValueError),
+    (dict(temperature="hot"), TypeError), (dict(aggregate="mean"), ValueError)])
+def test_bad_arguments(kwargs, exc):
+    q = hdc.random((1, 4), 64, seed=0)
+    args = dict(topk=2)
+    args.update(kwargs)
+    with pytest.raises(exc):
+        attention.kwta_attention(q, q, np.zeros((1, 4, 2)), **args)
+
+
+def test_bad_inputs():
+    q = hdc.random((1, 4), 64, seed=0)
+    with pytest.raises(TypeError, match="q must be"):
+        attention.kwta_attention(q.words, q, np.zeros((1, 4, 2)), 2)
+    with pytest.raises(ValueError, match="same dim"):
+        attention.kwta_attention(q, hdc.random((1, 4), 65, seed=0), np.zeros((1, 4, 2)), 2)
+    with pytest.raises(ValueError, match="leading"):
+        attention.kwta_attention(q, hdc.random((2, 4), 64, seed=0), np.zeros((1, 4, 2)), 2)
+    with pytest.raises(ValueError, match="v must have shape"):
+        attention.kwta_attention(q, q, np.zeros((1, 5, 2)), 2)
+    with pytest.raises(TypeError, match="majority"):
+        attention.kwta_attention(q, q, q, 2)
+    with pytest.raises(TypeError, match="BinaryHV"):
+        attention.kwta_attention(q, q, np.zeros((1, 4, 2)), 2, aggregate="majority")
+    with pytest.raises(ValueError, match="at least as many keys"):
+        attention.kwta_attention(q, q[:, :2], np.zeros((1, 2, 2)), 2)
+    with pytest.raises(ValueError, match="empty"):
+        attention.kwta_attention(q[:, :0], q[:, :0], np.zeros((1, 0, 2)), 2)
+
+
+def test_attention_imports_without_torch():
+    import subprocess
+    import sys
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "import hdc, numpy as np\nfrom hdc import attention\n"
+            "from hdc.nn import packed, tasks\n"
+            "c = hdc.random((1, 8), 64, seed=0)\n"
+            "print(attention.kwta_attention(c, c, np.ones((1, 8, 2)), 2).shape)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "(1, 8, 2)"
