@@ -105,7 +105,7 @@ class CaseData:
 
     def f32(self, which):
         """+-1 float32: bit 1 -> -1, bit 0 -> +1 (torchhd's BSC <-> MAP convention)."""
-        return self._cache(("f32", which), lambda: (1 - 2 * self.bool_(which).view(np.uint8)).astype(np.float32))
+        return self._cache(("f32", which), lambda: bipolar(self.bool_(which)))
 
     def _cache(self, key, build):
         store = self.__dict__.setdefault("_store", {})
@@ -127,6 +127,13 @@ class CaseData:
     def values(self):
         rng = np.random.default_rng(self.seed + 2)
         return rng.standard_normal((ATT_HEADS, self.case.n, ATT_DV)).astype(np.float32)
+
+
+def bipolar(bits):
+    """Bits (bool array) as float32 +-1: 1 -> -1.0, 0 -> +1.0."""
+    out = np.ones(bits.shape, np.float32)
+    out[bits] = -1.0
+    return out
 
 
 def _gb(nbytes):
@@ -457,7 +464,9 @@ class TorchDenseAttention(Impl):
 def implementations(backends=None, baselines=True):
     """The implementations to compare: hdc on each backend (default: every known backend, so a
     missing one is reported) and, with ``baselines``, every baseline."""
-    names = backends if backends is not None else ("c", "numba", "numpy")
+    order = ("c", "numba", "numpy")   # fastest first: the first one measured is the reference
+    names = order if backends is None else sorted(dict.fromkeys(backends), key=lambda b: (
+        order.index(b) if b in order else len(order), b))
     impls = [HdcImpl(b) for b in names]
     if baselines:
         impls += [NumpyF32("dot"), NumpyF32("cosine"), TorchhdImpl("BSC"), TorchhdImpl("MAP"),

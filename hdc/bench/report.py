@@ -2,7 +2,7 @@
 
 >>> from hdc.bench.report import fmt_time
 >>> fmt_time(1.5e-5), fmt_time(0.25)
-('15.0 us', '250 ms')
+('15 us', '250 ms')
 """
 import json
 import os

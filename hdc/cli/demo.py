@@ -36,18 +36,20 @@ def _rate(n, seconds):
 def _speed_section(dim, repeats, search_n, seed):
     """Time hdc against NumPy float32 on the same +-1 data, interleaved; returns table rows."""
     import hdc
+    from hdc.bench.impls import bipolar
     from hdc.bench.report import fmt_time
     from hdc.bench.timing import time_interleaved
 
     mem = hdc.random(search_n, dim, seed=seed + 10)
     q256 = hdc.random(256, dim, seed=seed + 11)
-    mem_f = (1 - 2 * mem.to_bool().view(np.uint8)).astype(np.float32)
-    q256_f = (1 - 2 * q256.to_bool().view(np.uint8)).astype(np.float32)
+    mem_f = bipolar(mem.to_bool())
+    q256_f = bipolar(q256.to_bool())
     q1, q1_f = q256[:1], q256_f[0]
-    bun = mem[:BUNDLE_N]
-    bun_f = mem_f[:BUNDLE_N]
-    a, b = mem[:BIND_N], hdc.random(BIND_N, dim, seed=seed + 12)
-    a_f, b_f = mem_f[:BIND_N], (1 - 2 * b.to_bool().view(np.uint8)).astype(np.float32)
+    n_bundle = min(BUNDLE_N, search_n - (search_n % 2 == 0))   # odd: no ties to break
+    n_bind = min(BIND_N, search_n)
+    bun, bun_f = mem[:n_bundle], mem_f[:n_bundle]
+    a, b = mem[:n_bind], hdc.random(n_bind, dim, seed=seed + 12)
+    a_f, b_f = mem_f[:n_bind], bipolar(b.to_bool())
 
     def np_topk(sims, k=10):
         part = np.argpartition(-sims, k - 1, axis=-1)[..., :k]
@@ -58,14 +60,17 @@ def _speed_section(dim, repeats, search_n, seed):
          lambda: hdc.topk(q1, mem, 10), lambda: np_topk(mem_f @ q1_f)),
         (f"top-10 search, 256 queries vs {search_n:,}", "matmul",
          lambda: hdc.topk(q256, mem, 10), lambda: np_topk(q256_f @ mem_f.T)),
-        (f"bundle {BUNDLE_N:,} vectors", "sign(sum)",
+        (f"bundle {n_bundle:,} vectors", "sign(sum)",
          lambda: hdc.bundle(bun), lambda: np.sign(bun_f.sum(axis=0))),
-        (f"bind {BIND_N:,} pairs", "multiply",
+        (f"bind {n_bind:,} pairs", "multiply",
          lambda: hdc.bind(a, b), lambda: a_f * b_f),
     ]
     rows = []
     for label, np_name, fn_hdc, fn_np in tests:
         st = time_interleaved({"hdc": fn_hdc, "numpy": fn_np}, repeats=repeats, min_sample_s=0.01, budget_s=2.0)
+        for side in ("hdc", "numpy"):
+            if "error" in st[side]:
+                raise st[side]["error"]
         t_h, t_n = st["hdc"]["median_s"], st["numpy"]["median_s"]
         rows.append((label, fmt_time(t_h), f"{fmt_time(t_n)} ({np_name})", t_n / t_h))
     return rows
