@@ -15,6 +15,14 @@ import warnings
 
 import numpy as np
 
+# libgomp spins ~300k iterations before a waiting thread sleeps; on a busy machine a spinning
+# worker gets preempted and the next parallel call stalls for a scheduler slice (measured: 24 ms
+# for a 30 us bundle). A short spin keeps back-to-back calls fast and degrades gracefully.
+# Only a default: set OMP_WAIT_POLICY or GOMP_SPINCOUNT yourself to override it. (It takes
+# effect only if libgomp was not already loaded by another library.)
+if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+    os.environ["GOMP_SPINCOUNT"] = "1000"
+
 try:
     from ._hdc_c import ffi, lib
 except ImportError as exc:  # pragma: no cover - exercised only on builds without a compiler
