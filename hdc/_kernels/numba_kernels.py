@@ -11,7 +11,7 @@ after (topk), so results never depend on the thread count.
 - topk: a bounded max-heap of ``k`` per query and thread (threshold test, then sift); per-thread
   heaps cover contiguous row ranges and are merged by (distance, index).
 - bundle / column_counts: bit-sliced carry-save counters (a Harley-Seal adder tree over groups of
-  8 rows feeding ripple-carry counter planes), over tiles of word columns.
+  16 rows feeding ripple-carry counter planes), over tiles of word columns.
 - permute: a word-level funnel shift (:func:`hdc.primitives.rotate_row`).
 """
 import threading
@@ -473,11 +473,18 @@ def _bit_length(n):
 
 
 @jit
-def _count_tile(x, rows, w0, w1, planes, ones, twos, fours, carry):
+def _csa(a, b, c):
+    """Carry-save adder of three bit-sliced words: (carries, sums) = a + b + c per bit."""
+    u = a ^ b
+    return (a & b) | (u & c), u ^ c
+
+
+@jit
+def _count_tile(x, rows, w0, w1, planes, ones, twos, fours, eights, carry):
     """Bit-sliced column counts of ``x[rows, w0:w1]`` into ``planes[:, :w1 - w0]`` (zeroed first).
 
-    Plane b holds bit b of each column's count. Groups of 8 rows go through a carry-save adder
-    tree (ones, twos, fours pending; eights rippled into the planes from plane 3 up).
+    Plane b holds bit b of each column's count. Groups of 16 rows go through a Harley-Seal tree of
+    carry-save adders (ones, twos, fours, eights pending; sixteens rippled into plane 4 and up).
     """
     tw = w1 - w0
     n_planes = planes.shape[0]
@@ -488,57 +495,48 @@ def _count_tile(x, rows, w0, w1, planes, ones, twos, fours, carry):
         ones[w] = 0
         twos[w] = 0
         fours[w] = 0
+        eights[w] = 0
     n = rows.shape[0]
     g = 0
-    while g + 8 <= n:
-        r0, r1, r2, r3 = rows[g], rows[g + 1], rows[g + 2], rows[g + 3]
-        r4, r5, r6, r7 = rows[g + 4], rows[g + 5], rows[g + 6], rows[g + 7]
+    while g + 16 <= n:
+        x0, x1, x2, x3 = x[rows[g], w0:w1], x[rows[g + 1], w0:w1], x[rows[g + 2], w0:w1], x[rows[g + 3], w0:w1]
+        x4, x5, x6, x7 = x[rows[g + 4], w0:w1], x[rows[g + 5], w0:w1], x[rows[g + 6], w0:w1], x[rows[g + 7], w0:w1]
+        x8, x9, x10, x11 = x[rows[g + 8], w0:w1], x[rows[g + 9], w0:w1], x[rows[g + 10], w0:w1], x[rows[g + 11], w0:w1]
+        x12, x13, x14, x15 = x[rows[g + 12], w0:w1], x[rows[g + 13], w0:w1], x[rows[g + 14], w0:w1], x[rows[g + 15], w0:w1]
         for w in range(tw):
-            c = w0 + w
             o = ones[w]
             t = twos[w]
             f = fours[w]
-            a = x[r0, c]
-            b = x[r1, c]
-            u = o ^ a
-            twos_a = (o & a) | (u & b)
-            o = u ^ b
-            a = x[r2, c]
-            b = x[r3, c]
-            u = o ^ a
-            twos_b = (o & a) | (u & b)
-            o = u ^ b
-            u = t ^ twos_a
-            fours_a = (t & twos_a) | (u & twos_b)
-            t = u ^ twos_b
-            a = x[r4, c]
-            b = x[r5, c]
-            u = o ^ a
-            twos_a = (o & a) | (u & b)
-            o = u ^ b
-            a = x[r6, c]
-            b = x[r7, c]
-            u = o ^ a
-            twos_b = (o & a) | (u & b)
-            o = u ^ b
-            u = t ^ twos_a
-            fours_b = (t & twos_a) | (u & twos_b)
-            t = u ^ twos_b
-            u = f ^ fours_a
-            carry[w] = (f & fours_a) | (u & fours_b)
-            f = u ^ fours_b
+            e = eights[w]
+            twos_a, o = _csa(o, x0[w], x1[w])
+            twos_b, o = _csa(o, x2[w], x3[w])
+            fours_a, t = _csa(t, twos_a, twos_b)
+            twos_a, o = _csa(o, x4[w], x5[w])
+            twos_b, o = _csa(o, x6[w], x7[w])
+            fours_b, t = _csa(t, twos_a, twos_b)
+            eights_a, f = _csa(f, fours_a, fours_b)
+            twos_a, o = _csa(o, x8[w], x9[w])
+            twos_b, o = _csa(o, x10[w], x11[w])
+            fours_a, t = _csa(t, twos_a, twos_b)
+            twos_a, o = _csa(o, x12[w], x13[w])
+            twos_b, o = _csa(o, x14[w], x15[w])
+            fours_b, t = _csa(t, twos_a, twos_b)
+            eights_b, f = _csa(f, fours_a, fours_b)
+            carry[w], e = _csa(e, eights_a, eights_b)
             ones[w] = o
             twos[w] = t
             fours[w] = f
-        g += 8
-        # the eights: after g rows a count is at most g, so planes >= bit_length(g) stay 0
-        _ripple(planes, 3, min(n_planes, _bit_length(g)), carry, tw)
+            eights[w] = e
+        g += 16
+        # the sixteens: after g rows a count is at most g, so planes >= bit_length(g) stay 0
+        _ripple(planes, 4, min(n_planes, _bit_length(g)), carry, tw)
     while g < n:
-        r = rows[g]
+        xr = x[rows[g], w0:w1]
         for w in range(tw):
-            carry[w] = x[r, w0 + w]
+            carry[w] = xr[w]
         g += 1
         _ripple(planes, 0, min(n_planes, _bit_length(g)), carry, tw)
+    _ripple(planes, 3, n_planes, eights, tw)
     _ripple(planes, 2, n_planes, fours, tw)
     _ripple(planes, 1, n_planes, twos, tw)
     _ripple(planes, 0, n_planes, ones, tw)
@@ -557,13 +555,14 @@ def _bundle_tiles(x, rows, tie, out, t_lo, t_hi, tw):
     ones = np.empty(tw, np.uint64)
     twos = np.empty(tw, np.uint64)
     fours = np.empty(tw, np.uint64)
+    eights = np.empty(tw, np.uint64)
     carry = np.empty(tw, np.uint64)
     all_ones = ~np.uint64(0)
     for t in range(t_lo, t_hi):
         w0 = t * tw
         w1 = min(n_words, w0 + tw)
         width = w1 - w0
-        _count_tile(x, rows, w0, w1, planes, ones, twos, fours, carry)
+        _count_tile(x, rows, w0, w1, planes, ones, twos, fours, eights, carry)
         gt = ones
         eq = twos
         for w in range(width):
@@ -577,12 +576,14 @@ def _bundle_tiles(x, rows, tie, out, t_lo, t_hi, tw):
                 for w in range(width):
                     gt[w] |= eq[w] & planes[b, w]
                     eq[w] &= ~planes[b, w]
+        out_t = out[w0:w1]
         if even:
+            tie_t = tie[w0:w1]
             for w in range(width):
-                out[w0 + w] = gt[w] | (eq[w] & tie[w0 + w])
+                out_t[w] = gt[w] | (eq[w] & tie_t[w])
         else:
             for w in range(width):
-                out[w0 + w] = gt[w]
+                out_t[w] = gt[w]
 
 
 @jit(parallel=True)
@@ -620,12 +621,13 @@ def _counts_tiles(x, rows, weight, counts, t_lo, t_hi, tw):
     ones = np.empty(tw, np.uint64)
     twos = np.empty(tw, np.uint64)
     fours = np.empty(tw, np.uint64)
+    eights = np.empty(tw, np.uint64)
     carry = np.empty(tw, np.uint64)
     acc = np.empty(64, np.int64)
     for t in range(t_lo, t_hi):
         w0 = t * tw
         w1 = min(n_words, w0 + tw)
-        _count_tile(x, rows, w0, w1, planes, ones, twos, fours, carry)
+        _count_tile(x, rows, w0, w1, planes, ones, twos, fours, eights, carry)
         for w in range(w1 - w0):
             acc[:] = 0
             for b in range(n_planes):
@@ -633,9 +635,9 @@ def _counts_tiles(x, rows, weight, counts, t_lo, t_hi, tw):
                 if p:
                     for bit in range(64):
                         acc[bit] += np.int64((p >> np.uint64(bit)) & np.uint64(1)) << b
-            base = 64 * (w0 + w)
+            cnt = counts[64 * (w0 + w):64 * (w0 + w + 1)]
             for bit in range(64):
-                counts[base + bit] += weight * acc[bit]
+                cnt[bit] += weight * acc[bit]
 
 
 @jit
@@ -652,9 +654,9 @@ def _counts_weighted_tiles(x, weights, counts, t_lo, t_hi, tw):
             for w in range(w0, w1):
                 v = x[r, w]
                 if v:
-                    base = 64 * w
+                    cnt = counts[64 * w:64 * (w + 1)]
                     for bit in range(64):
-                        counts[base + bit] += wt * np.int64((v >> np.uint64(bit)) & np.uint64(1))
+                        cnt[bit] += wt * np.int64((v >> np.uint64(bit)) & np.uint64(1))
 
 
 @jit
