@@ -22,7 +22,10 @@ class CentroidClassifier:
     predicts every training sample and, for each misclassified one, adds it (weight ``lr``) to
     its true class's counts and subtracts it from the predicted class's counts (adding the
     complement ``~x`` subtracts ``x`` from a majority, so counts stay exact and non-negative).
-    The prototypes of the epoch with the best training accuracy are kept.
+    Samples are visited one at a time in a seeded random order, and the two prototypes change
+    at once. With ``margin > 0`` (a fraction of ``dim``) a correctly classified sample is also
+    moved when its nearest other class is fewer than ``margin * dim`` bits farther than its own.
+    The prototypes of the last epoch with the best training accuracy are kept.
 
     Shapes: ``fit(X, y)`` with ``X`` BinaryHV ``(n,)`` and ``y`` ``(n,)`` labels; ``predict(X)`` ->
     ``(n,)`` labels; ``prototypes_`` BinaryHV ``(n_classes,)`` in the order of ``classes_``.
@@ -37,10 +40,11 @@ class CentroidClassifier:
     ([0, 1, 2], 1.0)
     """
 
-    def __init__(self, dim, epochs=0, lr=1, seed=0):
+    def __init__(self, dim, epochs=0, lr=1, margin=0.0, seed=0):
         self.dim = dim
         self.epochs = epochs
         self.lr = lr
+        self.margin = margin
         self.seed = seed
 
     # ---- scikit-learn parameter protocol (no sklearn import needed) --------------------------
@@ -122,41 +126,63 @@ class CentroidClassifier:
     def retrain(self, X, y, epochs=1):
         """Perceptron-style retraining epochs on ``(X, y)`` (see the class docstring); returns self.
 
-        Returns with the prototypes of the epoch that had the best accuracy on ``(X, y)``.
-        ``train_accuracy_`` lists the accuracy before each epoch and after the last.
+        Each epoch visits the samples in a seeded random order and updates the two classes of a
+        misclassified (or, with ``margin``, barely correct) sample at once (compiled loop). The
+        counts and prototypes of the last epoch with the best accuracy on ``(X, y)`` are kept. ``train_accuracy_`` lists the accuracy before
+        the first epoch and after each one.
         """
+        from ._kernels import encode_kernels as ek
+
         self._check_fitted()
         X, y = self._check_Xy(X, y)
         epochs = check_int(epochs, "epochs", low=0)
         lr = check_int(self.lr, "lr", low=1)
-        known = np.isin(y, self.classes_)
+        margin = int(round(self._check_margin() * self._dim))
+        classes = self.classes_
+        known = np.isin(y, classes)
         if not known.all():
             raise ValueError(f"y contains labels never seen in fit/partial_fit: {np.unique(y[~known])[:5]}")
-        pred = self.predict(X)
-        history = [float(np.mean(pred == y))]
+        y_idx = np.searchsorted(classes, y).astype(np.int64)
+        history = [self.score(X, y)]
         best = (history[0], copy.deepcopy(self._acc))
+        counts, totals = self.counts_
+        counts, totals = counts.copy(), totals.copy()
+        protos = self.prototypes_.words.copy()
+        rng = np.random.default_rng(self.seed)
+        moves = np.empty(len(X), np.int64)
         for _ in range(epochs):
-            wrong = pred != y
-            if not wrong.any():
+            if history[-1] == 1.0 and margin == 0:
                 break
-            weights = np.full(int(wrong.sum()), lr, np.int64)
-            Xw, yw, pw = X[wrong], y[wrong], pred[wrong]
-            for label, acc in self._acc.items():
-                into = yw == label
-                if into.any():
-                    acc.add(Xw[into], weights[into])
-                out_of = pw == label
-                if out_of.any():
-                    acc.add(~Xw[out_of], weights[out_of])
-            self._prototypes = None
-            pred = self.predict(X)
-            history.append(float(np.mean(pred == y)))
-            if history[-1] > best[0]:
+            ek.retrain_epoch(X.words, y_idx, rng.permutation(len(X)), counts, totals, protos,
+                             self._tie.words, lr, self._dim, margin, moves)
+            wrong = moves >= 0
+            # replay the epoch's moves on the exact counts (sums commute: order does not matter)
+            self._move(X[wrong], y[wrong], classes[moves[wrong]], lr)
+            history.append(self.score(X, y))
+            if history[-1] >= best[0]:
                 best = (history[-1], copy.deepcopy(self._acc))
         self._acc = best[1]
         self._prototypes = None
         self.train_accuracy_ = history
         return self
+
+    def _check_margin(self):
+        margin = float(self.margin)
+        if not 0.0 <= margin < 1.0:
+            raise ValueError(f"margin must be in [0, 1) (a fraction of dim), got {self.margin!r}")
+        return margin
+
+    def _move(self, X, y, pred, lr):
+        """Add each ``X[i]`` (weight ``lr``) to class ``y[i]`` and subtract it from class ``pred[i]``."""
+        weights = np.full(len(X), lr, np.int64)
+        for label, acc in self._acc.items():
+            into = y == label
+            if into.any():
+                acc.add(X[into], weights[into])
+            out_of = pred == label
+            if out_of.any():
+                acc.add(~X[out_of], weights[out_of])
+        self._prototypes = None
 
     # ---- prediction ----------------------------------------------------------------------------
     def _check_fitted(self):

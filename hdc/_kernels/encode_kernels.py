@@ -22,7 +22,7 @@ take the bit of the ``tie`` row.
 import numba
 import numpy as np
 
-from ..primitives import jit
+from ..primitives import jit, popcount64
 
 _SMALL = 15  # rows the 4-plane counter holds before it is flushed into the big planes
 
@@ -207,3 +207,64 @@ def sdm_read(counters, active_ptr, active_idx, out_sums):
 def chunks(n_items):
     """Work chunks for the parallel kernels: a few per Numba thread, at least 1."""
     return max(1, min(n_items, 4 * numba.get_num_threads()))
+
+
+@jit
+def _prototype_row(counts, total, tie, dim, out):
+    """``out`` = majority of one class's counts: 1 where 2 count > total, tie bits where equal."""
+    for w in range(out.shape[0]):
+        word = np.uint64(0)
+        for b in range(64):
+            e = 64 * w + b
+            if e >= dim:
+                break
+            twice = 2 * counts[e]
+            if twice > total or (twice == total and (tie[w] >> np.uint64(b)) & np.uint64(1)):
+                word |= np.uint64(1) << np.uint64(b)
+        out[w] = word
+
+
+@jit
+def retrain_epoch(x, y, order, counts, totals, protos, tie, lr, dim, margin, moves):
+    """One sequential perceptron epoch over the samples in ``order``.
+
+    x uint64 (n, W); y int64 (n,) class indices; counts int64 (C, dim) and totals int64 (C,) are
+    the per-class counts; protos uint64 (C, W) their majorities (tie bits from ``tie``). A sample
+    whose nearest other prototype ``p`` (ties: smaller class index) is not at least ``margin``
+    bits farther than its own class's (``margin=0``: misclassified, with ties going to the
+    smaller class index) adds ``lr * x`` to its class's counts and ``lr * ~x`` to class ``p``'s
+    (subtracting ``x`` there, in majority terms), and both prototypes are recomputed at once.
+    ``moves[i]`` is set to ``p`` (else -1).
+    """
+    n_classes = protos.shape[0]
+    n_words = x.shape[1]
+    for t in range(order.shape[0]):
+        i = order[t]
+        true = y[i]
+        best = -1
+        best_d = n_words * 64 + 1
+        true_d = 0
+        for c in range(n_classes):
+            d = 0
+            for w in range(n_words):
+                d += popcount64(x[i, w] ^ protos[c, w])
+            if c == true:
+                true_d = d
+            elif d < best_d:
+                best_d = d
+                best = c
+        moves[i] = -1
+        if best < 0:
+            continue
+        # misclassified (a tie with a smaller class index loses too), or correct by < margin bits
+        if true_d < best_d - margin or (margin == 0 and true_d == best_d and true < best):
+            continue
+        moves[i] = best
+        for e in range(dim):
+            bit = np.int64((x[i, e >> 6] >> np.uint64(e & 63)) & np.uint64(1))
+            counts[true, e] += lr * bit
+            counts[best, e] += lr * (1 - bit)
+        totals[true] += lr
+        totals[best] += lr
+        _prototype_row(counts[true], totals[true], tie, dim, protos[true])
+        _prototype_row(counts[best], totals[best], tie, dim, protos[best])
