@@ -69,6 +69,31 @@ class SparseDistributedMemory:
         """P(a hard location lies within ``radius`` of a random address) = P(Bin(dim, 1/2) <= radius)."""
         return math.fsum(math.comb(self.dim, k) for k in range(self.radius + 1)) / 2.0 ** self.dim
 
+    def expected_bit_error(self, n_writes):
+        """Expected fraction of wrong bits when reading at a written address, after ``n_writes``
+        writes of random data at random addresses (Kanerva's analysis, normal approximation).
+
+        Reading at address ``a`` with ``m`` active locations sums ``m`` copies of the stored bit
+        (as +-1) and, from each of the other ``n_writes - 1`` writes, ``o ~ Bin(m, p)`` random
+        +-1 values; the bit is wrong when the noise outweighs the signal:
+        ``P(error | m) = Phi(-m / sqrt((n_writes - 1) (m p (1 - p) + (m p)^2)))``, averaged over
+        ``m ~ Bin(n_locations, p)`` (``m = 0`` excluded: such a read raises).
+        """
+        n_writes = check_int(n_writes, "n_writes", low=1)
+        p = self.activation_probability()
+        m = np.arange(1, self.n_locations + 1, dtype=np.float64)
+        log_pmf = (math.lgamma(self.n_locations + 1) - np.array([math.lgamma(k + 1) for k in m])
+                   - np.array([math.lgamma(self.n_locations - k + 1) for k in m])
+                   + m * math.log(p) + (self.n_locations - m) * math.log1p(-p)) if 0 < p < 1 else None
+        if log_pmf is None:
+            return 0.0
+        pmf = np.exp(log_pmf)
+        var = (n_writes - 1) * (m * p * (1 - p) + (m * p) ** 2)
+        with np.errstate(divide="ignore"):
+            z = np.where(var > 0, m / np.sqrt(np.maximum(var, 1e-300)), np.inf)
+        err = 0.5 * np.array([math.erfc(v / math.sqrt(2)) for v in z])
+        return float(np.sum(pmf * err) / np.sum(pmf))
+
     def _check(self, x, name):
         as_hv(x, name)
         if x.dim != self.dim:
