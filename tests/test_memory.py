@@ -138,3 +138,40 @@ def test_errors():
     with pytest.raises(ValueError, match="dim must be >= 1"):
         hdc.AssociativeMemory(0)
     assert len(mem) == 5                 # failed adds add nothing
+
+
+def test_random_operations_match_a_list_model(rng):
+    """A random sequence of adds and removes against a plain list of (label, row) pairs."""
+    dim = 97
+    pool = hdc.random(60, dim, seed=11)
+    mem = hdc.AssociativeMemory(dim)
+    model = []                                          # (label, pool row) in insertion order
+    next_default = 0
+    for step in range(120):
+        op = rng.integers(0, 3)
+        if op < 2 or not model:
+            rows = rng.integers(0, len(pool), size=int(rng.integers(1, 4)))
+            if rng.random() < 0.5:
+                labels = None
+                new = list(range(next_default, next_default + len(rows)))
+            else:
+                new = [str(v) if rng.random() < 0.5 else int(v) for v in rng.integers(0, 8, size=len(rows))]
+                labels = new
+            mem.add(pool[rows], labels=labels)
+            model += list(zip(new, rows.tolist()))
+            next_default += len(rows)
+        else:
+            label = model[int(rng.integers(0, len(model)))][0]
+            assert mem.remove(label) == sum(lab == label for lab, _ in model)
+            model = [(lab, r) for lab, r in model if lab != label]
+        assert len(mem) == len(model)
+        assert mem.labels.tolist() == [lab for lab, _ in model]
+        if model:
+            np.testing.assert_array_equal(mem.vectors.words, pool[[r for _, r in model]].words)
+            q = pool[int(rng.integers(0, len(pool)))]
+            k = min(3, len(model))
+            d, labels = mem.search(q, k=k)
+            stored = pool[[r for _, r in model]]
+            want_d, want_i = hdc.topk(q, stored, k)
+            assert d.tolist() == want_d.tolist()
+            assert labels.tolist() == [model[i][0] for i in want_i.tolist()]

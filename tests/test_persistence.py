@@ -17,7 +17,8 @@ import pytest
 import hdc
 from hdc import memory as hm
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# the saving subprocess imports the same hdc as these tests (installed or from the source tree)
+HDC_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(hdc.__file__)))
 
 
 def make_memory(n, dim, labels="int", seed=0):
@@ -350,7 +351,7 @@ def test_sigkill_during_save_leaves_previous_file(tmp_path):
     target = tmp_path / "mem.hdcm"
     previous = make_memory(100, 8192, "str", seed=1)
     previous.save(target)
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ, PYTHONPATH=HDC_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     rng = np.random.default_rng(0)
     stray_seen = 0
     for attempt in range(6):
