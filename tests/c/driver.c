@@ -1,0 +1,242 @@
+/* driver.c: every C kernel on every ISA path this CPU runs, 1 and 2 threads, at odd sizes,
+ * against plain bit-by-bit references written here. Every buffer is allocated to its exact
+ * size, so a build with -fsanitize=address catches any read or write past an end.
+ * Exit status 0 when everything matches; prints the first mismatches otherwise.
+ * Built and run by tests/test_c_sanitizers.py. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "hdc.h"
+
+static int failures;
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+
+static uint64_t next64(void)
+{
+    /* splitmix64 */
+    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+#define CHECK(cond, ...)                                                                         \
+    do {                                                                                         \
+        if (!(cond)) {                                                                           \
+            if (failures++ < 20) {                                                               \
+                fprintf(stderr, "MISMATCH isa=%d threads=%d: ", hdc_get_isa(),                   \
+                        hdc_get_num_threads());                                                  \
+                fprintf(stderr, __VA_ARGS__);                                                    \
+                fputc('\n', stderr);                                                             \
+            }                                                                                    \
+        }                                                                                        \
+    } while (0)
+
+static size_t words_of(size_t dim) { return (dim + 63) / 64; }
+
+/* exact-size allocation (never NULL, so zero-size arrays are still distinct pointers) */
+static void *alloc(size_t bytes) { return malloc(bytes ? bytes : 1); }
+
+static uint64_t *rand_rows(size_t n, size_t dim)
+{
+    size_t w = words_of(dim);
+    uint64_t *x = alloc(n * w * sizeof *x);
+    for (size_t i = 0; i < n * w; ++i)
+        x[i] = next64();
+    if (dim % 64)
+        for (size_t r = 0; r < n; ++r)
+            x[r * w + w - 1] &= ((uint64_t)1 << (dim % 64)) - 1;
+    return x;
+}
+
+static int bit(const uint64_t *row, size_t i) { return (int)((row[i / 64] >> (i % 64)) & 1); }
+
+/* word by word with the compiler's popcount: a plain reference, no SIMD, no blocking */
+static uint32_t ref_dist(const uint64_t *a, const uint64_t *b, size_t dim)
+{
+    uint32_t d = 0;
+    for (size_t i = 0; i < words_of(dim); ++i)
+        d += (uint32_t)__builtin_popcountll(a[i] ^ b[i]);
+    return d;
+}
+
+static void test_elementwise(size_t dim, size_t n)
+{
+    size_t w = words_of(dim);
+    uint64_t *a = rand_rows(n, dim), *b = rand_rows(n, dim);
+    uint64_t *out = alloc(n * w * sizeof *out);
+    hdc_bind(a, b, out, n * w);
+    for (size_t i = 0; i < n * w; ++i)
+        CHECK(out[i] == (a[i] ^ b[i]), "bind dim=%zu n=%zu", dim, n);
+    size_t shifts[] = {1, 5, 63, 64, 65, dim / 2, dim - 1};
+    for (size_t s = 0; s < sizeof shifts / sizeof *shifts; ++s) {
+        size_t shift = shifts[s] % dim;
+        hdc_permute(a, out, n, w, dim, shift);
+        for (size_t r = 0; r < n; ++r) {
+            for (size_t i = 0; i < dim; ++i)
+                if (bit(out + r * w, (i + shift) % dim) != bit(a + r * w, i)) {
+                    CHECK(0, "permute dim=%zu n=%zu shift=%zu bit=%zu", dim, n, shift, i);
+                    break;
+                }
+            if (dim % 64)
+                CHECK((out[r * w + w - 1] >> (dim % 64)) == 0, "permute padding dim=%zu", dim);
+        }
+    }
+    uint32_t *cnt = alloc(n * sizeof *cnt);
+    hdc_popcount(a, cnt, n, w);
+    for (size_t r = 0; r < n; ++r) {
+        uint32_t want = 0;
+        for (size_t i = 0; i < dim; ++i)
+            want += (uint32_t)bit(a + r * w, i);
+        CHECK(cnt[r] == want, "popcount dim=%zu n=%zu", dim, n);
+    }
+    hdc_hamming(a, b, cnt, n, w);
+    for (size_t r = 0; r < n; ++r)
+        CHECK(cnt[r] == ref_dist(a + r * w, b + r * w, dim), "hamming dim=%zu n=%zu", dim, n);
+    free(a), free(b), free(out), free(cnt);
+}
+
+typedef struct {
+    uint32_t d;
+    int64_t i;
+} pair_t;
+
+static int cmp_pair(const void *x, const void *y)
+{
+    const pair_t *p = x, *q = y;
+    if (p->d != q->d)
+        return p->d < q->d ? -1 : 1;
+    return p->i < q->i ? -1 : p->i > q->i;
+}
+
+static void test_search(size_t dim, size_t n_m, size_t n_q)
+{
+    size_t w = words_of(dim);
+    uint64_t *m = rand_rows(n_m, dim), *q = rand_rows(n_q, dim);
+    /* repeated rows make equal distances, so the index tie order matters */
+    for (size_t r = 3; r < n_m; r += 3)
+        memcpy(m + r * w, m, w * sizeof *m);
+    uint32_t *cd = alloc(n_q * n_m * sizeof *cd), *want = alloc(n_q * n_m * sizeof *want);
+    for (size_t i = 0; i < n_q; ++i)
+        for (size_t j = 0; j < n_m; ++j)
+            want[i * n_m + j] = ref_dist(q + i * w, m + j * w, dim);
+    hdc_cdist(q, n_q, m, n_m, w, cd);
+    for (size_t i = 0; i < n_q * n_m; ++i)
+        CHECK(cd[i] == want[i], "cdist dim=%zu n_m=%zu n_q=%zu", dim, n_m, n_q);
+    size_t ks[] = {1, 2, 5, n_m, n_m + 3};
+    pair_t *all = alloc(n_m * sizeof *all);
+    int64_t *vis = alloc(n_q * sizeof *vis);
+    for (int use_vis = 0; use_vis < 2; ++use_vis) {
+        for (size_t i = 0; i < n_q; ++i)
+            vis[i] = (int64_t)(next64() % (n_m + 3)) - 1;
+        for (size_t kk = 0; kk < sizeof ks / sizeof *ks; ++kk) {
+            size_t k = ks[kk];
+            if (k == 0)
+                continue;
+            uint32_t *od = alloc(n_q * k * sizeof *od);
+            int64_t *oi = alloc(n_q * k * sizeof *oi);
+            int rc = hdc_topk(q, n_q, m, n_m, w, k, use_vis ? vis : NULL, od, oi);
+            CHECK(rc == 0, "topk rc=%d", rc);
+            for (size_t i = 0; i < n_q; ++i) {
+                size_t v = n_m;
+                if (use_vis)
+                    v = vis[i] < 0 ? 0 : (size_t)vis[i] < n_m ? (size_t)vis[i] : n_m;
+                for (size_t j = 0; j < v; ++j)
+                    all[j] = (pair_t){want[i * n_m + j], (int64_t)j};
+                qsort(all, v, sizeof *all, cmp_pair);
+                for (size_t s = 0; s < k; ++s) {
+                    uint32_t wd = s < v ? all[s].d : 0xFFFFFFFFu;
+                    int64_t wi = s < v ? all[s].i : -1;
+                    CHECK(od[i * k + s] == wd && oi[i * k + s] == wi,
+                          "topk dim=%zu n_m=%zu n_q=%zu k=%zu vis=%d slot=%zu", dim, n_m, n_q, k,
+                          use_vis, s);
+                }
+            }
+            free(od), free(oi);
+        }
+    }
+    CHECK(hdc_topk(q, n_q, m, n_m, w, 0, NULL, NULL, NULL) == -1, "topk k=0 must fail");
+    free(m), free(q), free(cd), free(want), free(all), free(vis);
+}
+
+static void test_counts(size_t dim, size_t n)
+{
+    size_t w = words_of(dim);
+    uint64_t *x = rand_rows(n, dim), *tie = rand_rows(1, dim), *out = alloc(w * sizeof *out);
+    int64_t *weights = alloc(n * sizeof *weights), *counts = alloc(w * 64 * sizeof *counts);
+    hdc_bundle(x, n, w, tie, out);
+    for (size_t i = 0; i < dim; ++i) {
+        size_t c = 0;
+        for (size_t r = 0; r < n; ++r)
+            c += (size_t)bit(x + r * w, i);
+        int want = 2 * c > n ? 1 : 2 * c < n ? 0 : bit(tie, i);
+        if (bit(out, i) != want) {
+            CHECK(0, "bundle dim=%zu n=%zu bit=%zu", dim, n, i);
+            break;
+        }
+    }
+    for (int mode = 0; mode < 4; ++mode) {
+        for (size_t r = 0; r < n; ++r)
+            weights[r] = mode == 1 ? (int64_t)(next64() % 15) - 7
+                       : mode == 2 ? -1
+                       : mode == 3 ? (int64_t)(next64() >> 20) - (int64_t)(1ull << 43) : 1;
+        for (size_t b = 0; b < w * 64; ++b)
+            counts[b] = (int64_t)(b % 7) - 3;
+        hdc_column_counts(x, n, w, mode == 0 ? NULL : weights, counts);
+        for (size_t b = 0; b < w * 64; ++b) {
+            uint64_t want = (uint64_t)((int64_t)(b % 7) - 3);
+            for (size_t r = 0; r < n; ++r)
+                if (bit(x + r * w, b))
+                    want += mode == 0 ? 1 : (uint64_t)weights[r];
+            if ((uint64_t)counts[b] != want) {
+                CHECK(0, "column_counts dim=%zu n=%zu mode=%d col=%zu", dim, n, mode, b);
+                break;
+            }
+        }
+    }
+    free(x), free(tie), free(out), free(weights), free(counts);
+}
+
+int main(void)
+{
+    static const size_t dims[] = {1, 63, 64, 65, 127, 129, 256, 257, 520, 1000, 8191};
+    static const size_t rows[] = {0, 1, 7, 33, 100};
+    static const size_t queries[] = {1, 3, 8, 9, 17};
+    hdc_set_parallel_threshold(0);
+    int supported = hdc_isa_supported();
+    if (hdc_set_isa(99) != -1 || hdc_set_isa(-1) != -1) {
+        fprintf(stderr, "hdc_set_isa accepted an invalid id\n");
+        return 1;
+    }
+    for (int isa = 0; isa < 3; ++isa) {
+        if (!(supported & (1 << isa))) {
+            if (hdc_set_isa(isa) != -1) {
+                fprintf(stderr, "hdc_set_isa(%d) accepted an unsupported path\n", isa);
+                return 1;
+            }
+            continue;
+        }
+        if (hdc_set_isa(isa) != 0 || hdc_get_isa() != isa) {
+            fprintf(stderr, "hdc_set_isa(%d) failed\n", isa);
+            return 1;
+        }
+        for (int nt = 1; nt <= 2; ++nt) {
+            hdc_set_num_threads(nt);
+            for (size_t d = 0; d < sizeof dims / sizeof *dims; ++d) {
+                size_t dim = dims[d];
+                size_t big = dim <= 1000 ? 1 : 0; /* large dims: fewer cases, same code paths */
+                for (size_t r = 0; r < sizeof rows / sizeof *rows - (1 - big); ++r) {
+                    test_elementwise(dim, rows[r]);
+                    if (rows[r])
+                        test_counts(dim, rows[r] + (size_t)(dim == 129) * 16);
+                    for (size_t qi = 0; qi < sizeof queries / sizeof *queries; qi += 2 - big)
+                        test_search(dim, rows[r], queries[qi]);
+                }
+            }
+            printf("isa %d threads %d: done\n", isa, nt);
+        }
+    }
+    printf("%s (%d mismatches)\n", failures ? "FAILED" : "OK", failures);
+    return failures ? 1 : 0;
+}
