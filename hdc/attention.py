@@ -12,7 +12,7 @@ with the same rule, so exported models pick identical winners.
 **Kernels.** On the ``"numpy"`` backend, selection is the backend kernel
 ``hdc.backend.kernels().topk`` (with causal visibility) and values are mixed with vectorised
 NumPy: the readable reference. On the other backends (``"numba"``, ``"c"``) a fused Numba kernel
-does distance, selection and softmax mixing in one pass, in parallel over heads and queries
+does distance, selection and softmax mixing (or the majority count) in one pass, in parallel over heads and queries
 (``hdc.set_num_threads`` sets the threads). Both give identical winners.
 
 >>> import numpy as np, hdc
@@ -225,12 +225,12 @@ def kwta_attention(q, k, v, topk, causal=True, aggregate="softmax", temperature=
                             f"got {type(v).__name__}")
         if v.shape != lead + (n_k,):
             raise ValueError(f"v must have batch shape {lead + (n_k,)}, got {v.shape}")
+        vw = v.words.reshape(n_h, n_k, v.n_words)
         if _use_fused():
-            _, idx = _fused_select(qw, kw, topk, n_visible)
+            words, idx = _fused_majority(qw, kw, vw, topk, n_visible)
         else:
             _, idx = _select_reference(qw, kw, topk, n_visible)
-        vw = v.words.reshape(n_h, n_k, v.n_words)
-        words = _mix_majority(idx, vw, v.dim)[..., :v.n_words]
+            words = _mix_majority(idx, vw, v.dim)[..., :v.n_words]
         out = BinaryHV._wrap(np.ascontiguousarray(words.reshape(lead + (n_q, v.n_words))), v.dim)
     if return_indices:
         return out, idx.reshape(lead + (n_q, topk))
@@ -245,7 +245,7 @@ _N_CHUNKS = 64  # queries are dealt to chunks round-robin, so causal rows balanc
 
 
 def _fused():
-    """The compiled kernels ``(select, softmax)``, or None when numba is unavailable."""
+    """The compiled kernels ``(select, softmax, majority)``, or None when numba is unavailable."""
     if _FUSED:
         return _FUSED[0]
     try:
@@ -398,7 +398,45 @@ def _fused():
                 for e in range(dv):
                     out[h, i, e] = acc[e] * scale
 
-    _FUSED.append((select, softmax))
+    @numba.njit(cache=True, parallel=True, boundscheck=False)
+    def majority(qw, kt, vw, topk, nvis_arr, dim, out, out_idx):
+        n_h, n_q, _ = qw.shape
+        n_k = kt.shape[2]
+        n_vw = vw.shape[2]
+        total = n_h * n_q
+        for c in numba.prange(_N_CHUNKS):
+            dbuf = np.empty(n_k, np.uint64)
+            cand = np.empty(n_k + 1, np.int64)
+            guess = dim // 2
+            win_d = np.empty(topk, np.uint64)
+            win_i = np.empty(topk, np.int64)
+            counts = np.empty(64, np.int64)
+            for t in range(c, total, _N_CHUNKS):
+                h = t // n_q
+                i = t - h * n_q
+                nvis = nvis_arr[i]
+                kk = min(topk, nvis)
+                guess = winners(qw[h, i], kt[h], nvis, kk, dim, guess, dbuf, cand, win_d, win_i)
+                for r in range(kk):
+                    out_idx[h, i, r] = win_i[r]
+                for r in range(kk, topk):
+                    out_idx[h, i, r] = -1
+                best = win_i[0]
+                for w in range(n_vw):
+                    counts[:] = 0
+                    for r in range(kk):
+                        word = vw[h, win_i[r], w]
+                        for b in range(64):
+                            counts[b] += (word >> np.uint64(b)) & np.uint64(1)
+                    tie_word = vw[h, best, w]
+                    res = np.uint64(0)
+                    for b in range(64):
+                        twice = 2 * counts[b]
+                        if twice > kk or (twice == kk and (tie_word >> np.uint64(b)) & np.uint64(1)):
+                            res |= np.uint64(1) << np.uint64(b)
+                    out[h, i, w] = res
+
+    _FUSED.append((select, softmax, majority))
     return _FUSED[0]
 
 
@@ -410,7 +448,7 @@ def _fused_inputs(qw, kw, n_visible):
 
 
 def _fused_select(qw, kw, topk, n_visible, dim=None):
-    select, _ = _fused()
+    select = _fused()[0]
     kt, nvis = _fused_inputs(qw, kw, n_visible)
     n_h, n_q = qw.shape[:2]
     dist = np.empty((n_h, n_q, topk), np.uint32)
@@ -421,11 +459,22 @@ def _fused_select(qw, kw, topk, n_visible, dim=None):
 
 
 def _fused_softmax(qw, kw, v, topk, n_visible, dim, temperature):
-    _, softmax = _fused()
+    softmax = _fused()[1]
     kt, nvis = _fused_inputs(qw, kw, n_visible)
     n_h, n_q = qw.shape[:2]
     out = np.empty((n_h, n_q, v.shape[2]), v.dtype)
     idx = np.empty((n_h, n_q, topk), np.int64)
     if n_q:
         softmax(qw, kt, v, topk, nvis, qw.shape[2] * 64, 1.0 / temperature, out, idx)
+    return out, idx
+
+
+def _fused_majority(qw, kw, vw, topk, n_visible):
+    majority = _fused()[2]
+    kt, nvis = _fused_inputs(qw, kw, n_visible)
+    n_h, n_q = qw.shape[:2]
+    out = np.empty((n_h, n_q, vw.shape[2]), np.uint64)
+    idx = np.empty((n_h, n_q, topk), np.int64)
+    if n_q:
+        majority(qw, kt, np.ascontiguousarray(vw), topk, nvis, qw.shape[2] * 64, out, idx)
     return out, idx

@@ -212,7 +212,8 @@ class Block(nn.Module):
 class HDTransformer(nn.Module):
     """Decoder-only transformer with Hamming k-WTA attention (or the dense baseline).
 
-    Token embedding + learned positional embedding, ``n_layers`` pre-norm blocks
+    Token embedding + learned positional embedding (+ with ``token_shift`` an embedding of the
+    previous token, a width-2 causal convolution as in H3/Based), ``n_layers`` pre-norm blocks
     (attention, GELU feed-forward), a final LayerNorm and an output head: ``"linear"`` logits
     over the vocabulary, or ``"voter"`` (a :class:`VoterHead` predicting the token index as
     ``ceil(log2 vocab_size)`` bits).
@@ -230,7 +231,7 @@ class HDTransformer(nn.Module):
 
     def __init__(self, vocab_size, d_model=128, n_layers=2, n_heads=4, code_bits=64, topk=8,
                  attention="kwta", max_len=256, d_ff=None, temperature=None, head="linear",
-                 n_voters=8, voter_temperature=None):
+                 n_voters=8, voter_temperature=None, token_shift=True):
         super().__init__()
         if head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}, got {head!r}")
@@ -241,9 +242,11 @@ class HDTransformer(nn.Module):
         self.config = dict(vocab_size=vocab_size, d_model=d_model, n_layers=n_layers, n_heads=n_heads,
                            code_bits=code_bits, topk=topk, attention=attention, max_len=max_len,
                            d_ff=d_ff, temperature=temperature, head=head, n_voters=n_voters,
-                           voter_temperature=voter_temperature)
+                           voter_temperature=voter_temperature, token_shift=bool(token_shift))
         self.tok = nn.Embedding(vocab_size, d_model)
         self.pos = nn.Embedding(max_len, d_model)
+        if token_shift:
+            self.prev = nn.Embedding(vocab_size, d_model)
         self.blocks = nn.ModuleList(Block(d_model, n_heads, code_bits, topk, attention, temperature, d_ff)
                                     for _ in range(n_layers))
         self.ln_f = nn.LayerNorm(d_model)
@@ -269,6 +272,8 @@ class HDTransformer(nn.Module):
         if n > self.config["max_len"]:
             raise ValueError(f"sequence length {n} exceeds max_len={self.config['max_len']}")
         x = self.tok(tokens) + self.pos(torch.arange(n, device=tokens.device))
+        if self.config["token_shift"]:
+            x = x + F.pad(self.prev(tokens[:, :-1]), (0, 0, 1, 0))
         winners = []
         for block in self.blocks:
             x, w = block(x)

@@ -14,7 +14,7 @@ with ``np.load(allow_pickle=False)``: loading never executes code.
 >>> from hdc.nn.packed import PackedModel
 >>> cfg = dict(vocab_size=5, d_model=8, n_layers=0, n_heads=2, code_bits=64, topk=2,
 ...            attention="kwta", max_len=4, d_ff=16, temperature=None, head="linear",
-...            n_voters=8, voter_temperature=None)
+...            n_voters=8, voter_temperature=None, token_shift=False)
 >>> rng = np.random.default_rng(0)
 >>> w = {"tok.weight": rng.standard_normal((5, 8)), "pos.weight": rng.standard_normal((4, 8)),
 ...      "ln_f.weight": np.ones(8), "ln_f.bias": np.zeros(8),
@@ -34,7 +34,7 @@ __all__ = ["PackedModel", "FORMAT"]
 
 FORMAT = "hdc.packed-transformer/1"
 _CONFIG_KEYS = ("vocab_size", "d_model", "n_layers", "n_heads", "code_bits", "topk", "attention",
-                "max_len", "d_ff", "temperature", "head", "n_voters", "voter_temperature")
+                "max_len", "d_ff", "temperature", "head", "n_voters", "voter_temperature", "token_shift")
 
 
 def _layer_norm(x, g, b, eps=1e-5):
@@ -79,7 +79,7 @@ class PackedModel:
         self.temperature = (float(c["temperature"]) if c["temperature"] is not None
                             else math.sqrt(c["code_bits"]) / 2)
         self.n_bits = max(1, math.ceil(math.log2(c["vocab_size"])))
-        need = ["tok.weight", "pos.weight", "ln_f.weight", "ln_f.bias"]
+        need = ["tok.weight", "pos.weight", "ln_f.weight", "ln_f.bias"] + (["prev.weight"] if c["token_shift"] else [])
         for i in range(c["n_layers"]):
             need += [f"blocks.{i}.{n}" for n in (
                 "ln1.weight", "ln1.bias", "ln2.weight", "ln2.bias", "ff1.weight", "ff1.bias", "ff2.weight",
@@ -169,6 +169,8 @@ class PackedModel:
                 raise ValueError(f"{name} must be in [0, 1], got {f!r}")
         rng = np.random.default_rng(seed)
         x = a["tok.weight"][tokens] + a["pos.weight"][:n]
+        if c["token_shift"] and n > 1:
+            x[:, 1:] += a["prev.weight"][tokens[:, :-1]]
         winners = []
         for i in range(c["n_layers"]):
             p = f"blocks.{i}."

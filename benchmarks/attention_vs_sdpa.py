@@ -1,0 +1,120 @@
+"""Packed Hamming k-WTA attention vs torch float32 scaled_dot_product_attention, same threads.
+
+    python benchmarks/attention_vs_sdpa.py                       # issue 5's case: L=4096, 4 heads,
+                                                                 # 256-bit codes, topk=32, dv=64
+    python benchmarks/attention_vs_sdpa.py --L 1024 2048 4096 --json out.json
+
+Runs are interleaved (one repeat of every variant per round) so background load hits them
+alike; medians over rounds are reported, with ratios to SDPA taken in the same run.
+Variants: the fused Numba kernel (default path of ``kwta_attention`` on the c/numba backends),
+the reference path on each backend (backend ``topk`` kernel + NumPy mixing), the majority
+aggregate, and torch SDPA (causal, head dim 64) as the float baseline.
+"""
+import argparse
+import json
+import statistics
+import time
+
+import numpy as np
+
+
+def _variants(L, heads, bits, topk, dv, threads):
+    import torch
+
+    import hdc
+    from hdc import attention
+
+    torch.set_num_threads(threads)
+    hdc.set_num_threads(threads)
+    q = hdc.random((heads, L), bits, seed=1)
+    k = hdc.random((heads, L), bits, seed=2)
+    v = np.random.default_rng(0).standard_normal((heads, L, dv)).astype(np.float32)
+    vb = hdc.random((heads, L), bits, seed=3)
+    tq, tk, tv = (torch.randn(1, heads, L, 64) for _ in range(3))
+
+    def fused():
+        attention._KERNEL = "fused"
+        try:
+            attention.kwta_attention(q, k, v, topk, causal=True)
+        finally:
+            attention._KERNEL = "auto"
+
+    def majority():
+        attention._KERNEL = "fused"
+        try:
+            attention.kwta_attention(q, k, vb, topk, causal=True, aggregate="majority")
+        finally:
+            attention._KERNEL = "auto"
+
+    def reference(name):
+        def f():
+            attention._KERNEL = "reference"
+            try:
+                with hdc.use_backend(name):
+                    attention.kwta_attention(q, k, v, topk, causal=True)
+            finally:
+                attention._KERNEL = "auto"
+        return f
+
+    def sdpa():
+        with torch.no_grad():
+            torch.nn.functional.scaled_dot_product_attention(tq, tk, tv, is_causal=True)
+
+    out = {"kwta fused (numba)": fused, "kwta majority (fused select)": majority}
+    for name in hdc.backends():
+        if name != "numpy" or L <= 2048:      # the NumPy reference is slow at 4096
+            out[f"kwta reference ({name} topk)"] = reference(name)
+    out["torch sdpa float32"] = sdpa
+    return out
+
+
+def measure(L, heads=4, bits=256, topk=32, dv=64, threads=2, rounds=7):
+    variants = _variants(L, heads, bits, topk, dv, threads)
+    for f in variants.values():        # warm up (compiles the Numba kernel)
+        f()
+    times = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, f in variants.items():
+            t = time.perf_counter()
+            f()
+            times[name].append(time.perf_counter() - t)
+    med = {name: statistics.median(ts) * 1e3 for name, ts in times.items()}
+    base = med["torch sdpa float32"]
+    return {"L": L, "heads": heads, "code_bits": bits, "topk": topk, "dv": dv, "threads": threads,
+            "rounds": rounds, "median_ms": med, "speedup_vs_sdpa": {n: base / m for n, m in med.items()},
+            "key_cache_bytes_per_token": {"kwta packed codes": heads * bits // 8,
+                                          "float32 keys (head dim 64)": heads * 64 * 4}}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--L", type=int, nargs="+", default=[4096])
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--bits", type=int, default=256)
+    ap.add_argument("--topk", type=int, default=32)
+    ap.add_argument("--dv", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--json", metavar="PATH")
+    args = ap.parse_args(argv)
+    results = []
+    for L in args.L:
+        r = measure(L, args.heads, args.bits, args.topk, args.dv, args.threads, args.rounds)
+        results.append(r)
+        print(f"\nL={L}, {args.heads} heads, {args.bits}-bit codes, topk={args.topk}, dv={args.dv}, "
+              f"{args.threads} threads, median of {args.rounds} interleaved rounds")
+        print(f"| variant | median ms | speed-up vs SDPA |\n|---|---:|---:|")
+        for name, ms in r["median_ms"].items():
+            print(f"| {name} | {ms:.1f} | {r['speedup_vs_sdpa'][name]:.2f}x |")
+        kc = r["key_cache_bytes_per_token"]
+        print(f"key cache per token: {kc['kwta packed codes']} B packed vs "
+              f"{kc['float32 keys (head dim 64)']} B float32 "
+              f"({kc['float32 keys (head dim 64)'] / kc['kwta packed codes']:.0f}x smaller)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
