@@ -147,8 +147,11 @@ def test_bundle_odd_even_and_ties(dim, threads, rng):
 def test_column_counts_signed_weights(dim, threads, rng):
     for n in (1, 7, 33, 200):
         x = words(rng, n, dim)
-        cases = [None, np.full(n, -1, np.int64), rng.integers(-3, 4, size=n).astype(np.int64),
-                 rng.integers(-10 ** 9, 10 ** 9, size=n).astype(np.int64), np.zeros(n, np.int64)]
+        extremes = np.array([-2 ** 63, 2 ** 63 - 1, -1, 0, 5], np.int64)   # int64 wraps like the reference
+        cases = [None, np.full(n, -1, np.int64), np.full(n, 3, np.int64),
+                 rng.integers(-3, 4, size=n).astype(np.int64),
+                 rng.integers(-10 ** 9, 10 ** 9, size=n).astype(np.int64), np.zeros(n, np.int64),
+                 rng.choice(extremes, size=n)]
         for weights in cases:
             start = rng.integers(-1000, 1000, size=x.shape[1] * 64).astype(np.int64)
             want, got = start.copy(), start.copy()
@@ -259,3 +262,22 @@ def test_import_compiles_nothing():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "0"
+
+
+def test_column_counts_every_weight_plan_matches(rng):
+    """Weighted counts go by weight value, by weight bits, or row by row: each plan is exact."""
+    x = words(rng, 50, 200)
+    extremes = np.array([-2 ** 63, 2 ** 63 - 1, -7, 0, 12345], np.int64)
+    for weights in (rng.integers(-10 ** 12, 10 ** 12, size=50), rng.choice(extremes, size=50)):
+        weights = weights.astype(np.int64)
+        want = np.zeros(x.shape[1] * 64, np.int64)
+        ref.column_counts(x, weights, want)
+        (by_value, _), (by_bits, _), _ = nk._group_plans(weights)
+        n_tiles = -(-x.shape[1] // 8)
+        for plan in (by_value, by_bits):
+            got = np.zeros_like(want)
+            nk._counts_groups(x, *plan, got, 0, n_tiles, 8)
+            np.testing.assert_array_equal(got, want)
+        got = np.zeros_like(want)
+        nk._counts_weighted_tiles(x, weights, got, 0, n_tiles, 8)
+        np.testing.assert_array_equal(got, want)

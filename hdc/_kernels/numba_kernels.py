@@ -679,6 +679,38 @@ def _counts_weighted_parallel(x, weights, counts, bounds, tw):
         _counts_weighted_tiles(x, weights, counts, bounds[c], bounds[c + 1], tw)
 
 
+def _group_plans(weights):
+    """Two ways to write ``sum_r weights[r] * bits[r]`` as ``sum_g value[g] * count(rows of g)``.
+
+    By value: one group per distinct weight. By bits (as the C backend): for each sign and bit p of
+    ``|w|``, the rows whose magnitude has bit p, with value +-2^p; int64 arithmetic wraps exactly
+    like the reference's. Each plan is (order, starts, values) and its estimated cost per word.
+    """
+    n = weights.shape[0]
+    values, inverse = np.unique(weights, return_inverse=True)
+    order = np.argsort(inverse, kind="stable").astype(np.int64)
+    starts = np.searchsorted(inverse[order], np.arange(values.shape[0] + 1)).astype(np.int64)
+    by_value = (order, starts, values.astype(np.int64))
+    raw = weights.view(np.uint64)
+    neg = weights < 0
+    mag = np.where(neg, np.uint64(0) - raw, raw)
+    has = ((mag[:, None] >> np.arange(64, dtype=np.uint64)) & np.uint64(1)).astype(bool)
+    groups, vals = [], []
+    for sign_rows in (~neg, neg):
+        for bit in np.flatnonzero((has & sign_rows[:, None]).any(axis=0)):
+            groups.append(np.flatnonzero(has[:, bit] & sign_rows))
+            unit = np.array([1], np.uint64) << np.uint64(bit)
+            vals.append((np.uint64(0) - unit if sign_rows is neg else unit).view(np.int64)[0])
+    sizes = np.array([g.shape[0] for g in groups], np.int64)
+    by_bits = (np.concatenate(groups).astype(np.int64), np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+               np.array(vals, np.int64))
+    # word operations per column word: counting ~0.5 a row, unpacking ~16 per counter plane
+    def cost(plan_starts):
+        sizes = np.diff(plan_starts)
+        return 0.5 * sizes.sum() + 16.0 * (np.log2(sizes + 1) + 2).sum()
+    return (by_value, cost(starts)), (by_bits, cost(by_bits[1])), 24.0 * n
+
+
 def column_counts(x, weights, counts):
     n, n_words = x.shape
     if n == 0:
@@ -687,27 +719,24 @@ def column_counts(x, weights, counts):
     n_tiles = -(-n_words // tw)
     par = _parallel(n * n_words) and n_tiles > 1
     bounds = _chunk_bounds(n_tiles, min(_threads, n_tiles)) if par else None
-    if weights is not None:
-        values, inverse = np.unique(weights, return_inverse=True)
-    if weights is None or 8 * values.shape[0] <= n:
-        # few distinct weights: one bit-sliced count per weight value
-        if weights is None:
-            order = np.arange(n, dtype=np.int64)
-            starts = np.array([0, n], np.int64)
-            values = np.ones(1, np.int64)
-        else:
-            order = np.argsort(inverse, kind="stable").astype(np.int64)
-            starts = np.searchsorted(inverse[order], np.arange(values.shape[0] + 1)).astype(np.int64)
-            values = values.astype(np.int64)
-        if par:
-            with _ParallelCall():
-                _counts_groups_parallel(x, order, starts, values, counts, bounds, tw)
-        else:
-            _counts_groups(x, order, starts, values, counts, 0, n_tiles, tw)
+    if weights is None or weights.min() == weights.max():
+        # one weight for all rows (Accumulator.add / remove): a single bit-sliced count
+        value = 1 if weights is None else int(weights[0])
+        plan = (np.arange(n, dtype=np.int64), np.array([0, n], np.int64), np.full(1, value, np.int64))
     else:
         weights = np.ascontiguousarray(weights, np.int64)
+        (by_value, value_cost), (by_bits, bits_cost), direct_cost = _group_plans(weights)
+        plan = None if direct_cost < min(value_cost, bits_cost) else (
+            by_value if value_cost <= bits_cost else by_bits)
+    if plan is None:
+        # few rows with many distinct large weights: add them row by row
         if par:
             with _ParallelCall():
                 _counts_weighted_parallel(x, weights, counts, bounds, tw)
         else:
             _counts_weighted_tiles(x, weights, counts, 0, n_tiles, tw)
+    elif par:
+        with _ParallelCall():
+            _counts_groups_parallel(x, *plan, counts, bounds, tw)
+    else:
+        _counts_groups(x, *plan, counts, 0, n_tiles, tw)
