@@ -11,7 +11,8 @@ from ._validate import check_int
 from .ops import _as_batch, as_hv, check_same_dim
 
 # Bytes of the (queries x stored) distance block held at a time: the memory bound of a search.
-_BLOCK_BYTES = 8 << 20
+# 1 MiB keeps the block in L2 between the kernel writing it and the threshold reading it.
+_BLOCK_BYTES = 1 << 20
 # Queries handled per pass over the memory (bounds the block when there are very many queries).
 _QUERY_CHUNK = 1024
 _MIN_BLOCK_ROWS = 64
@@ -29,6 +30,7 @@ def _matches(rq, rm, radius):
     chunk = min(n_q, _QUERY_CHUNK)
     rows = _block_rows(chunk, n_m)
     buf = np.empty(chunk * rows, np.uint32)
+    hit_buf = np.empty(chunk * rows, bool)
     qs, ids, ds = [], [], []
     for q0 in range(0, n_q, chunk):
         q1 = min(n_q, q0 + chunk)
@@ -36,9 +38,14 @@ def _matches(rq, rm, radius):
         hits_q, hits_i, hits_d = [], [], []
         for j in range(0, n_m, rows):
             stop = min(n_m, j + rows)
-            d = buf[:(q1 - q0) * (stop - j)].reshape(q1 - q0, stop - j)
+            size = (q1 - q0) * (stop - j)
+            d = buf[:size].reshape(q1 - q0, stop - j)
             kernels.cdist(q_part, rm[j:stop], d)
-            qi, mi = np.nonzero(d <= radius)
+            if d.min() > radius:  # a fast SIMD pass skips blocks without matches
+                continue
+            hit = hit_buf[:size].reshape(d.shape)
+            np.less_equal(d, radius, out=hit)
+            qi, mi = np.nonzero(hit)
             if qi.size:
                 hits_q.append(qi)
                 hits_i.append(mi + j)
