@@ -214,6 +214,35 @@ HEADER = ("| dim | stored | queries | hdc topk k=10 (ms) | faiss (ms) | faiss / 
           "|---:|---:|---:|---:|---:|---:|:---:|---:|---:|---:|")
 
 
+def threads_check(n=100_000, dim=1024, batches=8, nq=32, k=10):
+    """Searches from several Python threads: the kernels release the GIL, so 2 Python threads
+    (hdc.set_num_threads(1) each) should take about half the time of one thread doing all."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    memory = build_memory(n, dim, seed=7)
+    batches = [make_queries(memory, nq, seed=100 + b) for b in range(batches)]
+    previous = hdc.get_num_threads()
+    hdc.set_num_threads(1)
+    try:
+        backend = hdc.get_backend()
+
+        def one(q):
+            with hdc.use_backend(backend):
+                return hdc.topk(q, memory, k)
+
+        want = [one(q) for q in batches]
+        serial = statistics.median(timed(lambda: [one(q) for q in batches])[0] for _ in range(3))
+        with ThreadPoolExecutor(2) as pool:
+            got = list(pool.map(one, batches))
+            parallel = statistics.median(timed(lambda: list(pool.map(one, batches)))[0] for _ in range(3))
+    finally:
+        hdc.set_num_threads(previous)
+    same = all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(want, got))
+    return {"n": n, "dim": dim, "batches": len(batches), "queries_per_batch": nq,
+            "one_thread_s": serial, "two_python_threads_s": parallel, "speedup": serial / parallel,
+            "same_results": same}
+
+
 def _rss_anon_gb():
     """Anonymous (not file-backed) resident memory of this process, GB; None off Linux."""
     try:
@@ -276,6 +305,13 @@ def report(result):
                       + (f", private memory growth {check['private_memory_growth_gb_after_mmap_searches']:.3f} GB"
                          if "private_memory_growth_gb_after_mmap_searches" in check else "")
                       + f"; load into RAM instead {check['load_into_ram_s']:.2f} s."]
+    check = result.get("threads_check")
+    if check:
+        lines += ["", f"Searches from Python threads ({check['batches']} batches of {check['queries_per_batch']} "
+                      f"queries, {check['n']:,} x {check['dim']:,} bits, hdc.set_num_threads(1)): one thread "
+                      f"{check['one_thread_s'] * 1e3:.0f} ms, two Python threads "
+                      f"{check['two_python_threads_s'] * 1e3:.0f} ms "
+                      f"({check['speedup']:.2f}x); same results: {check['same_results']}."]
     return "\n".join(lines)
 
 
@@ -293,6 +329,8 @@ def main(argv=None):
                         help="do not add the issue's target configurations (200,000 x 10,000 bits, ...)")
     parser.add_argument("--mmap-check", type=int, default=1_000_000, metavar="N",
                         help="vectors in the mmap check at dim 10,000 (0 to skip)")
+    parser.add_argument("--no-threads-check", dest="threads_check", action="store_false",
+                        help="skip timing searches from 2 Python threads against 1")
     parser.add_argument("--json", default=None, help="write the results to this JSON file")
     parser.add_argument("--report", default=None, metavar="JSON",
                         help="only print the Markdown report of a saved result and exit")
@@ -316,7 +354,8 @@ def main(argv=None):
     isa = ""
     if hdc.get_backend() == "c":
         isa = f", ISA {hdc.get_isa()}"
-    meta = {"load_average_at_start": os.getloadavg()[0], "backend": hdc.get_backend() + isa, "threads": args.threads, "faiss": faiss.__version__,
+    meta = {"load_average_at_start": os.getloadavg()[0], "backend": hdc.get_backend() + isa,
+            "threads": args.threads, "faiss": faiss.__version__,
             "cpu": platform.processor() or platform.machine(), "python": sys.version.split()[0],
             "numpy": np.__version__, "k": args.k}
     meta["omp_wait_policy"] = os.environ["OMP_WAIT_POLICY"]
@@ -332,6 +371,9 @@ def main(argv=None):
     if args.mmap_check:
         result["mmap_check"] = check = mmap_check(args.mmap_check, 10_000, args.k)
         print("\nmmap check:", json.dumps(check, indent=1))
+    if args.threads_check:
+        result["threads_check"] = check = threads_check()
+        print("\nthreads check:", json.dumps(check, indent=1))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)

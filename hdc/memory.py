@@ -47,7 +47,7 @@ import zlib
 
 import numpy as np
 
-from ._validate import check_dim, check_int, n_words, padding_mask
+from ._validate import check_dim, n_words, padding_mask
 from .hv import BinaryHV
 from .ops import _as_batch, as_hv, topk
 
@@ -265,10 +265,12 @@ class AssociativeMemory:
     def remove(self, labels):
         """Delete every stored vector whose label is in ``labels`` (one label or a sequence).
 
+        A list, tuple, set or array is a sequence of labels; to remove a tuple label, wrap it:
+        ``remove([("a", 1)])``.
         Returns the number of vectors removed. Raises :class:`LabelNotFound` (a KeyError and a
         ValueError) naming the labels that are not stored; nothing is removed then.
         """
-        if isinstance(labels, (str, bytes)) or not isinstance(labels, (list, tuple, set, frozenset, np.ndarray)):
+        if not isinstance(labels, (list, tuple, set, frozenset, range, np.ndarray)):
             targets = [labels]
         else:
             targets = list(np.asarray(labels).tolist() if isinstance(labels, np.ndarray) else labels)
