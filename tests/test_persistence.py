@@ -396,3 +396,16 @@ def test_temp_files_of_live_saves_are_kept(tmp_path):
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_mapped_memory_searches_on_every_backend(tmp_path, kernel_path):
+    """The read-only mapping goes straight into each backend's kernels (topk, cdist for within)."""
+    mem = make_memory(300, 200, "str", seed=4)
+    mem.save(tmp_path / "m.hdcm")
+    mapped = hdc.AssociativeMemory.load(tmp_path / "m.hdcm", mmap=True)
+    q = hdc.random(5, 200, seed=6)
+    for a, b in zip(mem.search(q, k=4), mapped.search(q, k=4)):
+        assert a.tolist() == b.tolist()
+    assert bool((mapped.cleanup(q) == mem.cleanup(q)).all())
+    for a, b in zip(hdc.within(q, mem.vectors, 90, flat=True), hdc.within(q, mapped.vectors, 90, flat=True)):
+        np.testing.assert_array_equal(a, b)
