@@ -183,3 +183,48 @@ def test_errors():
         clf.set_params(nope=1)
     with pytest.raises(TypeError, match="encoder must be an hdc encoder"):
         HDEncoder(encoder=3).fit([[1]])
+
+
+def _langid_example():
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "examples" / "langid.py"
+    spec = importlib.util.spec_from_file_location("langid_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_language_identification_accuracy():
+    """8 European languages (Latin and Cyrillic), texts of 60-400 characters, 400 train per language.
+
+    Needs Debian's translated man pages (see examples/langid.py for the apt-get line).
+    """
+    langid = _langid_example()
+    texts = langid.load_texts()
+    assert sorted(texts) == sorted(langid.LANGUAGES)
+    train_x, train_y, test_x, test_y = langid.split(texts, seed=0)
+    assert len(train_x) == 3200 and len(test_x) >= 3200
+    assert all(60 <= len(t) <= 400 for t in train_x + test_x)
+    accuracy, _, clf = langid.hdc_accuracy((train_x, train_y), (test_x, test_y), dim=10_000, n=3,
+                                           epochs=20, margin=0.04, seed=0)
+    assert accuracy >= 0.99, accuracy
+    assert clf.classes_.tolist() == sorted(langid.LANGUAGES)
+
+
+def test_langid_text_extraction():
+    """The troff cleaner turns escapes into Unicode and drops macros, code blocks and comments."""
+    langid = _langid_example()
+    source = "\n".join([
+        '.\\" a comment', ".TH TEST 1", ".SH BESCHREIBUNG",
+        "Dies ist ein \\fBkleiner\\fR Test f\\(:ur \\(Fod\\[u00E9]j\\(`a vu\\(Fc und",
+        ".B fett", "weiter.", ".nf", "code line", ".fi", ".PP", "Zweiter Absatz.",
+    ])
+    paras = langid.paragraphs(source)
+    assert paras == ["Dies ist ein kleiner Test für «déjà vu» und fett weiter.", "Zweiter Absatz."]
+    long = "Erster Satz ist hier. " * 30
+    pieces = langid.cut(long.strip())
+    assert pieces and all(60 <= len(p) <= 400 for p in pieces)
+    assert langid.is_english("This option is used when the file does not exist.")
+    assert not langid.is_english("Diese Option wird verwendet, wenn die Datei nicht existiert.")
