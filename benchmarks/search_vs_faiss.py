@@ -142,8 +142,10 @@ def run_grid(args):
     import faiss
 
     rows = []
-    configs = [(dim, n, args.queries) for dim in args.dims for n in args.sizes]
-    if args.targets:
+    configs = [] if args.targets_only else [(dim, n, args.queries) for dim in args.dims for n in args.sizes]
+    if args.targets_only:
+        configs = [(dim, n, [nq]) for dim, n, nq in TARGETS]
+    elif args.targets:
         for dim, n, nq in TARGETS:
             if not (dim in args.dims and n in args.sizes and nq in args.queries):
                 configs.append((dim, n, [nq]))
@@ -327,6 +329,7 @@ def main(argv=None):
     parser.add_argument("--no-torchhd", dest="torchhd", action="store_false")
     parser.add_argument("--no-targets", dest="targets", action="store_false",
                         help="do not add the issue's target configurations (200,000 x 10,000 bits, ...)")
+    parser.add_argument("--targets-only", action="store_true", help="run only the target configurations")
     parser.add_argument("--mmap-check", type=int, default=1_000_000, metavar="N",
                         help="vectors in the mmap check at dim 10,000 (0 to skip)")
     parser.add_argument("--no-threads-check", dest="threads_check", action="store_false",

@@ -138,3 +138,18 @@ def test_searches_from_threads_agree(kernel_path):
     for (w_range, w_top), (g_range, g_top) in zip(want, got):
         for a, b in zip(w_range + w_top, g_range + g_top):
             np.testing.assert_array_equal(a, b)
+
+
+def test_within_memory_is_bounded():
+    """Beyond inputs and matches, within holds one bounded block, not (queries x memory) distances."""
+    import tracemalloc
+
+    mem = hdc.random(200_000, 256, seed=7)
+    queries = mem[np.arange(0, 64 * 1000, 1000)]
+    full = len(queries) * len(mem) * 4                   # what an all-pairs distance matrix takes
+    tracemalloc.start()
+    lims, d, i = hdc.within(queries, mem, 20, flat=True)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert np.array_equal(i[lims[:-1]], np.arange(0, 64 * 1000, 1000))
+    assert peak < search._BLOCK_BYTES * 3 < full // 10, peak
