@@ -4,8 +4,13 @@
 #include <string.h>
 #include "internal.h"
 
+/* outputs above this many words skip the caches (non-temporal stores) */
+#define STREAM_WORDS ((size_t)1 << 20)
+
 void hdc_bind(const uint64_t *a, const uint64_t *b, uint64_t *out, size_t n)
 {
+    const hdc_ham_ops *ops = hdc__ham();
+    int stream = n >= STREAM_WORDS;
     int nt = hdc__threads_for((double)n / 2);
 #pragma omp parallel for num_threads(nt) schedule(static, 1) if (nt > 1)
     for (int t = 0; t < nt; ++t) {
@@ -14,8 +19,8 @@ void hdc_bind(const uint64_t *a, const uint64_t *b, uint64_t *out, size_t n)
         size_t i0 = blocks * (size_t)t / (size_t)nt * 8, i1 = blocks * (size_t)(t + 1) / (size_t)nt * 8;
         if (i1 > n)
             i1 = n;
-        for (size_t i = i0; i < i1; ++i)
-            out[i] = a[i] ^ b[i];
+        if (i0 < i1)
+            ops->xor_words(a + i0, b + i0, out + i0, i1 - i0, stream);
     }
 }
 
@@ -86,6 +91,9 @@ static void permute_row(const uint64_t *x, uint64_t *out, size_t w, size_t dim, 
         out[j] = rotated_word(x, w, dim, shift, j);
 }
 
+/* rows up to this many words are rotated into a stack buffer, then streamed out */
+#define PERMUTE_BUF_WORDS 2048
+
 void hdc_permute(const uint64_t *x, uint64_t *out, size_t n_rows, size_t n_words, size_t dim,
                  size_t shift)
 {
@@ -94,10 +102,22 @@ void hdc_permute(const uint64_t *x, uint64_t *out, size_t n_rows, size_t n_words
     if (n_words != (dim + 63) / 64)
         return; /* inconsistent sizes: write nothing rather than guess */
     shift %= dim;
+    const hdc_ham_ops *ops = hdc__ham();
+    int stream = n_rows * n_words >= STREAM_WORDS && n_words <= PERMUTE_BUF_WORDS;
     int nt = hdc__threads_for((double)n_rows * (double)n_words / 2);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (size_t r = 0; r < n_rows; ++r)
-        permute_row(x + r * n_words, out + r * n_words, n_words, dim, shift);
+#pragma omp parallel for num_threads(nt) schedule(static, 1) if (nt > 1)
+    for (int t = 0; t < nt; ++t) {
+        uint64_t buf[PERMUTE_BUF_WORDS];
+        size_t r0 = n_rows * (size_t)t / (size_t)nt, r1 = n_rows * (size_t)(t + 1) / (size_t)nt;
+        for (size_t r = r0; r < r1; ++r) {
+            if (stream) {
+                permute_row(x + r * n_words, buf, n_words, dim, shift);
+                ops->stream_copy(out + r * n_words, buf, n_words);
+            } else {
+                permute_row(x + r * n_words, out + r * n_words, n_words, dim, shift);
+            }
+        }
+    }
 }
 
 void hdc_popcount(const uint64_t *x, uint32_t *out, size_t n_rows, size_t n_words)

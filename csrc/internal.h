@@ -35,6 +35,11 @@ typedef struct {
     /* the first i in [start, n) with buf[i] < thr[i % 16], else n (qb divides 16, and thr
      * repeats with period qb) */
     size_t (*find_hit)(const uint32_t *buf, size_t start, size_t n, const uint32_t *thr);
+    /* out[i] = a[i] ^ b[i] (out may alias a or b); stream != 0: non-temporal stores, for
+     * outputs much larger than the caches (no read-for-ownership of out) */
+    void (*xor_words)(const uint64_t *a, const uint64_t *b, uint64_t *out, size_t n, int stream);
+    /* dst[i] = src[i] with non-temporal stores (no overlap) */
+    void (*stream_copy)(uint64_t *dst, const uint64_t *src, size_t n);
 } hdc_ham_ops;
 
 /* Bit-sliced counters: slice s of column word c (c0 <= c < c0 + ncols) is sl[s * ncols + c - c0];

@@ -9,6 +9,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include "internal.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #define TILE_BYTES (192u * 1024u)
 #define TILE_MAX_ROWS 2048u
@@ -58,16 +61,20 @@ void hdc_cdist(const uint64_t *a, size_t n_a, const uint64_t *b, size_t n_b, siz
     int nt = hdc__threads_for((double)n_a * (double)n_b * (double)n_words / 4);
     size_t qb = (size_t)ops->qb;
     int by_query = n_a >= qb * (size_t)nt * 2;
-#pragma omp parallel for num_threads(nt) schedule(static, 1) if (nt > 1)
-    for (int t = 0; t < nt; ++t) {
+    size_t groups = n_a / qb;
+    size_t units = by_query ? (size_t)nt * 2 : (size_t)nt * 8;
+    if (by_query && units > groups)
+        units = groups;
+    if (!by_query && units > n_b)
+        units = n_b;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+    for (size_t u = 0; u < units; ++u) {
         uint32_t *buf = n_a >= qb ? malloc(tile_rows(n_words) * qb * sizeof *buf) : NULL;
         if (by_query) {
-            size_t groups = n_a / qb;
-            size_t g0 = groups * (size_t)t / (size_t)nt, g1 = groups * (size_t)(t + 1) / (size_t)nt;
-            size_t q1 = t == nt - 1 ? n_a : g1 * qb;
-            cdist_part(ops, a, g0 * qb, q1, b, 0, n_b, n_b, n_words, out, buf);
+            size_t qa = groups * u / units * qb, qz = u == units - 1 ? n_a : groups * (u + 1) / units * qb;
+            cdist_part(ops, a, qa, qz, b, 0, n_b, n_b, n_words, out, buf);
         } else {
-            size_t r0 = n_b * (size_t)t / (size_t)nt, r1 = n_b * (size_t)(t + 1) / (size_t)nt;
+            size_t r0 = n_b * u / units, r1 = n_b * (u + 1) / units;
             cdist_part(ops, a, 0, n_a, b, r0, r1, n_b, n_words, out, buf);
         }
         free(buf);
@@ -278,18 +285,29 @@ int hdc_topk(const uint64_t *q, size_t n_q, const uint64_t *m, size_t n_m, size_
                 size_t off = ((size_t)(t - 1) * n_q + i) * k;
                 heaps[(size_t)t * n_q + i] = (heap_t){xd + off, xi + off, 0};
             }
-#pragma omp parallel for num_threads(nt) schedule(static, 1) if (nt > 1)
-    for (int t = 0; t < nt; ++t) {
+    /* work units handed out dynamically, so a thread that the OS delays does not hold the
+     * others up: blocks of query groups (each scans all rows), or row ranges (per-thread heaps;
+     * a thread's ranges ascend, which the strict threshold in scan_block relies on) */
+    size_t groups = n_q / qb;
+    size_t units = by_query ? (nt > 1 ? (size_t)nt * 2 : 1) : (size_t)nt * 8;
+    if (by_query && units > groups)
+        units = groups ? groups : 1;
+    if (!by_query && units > n_m)
+        units = n_m ? n_m : 1;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+    for (size_t u = 0; u < units; ++u) {
+        int t = 0;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+#endif
         uint32_t *buf = bufs + (size_t)t * T * qb;
         if (by_query) {
-            size_t groups = n_q / qb;
-            size_t g0 = groups * (size_t)t / (size_t)nt, g1 = groups * (size_t)(t + 1) / (size_t)nt;
-            size_t qa = g0 * qb, qz = t == nt - 1 ? n_q : g1 * qb;
+            size_t qa = groups * u / units * qb, qz = u == units - 1 ? n_q : groups * (u + 1) / units * qb;
             topk_part(ops, q, qa, qz, m, 0, n_m, n_m, w, k, n_visible, heaps + qa, buf);
             for (size_t i = qa; i < qz; ++i)
                 finish(&heaps[i], k);
         } else {
-            size_t r0 = n_m * (size_t)t / (size_t)nt, r1 = n_m * (size_t)(t + 1) / (size_t)nt;
+            size_t r0 = n_m * u / units, r1 = n_m * (u + 1) / units;
             topk_part(ops, q, 0, n_q, m, r0, r1, n_m, w, k, n_visible, heaps + (size_t)t * n_q, buf);
         }
     }

@@ -147,6 +147,40 @@ static size_t find_hit(const uint32_t *buf, size_t start, size_t n, const uint32
     return n;
 }
 
+static void xor_words(const uint64_t *a, const uint64_t *b, uint64_t *out, size_t n, int stream)
+{
+    size_t i = 0;
+    if (stream) {
+        /* scalar head up to a 32-byte aligned output, then streaming stores */
+        for (; i < n && ((uintptr_t)(out + i) & 31); ++i)
+            out[i] = a[i] ^ b[i];
+        for (; i + 4 <= n; i += 4)
+            _mm256_stream_si256((__m256i *)(out + i),
+                                _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(a + i)),
+                                                 _mm256_loadu_si256((const __m256i *)(b + i))));
+        _mm_sfence();
+    } else {
+        for (; i + 4 <= n; i += 4)
+            _mm256_storeu_si256((__m256i *)(out + i),
+                                _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(a + i)),
+                                                 _mm256_loadu_si256((const __m256i *)(b + i))));
+    }
+    for (; i < n; ++i)
+        out[i] = a[i] ^ b[i];
+}
+
+static void stream_copy(uint64_t *dst, const uint64_t *src, size_t n)
+{
+    size_t i = 0;
+    for (; i < n && ((uintptr_t)(dst + i) & 31); ++i)
+        dst[i] = src[i];
+    for (; i + 4 <= n; i += 4)
+        _mm256_stream_si256((__m256i *)(dst + i), _mm256_loadu_si256((const __m256i *)(src + i)));
+    _mm_sfence();
+    for (; i < n; ++i)
+        dst[i] = src[i];
+}
+
 const hdc_ham_ops hdc_ham_avx2 = {"avx2", QB, dist_multi, dist_one, hamming_rows, popcount_rows,
-                                  find_hit};
+                                  find_hit, xor_words, stream_copy};
 #endif

@@ -242,6 +242,40 @@ static void popcount_rows(const uint64_t *x, uint32_t *out, size_t n_rows, size_
     }
 }
 
+static void xor_words(const uint64_t *a, const uint64_t *b, uint64_t *out, size_t n, int stream)
+{
+    size_t i = 0;
+    if (stream) {
+        for (; i < n && ((uintptr_t)(out + i) & 63); ++i)
+            out[i] = a[i] ^ b[i];
+        for (; i + 8 <= n; i += 8)
+            _mm512_stream_si512((__m512i *)(out + i),
+                                _mm512_xor_si512(_mm512_loadu_si512(a + i), _mm512_loadu_si512(b + i)));
+        _mm_sfence();
+    } else {
+        for (; i + 8 <= n; i += 8)
+            _mm512_storeu_si512(out + i, _mm512_xor_si512(_mm512_loadu_si512(a + i),
+                                                          _mm512_loadu_si512(b + i)));
+    }
+    if (i < n) {
+        __mmask8 k = (__mmask8)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_epi64(out + i, k, _mm512_xor_si512(_mm512_maskz_loadu_epi64(k, a + i),
+                                                              _mm512_maskz_loadu_epi64(k, b + i)));
+    }
+}
+
+static void stream_copy(uint64_t *dst, const uint64_t *src, size_t n)
+{
+    size_t i = 0;
+    for (; i < n && ((uintptr_t)(dst + i) & 63); ++i)
+        dst[i] = src[i];
+    for (; i + 8 <= n; i += 8)
+        _mm512_stream_si512((__m512i *)(dst + i), _mm512_loadu_si512(src + i));
+    _mm_sfence();
+    for (; i < n; ++i)
+        dst[i] = src[i];
+}
+
 const hdc_ham_ops hdc_ham_avx512 = {"avx512", QB, dist_multi, dist_one, hamming_rows,
-                                    popcount_rows, find_hit};
+                                    popcount_rows, find_hit, xor_words, stream_copy};
 #endif
