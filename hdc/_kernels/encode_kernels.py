@@ -44,6 +44,40 @@ def _ripple4(x, s0, s1, s2, s3):
 
 
 @jit
+def _ripple4_xor2(a, b, small):
+    """Add the row ``a ^ b`` into the 4-plane counter ``small`` (4, W) in one pass."""
+    s0, s1, s2, s3 = small[0], small[1], small[2], small[3]
+    for w in range(a.shape[0]):
+        v = a[w] ^ b[w]
+        t = s0[w] & v
+        s0[w] ^= v
+        v = t
+        t = s1[w] & v
+        s1[w] ^= v
+        v = t
+        t = s2[w] & v
+        s2[w] ^= v
+        s3[w] ^= t
+
+
+@jit
+def _ripple4_xor3(a, b, c, small):
+    """Add the row ``a ^ b ^ c`` into the 4-plane counter ``small`` (4, W) in one pass."""
+    s0, s1, s2, s3 = small[0], small[1], small[2], small[3]
+    for w in range(a.shape[0]):
+        v = a[w] ^ b[w] ^ c[w]
+        t = s0[w] & v
+        s0[w] ^= v
+        v = t
+        t = s1[w] & v
+        s1[w] ^= v
+        v = t
+        t = s2[w] & v
+        s2[w] ^= v
+        s3[w] ^= t
+
+
+@jit
 def _flush(small, big, carry):
     """``big += small`` (bit-sliced, small (4, W), big (K, W)), then zero ``small``."""
     n_words = small.shape[1]
@@ -114,14 +148,21 @@ def _ngram_one(tokens, start, stop, table, sizes, tie, out, x, small, carry, pla
     for m in range(sizes.shape[0]):
         n = sizes[m]
         for p in range(start, stop - n + 1):
-            first = table[n - 1, tokens[p]]
-            for w in range(n_words):
-                x[w] = first[w]
-            for j in range(1, n):
-                row = table[n - 1 - j, tokens[p + j]]
+            if n == 1:
+                _ripple4(table[0, tokens[p]], small[0], small[1], small[2], small[3])
+            elif n == 2:
+                _ripple4_xor2(table[1, tokens[p]], table[0, tokens[p + 1]], small)
+            elif n == 3:
+                _ripple4_xor3(table[2, tokens[p]], table[1, tokens[p + 1]], table[0, tokens[p + 2]], small)
+            else:
+                first = table[n - 1, tokens[p]]
                 for w in range(n_words):
-                    x[w] ^= row[w]
-            _ripple4(x, small[0], small[1], small[2], small[3])
+                    x[w] = first[w]
+                for j in range(1, n - 1):
+                    row = table[n - 1 - j, tokens[p + j]]
+                    for w in range(n_words):
+                        x[w] ^= row[w]
+                _ripple4_xor2(x, table[0, tokens[p + n - 1]], small)
             held += 1
             if held == _SMALL:
                 _flush(small, big, carry)
@@ -154,7 +195,6 @@ def record_majority(levels, ids, codebook, tie, out, n_chunks):
     n_words = ids.shape[1]
     k_big = _bit_length(n_features)
     for c in numba.prange(n_chunks):
-        x = np.empty(n_words, np.uint64)
         small = np.zeros((4, n_words), np.uint64)
         carry = np.empty(n_words, np.uint64)
         big = np.empty((k_big, n_words), np.uint64)
@@ -162,11 +202,7 @@ def record_majority(levels, ids, codebook, tie, out, n_chunks):
             big[:] = 0
             held = 0
             for f in range(n_features):
-                row = codebook[levels[i, f]]
-                idrow = ids[f]
-                for w in range(n_words):
-                    x[w] = idrow[w] ^ row[w]
-                _ripple4(x, small[0], small[1], small[2], small[3])
+                _ripple4_xor2(ids[f], codebook[levels[i, f]], small)
                 held += 1
                 if held == _SMALL:
                     _flush(small, big, carry)
