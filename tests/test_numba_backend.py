@@ -281,3 +281,18 @@ def test_column_counts_every_weight_plan_matches(rng):
         got = np.zeros_like(want)
         nk._counts_weighted_tiles(x, weights, got, 0, n_tiles, 8)
         np.testing.assert_array_equal(got, want)
+
+
+def test_empty_inputs_are_no_ops(threads):
+    empty, rows = np.zeros((0, 3), np.uint64), np.ones((4, 3), np.uint64)
+    out = np.full((4, 0), 7, np.uint32)
+    nk.cdist(rows, empty, out)
+    nk.cdist(empty, rows, np.zeros((0, 4), np.uint32))
+    nk.topk(empty, rows, 2, None, np.zeros((0, 2), np.uint32), np.zeros((0, 2), np.int64))
+    nk.popcount(empty, np.zeros(0, np.uint32))
+    nk.hamming(empty, empty, np.zeros(0, np.uint32))
+    nk.permute(empty, 130, 5, empty.copy())
+    nk.bind(empty.ravel(), empty.ravel(), empty.ravel().copy())
+    counts = np.arange(192, dtype=np.int64)
+    nk.column_counts(empty, None, counts)
+    np.testing.assert_array_equal(counts, np.arange(192))

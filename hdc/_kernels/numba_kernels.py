@@ -78,7 +78,7 @@ def _calibrate():
 def _parallel(work):
     """True when ``work`` words of work are worth a parallel launch on more than one thread."""
     global _par_work
-    if _threads == 1 or work < _MIN_PAR_WORK:
+    if _threads == 1 or work <= 0 or work < _MIN_PAR_WORK:
         return False
     if _par_work is None:
         _par_work = _calibrate()
@@ -114,6 +114,7 @@ class _ParallelCall:
 def _chunk_bounds(n, chunks):
     """Split ``range(n)`` into ``chunks`` contiguous near-equal ranges: (start, stop) of chunk c is
     ``bounds[c], bounds[c + 1]``."""
+    chunks = max(1, chunks)
     return (np.arange(chunks + 1, dtype=np.int64) * n) // chunks
 
 
