@@ -45,8 +45,8 @@ typedef struct {
 /* Bit-sliced counters: slice s of column word c (c0 <= c < c0 + ncols) is sl[s * ncols + c - c0];
  * a column's count is sum over s of bit * 2^s. */
 typedef struct {
-    /* add rows (x + idx[i] * stride, or x + i * stride when idx is NULL; i < n), words
-     * [c0, c0 + ncols) of each, into the n_slices counters sl (counts must stay < 2^n_slices) */
+    /* count rows (x + idx[i] * stride, or x + i * stride when idx is NULL; i < n), words
+     * [c0, c0 + ncols) of each, into the n_slices counters sl, zero on entry (counts < 2^n_slices) */
     void (*count_add)(const uint64_t *x, size_t stride, const size_t *idx, size_t n, size_t c0,
                       size_t ncols, uint64_t *sl, int n_slices);
     /* out[c] = (count > half) | (count == half & tie[c]) (tie ignored when tie_on == 0) */
