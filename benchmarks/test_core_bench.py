@@ -21,7 +21,7 @@ _EXTRA = (I.Case("encode", SWEEP_DIM, 1_000), I.Case("attention", 1_024, 1_024))
 
 def _cases(which):
     if which == "targets":
-        return [I.Case(op, SWEEP_DIM, n, nq) for op, n, nq, _ in TARGET_CASES] + list(_EXTRA)
+        return [I.Case(op, SWEEP_DIM, n, nq) for op, n, nq, _, _ in TARGET_CASES] + list(_EXTRA)
     return build_cases(MODES[which])
 
 

@@ -13,10 +13,10 @@ equal task), :mod:`~hdc.bench.report` (results.json, report.md), :mod:`~hdc.benc
 """
 import os
 
-from .report import write_report
+from .report import write_json, write_report
 from .suite import MODES, run_suite
 
-__all__ = ["MODES", "run", "run_suite", "write_report"]
+__all__ = ["MODES", "rerender", "run", "run_suite", "write_report"]
 
 
 def run(mode, out_dir, plots=True, **kwargs):
@@ -29,6 +29,28 @@ def run(mode, out_dir, plots=True, **kwargs):
         files, reason = write_plots(res, out_dir)
         if reason:
             res["plots_status"] = reason
+    write_report(res, out_dir, files)
+    res["files"] = ["results.json", "report.md", *files]
+    res["out_dir"] = os.path.abspath(out_dir)
+    return res
+
+
+def rerender(out_dir, plots=True):
+    """Rewrite report.md (and the plots) of ``out_dir`` from its results.json; returns the dict."""
+    import json
+    path = os.path.join(out_dir, "results.json")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no results.json in {out_dir!r}; run `hdc bench --out {out_dir}` first")
+    with open(path, encoding="utf-8") as fh:
+        res = json.load(fh)
+    from .suite import evaluate_targets
+    if res.get("config", {}).get("targets"):
+        res["targets"] = evaluate_targets(res["cases"])
+    write_json(res, path)
+    files = res.get("plots", [])
+    if plots:
+        from .plots import write_plots
+        files, _ = write_plots(res, out_dir)
     write_report(res, out_dir, files)
     res["files"] = ["results.json", "report.md", *files]
     res["out_dir"] = os.path.abspath(out_dir)

@@ -134,10 +134,16 @@ def render_markdown(res, plots=()):
         for t in targets:
             if t["value"] is None:
                 measured = t.get("note") or "-"
+            elif t["unit"] == "us":
+                measured = fmt_time(t["value"] * 1e-6)
             else:
                 measured = f"{t['value']:.3g} {t['unit']}"
-            thr = "-" if t["threshold"] is None else f"{t['threshold']:g} {t['unit']}"
-            met = {True: "yes", False: "**no**", None: "-"}[t["met"]]
+            if t["threshold"] is None:
+                thr = "-"
+            else:
+                thr = fmt_time(t["threshold"] * 1e-6) if t["unit"] == "us" else f"{t['threshold']:g} {t['unit']}"
+            met = {True: "yes", False: "**no**", None: "-"}[t["met"]] if t["threshold"] is not None else (
+                "runs" if t["met"] else "-")
             out.append(f"| {t['target']} | {t['implementation']} | {measured} | {thr} | {met} |")
         out.append("")
     out += ["## Time per call", ""]

@@ -37,6 +37,8 @@ def add_parser(subparsers):
                         help="largest memory one implementation may use in a case (default: 40%% of available)")
     parser.add_argument("--max-call", type=float, default=None, metavar="SECONDS",
                         help="skip an implementation when a call is predicted to take longer")
+    parser.add_argument("--rerender", action="store_true",
+                        help="only rewrite report.md and the plots in --out from its results.json")
     parser.set_defaults(func=run)
     return parser
 
@@ -56,6 +58,11 @@ def run(args):
         bad = [op for op in args.ops if op not in OPS]
         if bad:
             raise ValueError(f"--ops must be among {list(OPS)}, got {bad}")
+    if args.rerender:
+        from hdc.bench import rerender
+        res = rerender(args.out, plots=not args.no_plots)
+        print(f"wrote {', '.join(res['files'][1:])} to {res['out_dir']}")
+        return 0
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     command = _rebuild_command(args, mode)
     start = time.perf_counter()
