@@ -24,7 +24,7 @@ import numpy as np
 
 from ..primitives import jit, popcount64
 
-_SMALL = 15  # rows the 4-plane counter holds before it is flushed into the big planes
+_SMALL = 15  # the 4-plane counter holds up to 15 rows; it is flushed at 14 (rows come in pairs)
 
 
 @jit
@@ -75,6 +75,39 @@ def _ripple4_xor3(a, b, c, small):
         t = s2[w] & v
         s2[w] ^= v
         s3[w] ^= t
+
+
+@jit
+def _add_pair(u, v, s0, s1, s2, s3, w):
+    """Add two rows' words ``u``, ``v`` into the planes at word ``w``: a half adder first, so
+    the planes are read and written once per pair."""
+    lo = u ^ v
+    hi = u & v
+    t = s0[w] & lo
+    s0[w] ^= lo
+    # two weight-2 inputs (hi, t): never both 1 with s1 (if hi & t then hi ^ t = 0)
+    x = hi ^ t
+    c = (hi & t) | (s1[w] & x)
+    s1[w] ^= x
+    t = s2[w] & c
+    s2[w] ^= c
+    s3[w] ^= t
+
+
+@jit
+def _ripple4_pair3(a, b, c, d, e, f, small):
+    """Add rows ``a ^ b ^ c`` and ``d ^ e ^ f`` into the 4-plane counter in one pass."""
+    s0, s1, s2, s3 = small[0], small[1], small[2], small[3]
+    for w in range(a.shape[0]):
+        _add_pair(a[w] ^ b[w] ^ c[w], d[w] ^ e[w] ^ f[w], s0, s1, s2, s3, w)
+
+
+@jit
+def _ripple4_pair2(a, b, c, d, small):
+    """Add rows ``a ^ b`` and ``c ^ d`` into the 4-plane counter in one pass."""
+    s0, s1, s2, s3 = small[0], small[1], small[2], small[3]
+    for w in range(a.shape[0]):
+        _add_pair(a[w] ^ b[w], c[w] ^ d[w], s0, s1, s2, s3, w)
 
 
 @jit
@@ -147,7 +180,20 @@ def _ngram_one(tokens, start, stop, table, sizes, tie, out, x, small, carry, pla
     held = 0
     for m in range(sizes.shape[0]):
         n = sizes[m]
-        for p in range(start, stop - n + 1):
+        first = start
+        if n == 3:
+            # grams two at a time: half the counter traffic
+            while first + 1 < stop - 2:
+                p = first
+                _ripple4_pair3(table[2, tokens[p]], table[1, tokens[p + 1]], table[0, tokens[p + 2]],
+                               table[2, tokens[p + 1]], table[1, tokens[p + 2]], table[0, tokens[p + 3]],
+                               small)
+                first += 2
+                held += 2
+                if held >= _SMALL - 1:
+                    _flush(small, big, carry)
+                    held = 0
+        for p in range(first, stop - n + 1):
             if n == 1:
                 _ripple4(table[0, tokens[p]], small[0], small[1], small[2], small[3])
             elif n == 2:
@@ -164,7 +210,7 @@ def _ngram_one(tokens, start, stop, table, sizes, tie, out, x, small, carry, pla
                         x[w] ^= row[w]
                 _ripple4_xor2(x, table[0, tokens[p + n - 1]], small)
             held += 1
-            if held == _SMALL:
+            if held >= _SMALL - 1:
                 _flush(small, big, carry)
                 held = 0
     if held:
@@ -201,12 +247,16 @@ def record_majority(levels, ids, codebook, tie, out, n_chunks):
         for i in range(c, n_samples, n_chunks):
             big[:] = 0
             held = 0
-            for f in range(n_features):
-                _ripple4_xor2(ids[f], codebook[levels[i, f]], small)
-                held += 1
-                if held == _SMALL:
+            for f in range(0, n_features - 1, 2):
+                _ripple4_pair2(ids[f], codebook[levels[i, f]], ids[f + 1], codebook[levels[i, f + 1]], small)
+                held += 2
+                if held >= _SMALL - 1:
                     _flush(small, big, carry)
                     held = 0
+            if n_features % 2:
+                f = n_features - 1
+                _ripple4_xor2(ids[f], codebook[levels[i, f]], small)
+                held += 1
             if held:
                 _flush(small, big, carry)
             _majority(big, n_features, tie, out[i])
