@@ -239,8 +239,9 @@ def test_set_num_threads_clamps_and_validates():
     try:
         nk.set_num_threads(10 ** 6)
         assert nk.get_num_threads() == numba.config.NUMBA_NUM_THREADS
+        assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS
         nk.set_num_threads(1)
-        assert nk.get_num_threads() == 1
+        assert nk.get_num_threads() == 1 and numba.get_num_threads() == 1
         for bad in (0, -1, 1.5, True, "2"):
             with pytest.raises(ValueError, match="n must be a positive int"):
                 nk.set_num_threads(bad)

@@ -44,11 +44,16 @@ _EMPTY = np.int64(1) << np.int64(32)
 
 
 def set_num_threads(n):
-    """Threads for the parallel kernels, clamped to ``numba.config.NUMBA_NUM_THREADS``."""
+    """Threads for the parallel kernels, clamped to ``numba.config.NUMBA_NUM_THREADS``.
+
+    Also calls ``numba.set_num_threads`` (numba keeps that per calling thread; kernels called
+    from other threads set it again on entry).
+    """
     global _threads
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be a positive int, got {n!r}")
     _threads = min(int(n), _MAX_THREADS)
+    numba.set_num_threads(_threads)
 
 
 def get_num_threads():
