@@ -9,7 +9,7 @@ equal task), :mod:`~hdc.bench.report` (results.json, report.md), :mod:`~hdc.benc
 >>> res = hdc.bench.run("smoke", tempfile.mkdtemp(), ops=["bundle"], backends=["numpy"],
 ...                     baselines=False, accuracy=False, plots=False, progress=False)
 >>> sorted(res["files"])
-['report.md', 'results.json']
+['readme_section.md', 'report.md', 'results.json']
 """
 import os
 
@@ -30,7 +30,7 @@ def run(mode, out_dir, plots=True, **kwargs):
         if reason:
             res["plots_status"] = reason
     write_report(res, out_dir, files)
-    res["files"] = ["results.json", "report.md", *files]
+    res["files"] = ["results.json", "report.md", "readme_section.md", *files]
     res["out_dir"] = os.path.abspath(out_dir)
     return res
 
@@ -52,6 +52,6 @@ def rerender(out_dir, plots=True):
         from .plots import write_plots
         files, _ = write_plots(res, out_dir)
     write_report(res, out_dir, files)
-    res["files"] = ["results.json", "report.md", *files]
+    res["files"] = ["results.json", "report.md", "readme_section.md", *files]
     res["out_dir"] = os.path.abspath(out_dir)
     return res

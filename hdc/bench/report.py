@@ -1,4 +1,5 @@
-"""Writers for a suite run: ``results.json`` (every figure) and ``report.md`` (tables).
+"""Writers for a suite run: ``results.json`` (every figure), ``report.md`` (tables) and
+``readme_section.md`` (the README's performance section: targets, speedups, accuracy, bytes).
 
 >>> from hdc.bench.report import fmt_time
 >>> fmt_time(1.5e-5), fmt_time(0.25)
@@ -212,4 +213,65 @@ def write_report(res, out_dir, plots=()):
     write_json(res, json_path)
     with open(md_path, "w", encoding="utf-8") as fh:
         fh.write(render_markdown(res, plots))
+    with open(os.path.join(out_dir, "readme_section.md"), "w", encoding="utf-8") as fh:
+        fh.write(render_readme_section(res))
     return json_path, md_path
+
+
+_BASELINES = ("numpy f32 dot", "numpy f32 cosine", "torchhd BSC", "torchhd MAP", "faiss IndexBinaryFlat",
+              "torch f32 softmax")
+
+
+def speedup_table(res, dim=10_000):
+    """Markdown: one row per case at ``dim`` (attention: every case), the hdc reference time and
+    how many times faster it is than each baseline in the same run."""
+    cases = [c for c in res["cases"] if c["dim"] == dim or (c["op"] == "attention" and "size" in c["tags"])]
+    cols = [b for b in _BASELINES if any(b in c["results"] for c in cases)]
+    lines = ["| op | size | hdc (reference) | time | " + " | ".join(f"vs {b}" for b in cols) + " |",
+             "|---|---:|---|---:|" + "---:|" * len(cols)]
+    order = {op: i for i, op in enumerate(OPS)}
+    for c in sorted(cases, key=lambda c: (order[c["op"]], c["nq"], c["n"], c["dim"])):
+        ref = c["reference"]
+        if ref is None:
+            continue
+        size = f"{c['nq']:,} x {c['n']:,}" if c["op"] in ("cdist", "topk") else f"{c['n']:,}"
+        if c["op"] == "attention":
+            size = f"L={c['n']:,}, dim {c['dim']:,}"
+        cells = []
+        for b in cols:
+            r = c["results"].get(b)
+            if r is None:
+                cells.append("")
+            elif r["status"] != "ok":
+                cells.append(_short_status(r["status"]))
+            else:
+                cells.append(f"{c['time_vs_reference'][b]:.3g}x")
+        lines.append(f"| {c['op']} | {size} | {ref} | {fmt_time(c['results'][ref]['median_s'])} | "
+                     + " | ".join(cells) + " |")
+    return lines
+
+
+def render_readme_section(res, image_prefix=""):
+    """The README's performance section: command, machine, targets, speedups, accuracy, bytes."""
+    out = ["## Performance", "",
+           f"Measured with `{res.get('command') or 'hdc bench'}` ({res['mode']} mode, {res['started']}, "
+           f"{res.get('duration_s', 0) / 60:.1f} min). Every ratio below divides two medians of the same "
+           "run (implementations interleaved); `Nx` means hdc is N times faster. Rerun the command to "
+           "reproduce any of them; `report.md` and `results.json` beside it hold every figure with its IQR.",
+           "", *machine_lines(res), ""]
+    md = render_markdown(res)
+    if res.get("targets"):
+        start = md.index("## Targets")
+        end = md.index("## Time per call")
+        out += ["### Targets" + md[start + len("## Targets"):end].rstrip(), ""]
+    out += ["### hdc against the baselines (dim 10,000)", "", *speedup_table(res), ""]
+    if "## Accuracy at equal task" in md:
+        start = md.index("## Accuracy at equal task")
+        end = md.index("## ", start + 5)
+        out += ["### Accuracy at equal task" + md[start + len("## Accuracy at equal task"):end].rstrip(), ""]
+    start = md.index("## Bytes per vector")
+    end = md.index("## ", start + 5)
+    out += ["### Bytes per vector" + md[start + len("## Bytes per vector"):end].rstrip(), ""]
+    if res.get("plots"):
+        out += ["### Plots", ""] + [f"![{p[:-4]}]({image_prefix}{p})" for p in res["plots"]] + [""]
+    return "\n".join(out)
