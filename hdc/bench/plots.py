@@ -44,9 +44,7 @@ def _panel(ax, cases, xkey, xlabel, unit, style):
     ax.set_ylabel(f"throughput ({unit}, log)")
     ax.grid(True, which="major", alpha=0.35)
     ax.grid(True, which="minor", alpha=0.1)
-    if plotted:
-        ax.legend(fontsize=8, loc="best")
-    else:
+    if not plotted:
         ax.text(0.5, 0.5, "no measurements", ha="center", va="center", transform=ax.transAxes)
 
 
@@ -68,11 +66,12 @@ def write_plots(res, out_dir):
         op_cases = [c for c in res["cases"] if c["op"] == op]
         for nq in sorted({c["nq"] for c in op_cases}):
             cases = [c for c in op_cases if c["nq"] == nq]
-            by_size = [c for c in cases if "size" in c["tags"]]
+            sweep_dims = {c["dim"] for c in cases if "size" in c["tags"]}
+            by_size = [c for c in cases if ("size" in c["tags"] or "target" in c["tags"]) and c["dim"] in sweep_dims]
             by_dim = [c for c in cases if "dim" in c["tags"]]
             if not by_size and not by_dim:
                 continue
-            fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+            fig, axes = plt.subplots(1, 2, figsize=(13.5, 4.8))
             size_dim = by_size[0]["dim"] if by_size else None
             dim_size = by_dim[0]["n"] if by_dim else None
             queries = f", {nq:,} quer{'y' if nq == 1 else 'ies'}" if op in ("cdist", "topk") else ""
@@ -81,7 +80,15 @@ def write_plots(res, out_dir):
             _panel(axes[1], by_dim, "dim", "dimension (elements per hypervector)", UNITS[op], style)
             axes[1].set_title(f"against dim ({_SIZE_LABEL[op].split(' (')[0]} {dim_size:,})" if dim_size else "against dim")
             fig.suptitle(f"{op}{queries}: throughput, higher is better (median, IQR bars)", fontsize=12)
-            fig.tight_layout()
+            handles = {}
+            for ax in axes:
+                for h, label in zip(*ax.get_legend_handles_labels()):
+                    handles.setdefault(label, h)
+            order = [n for n in all_names if n in handles]
+            if order:
+                fig.legend([handles[n] for n in order], order, loc="center right", fontsize=9,
+                           title="implementation")
+            fig.tight_layout(rect=(0, 0, 0.84, 1))
             name = f"{op}.png" if op not in ("cdist", "topk") or nq == 1 else f"{op}_{nq}q.png"
             fig.savefig(os.path.join(out_dir, name), dpi=110)
             plt.close(fig)
