@@ -136,9 +136,9 @@ def _numpy_record(enc, X):
 
 @pytest.mark.parametrize("library", ["hdc", "numpy-unpacked", "torchhd-bsc"])
 def test_record_small(benchmark, library):
-    """2,000 samples of 64 features for every library."""
-    benchmark.group = f"record 64 features dim={DIM}, 2000 samples"
-    X = np.random.default_rng(0).uniform(0, 1, (2000, 64))
+    """500 samples of 64 features for every library."""
+    benchmark.group = f"record 64 features dim={DIM}, 500 samples"
+    X = np.random.default_rng(0).uniform(0, 1, (500, 64))
     enc = hdc.RecordEncoder(DIM, 64, levels=16, seed=0)
     ref = enc(X)
     if library == "hdc":
@@ -156,7 +156,7 @@ def test_record_small(benchmark, library):
 
         def run():
             return torchhd.hash_table(keys, book[idx])
-        benchmark.pedantic(run, rounds=3, iterations=1)
+        benchmark.pedantic(run, rounds=1, iterations=1)
     benchmark.extra_info["samples_per_s"] = len(X) / statistics.median(benchmark.stats.stats.data)
 
 

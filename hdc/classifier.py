@@ -19,13 +19,13 @@ class CentroidClassifier:
     their majority, with ties taken from a random vector drawn from ``seed``. ``predict`` returns
     the class of the nearest prototype (Hamming distance; equal distances go to the class that
     sorts first). With ``epochs > 0``, ``fit`` then retrains on the training set: each epoch
-    predicts every training sample and, for each misclassified one, adds it (weight ``lr``) to
-    its true class's counts and subtracts it from the predicted class's counts (adding the
-    complement ``~x`` subtracts ``x`` from a majority, so counts stay exact and non-negative).
-    Samples are visited one at a time in a seeded random order, and the two prototypes change
-    at once. With ``margin > 0`` (a fraction of ``dim``) a correctly classified sample is also
-    moved when its nearest other class is fewer than ``margin * dim`` bits farther than its own.
-    The prototypes of the last epoch with the best training accuracy are kept.
+    visits the samples one at a time in a seeded random order; a misclassified sample is added
+    (weight ``lr``) to its true class's counts and subtracted from the predicted class's counts
+    (by adding its complement ``~x``: in majority terms that subtracts ``x``, and the counts stay
+    exact and non-negative), and both prototypes change at once. With ``margin > 0`` (a fraction
+    of ``dim``) a correctly classified sample is also moved when its nearest other class is fewer
+    than ``margin * dim`` bits farther than its own (a perceptron with margin). The prototypes of
+    the last epoch with the best training accuracy are kept.
 
     Shapes: ``fit(X, y)`` with ``X`` BinaryHV ``(n,)`` and ``y`` ``(n,)`` labels; ``predict(X)`` ->
     ``(n,)`` labels; ``prototypes_`` BinaryHV ``(n_classes,)`` in the order of ``classes_``.
@@ -128,8 +128,8 @@ class CentroidClassifier:
 
         Each epoch visits the samples in a seeded random order and updates the two classes of a
         misclassified (or, with ``margin``, barely correct) sample at once (compiled loop). The
-        counts and prototypes of the last epoch with the best accuracy on ``(X, y)`` are kept. ``train_accuracy_`` lists the accuracy before
-        the first epoch and after each one.
+        counts and prototypes of the last epoch with the best accuracy on ``(X, y)`` are kept.
+        ``train_accuracy_`` lists the accuracy before the first epoch and after each one.
         """
         from ._kernels import encode_kernels as ek
 

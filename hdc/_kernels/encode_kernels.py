@@ -1,9 +1,10 @@
 """Numba kernels for the encoders' hot loops: XOR-gather rows, count them bit-sliced, take the majority.
 
 Each output hypervector is the majority of ``G`` rows, each row the XOR of a few rows of a
-precomputed table. Counting is vertical (bit-sliced): a 4-plane carry-save counter per word takes
-up to 15 rows, then is added into ``K = bit_length(G)`` big planes; the majority compares the
-big planes with ``G // 2`` plane by plane. Everything works on whole 64-bit words, and the inner
+precomputed table. Counting is vertical (bit-sliced): rows come two at a time through a half
+adder into a 4-plane counter per word (so its planes are read and written once per pair); every
+14 rows it is added into ``K = bit_length(G)`` big planes; the majority compares the big planes
+with ``G // 2`` plane by plane. Everything works on whole 64-bit words, and the inner
 loops run over contiguous words so LLVM vectorises them. Ties (``G`` even, count ``== G / 2``)
 take the bit of the ``tie`` row.
 
@@ -18,6 +19,9 @@ take the bit of the ``tie`` row.
 
 ``n_chunks`` (>= 1): how many interleaved chunks of outputs the parallel loop splits into
 (a few per thread, see :func:`chunks`).
+
+Also here: ``retrain_epoch`` (CentroidClassifier's sequential retraining) and ``sdm_write`` /
+``sdm_read`` (SparseDistributedMemory's counters).
 """
 import numba
 import numpy as np
