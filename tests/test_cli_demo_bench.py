@@ -73,6 +73,16 @@ def test_demo_prints_accuracy_rates_sizes_and_speedups(capsys):
     assert out.count("x faster") == 4
 
 
+def test_demo_without_sklearn_says_how_to_install(monkeypatch, capsys):
+    import hdc.bench.accuracy as acc
+
+    def no_sklearn(*args, **kwargs):
+        raise ImportError("No module named 'sklearn'", name="sklearn")
+    monkeypatch.setattr(acc, "load_digits_split", no_sklearn)
+    assert main(["demo", "--dim", "1024"]) == 2
+    assert "pip install 'hdc[learn]'" in capsys.readouterr().err
+
+
 def test_demo_rejects_bad_dim(capsys):
     assert main(["demo", "--dim", "8"]) == 2
     assert "--dim" in capsys.readouterr().err

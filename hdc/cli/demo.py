@@ -93,8 +93,9 @@ def run(args):
     dim = args.dim
     try:
         Xtr, ytr, Xte, yte = load_digits_split(seed=args.seed)
-    except ImportError as exc:
-        raise ValueError(f"hdc demo needs {exc}") from None
+    except ImportError:
+        raise ValueError("hdc demo needs scikit-learn for its bundled digits data set: "
+                         "pip install 'hdc[learn]'") from None
     backend_name = hdc.get_backend()
     isa = ""
     if backend_name == "c":
