@@ -215,6 +215,19 @@ class CircularEncoder(_ScalarEncoder):
         return _flip_rows(base, self.dim, order[:half], spans)
 
 
+def _symbol_array(symbols):
+    """A list / tuple of symbols as a 1-D array: str or int dtype when uniform, else object."""
+    items = list(symbols)
+    if items and all(isinstance(s, str) for s in items):
+        return np.array(items)
+    if items and all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in items):
+        return np.array(items, np.int64)
+    arr = np.empty(len(items), object)
+    for i, s in enumerate(items):
+        arr[i] = s
+    return arr
+
+
 class ItemMemory:
     """A seeded random codebook: one hypervector per symbol, looked up by symbol.
 
@@ -251,6 +264,7 @@ class ItemMemory:
                                 f"{type(symbols_or_size).__name__}") from None
         self._index = {}
         self._symbols = []
+        self._is_range = True
         self._words = np.empty((0, n_words(self.dim)), np.uint64)
         self.add(symbols)
 
@@ -275,10 +289,12 @@ class ItemMemory:
 
     def add(self, symbols):
         """Add symbols not yet present (in order); returns their row indices (int64)."""
-        new = []
+        symbols = list(symbols)
+        new, seen = [], set()
         for s in symbols:
             try:
-                if s not in self._index and s not in new:
+                if s not in self._index and s not in seen:
+                    seen.add(s)
                     new.append(s)
             except TypeError:
                 raise TypeError(f"symbols must be hashable, got {type(s).__name__}") from None
@@ -289,21 +305,49 @@ class ItemMemory:
             for i, s in enumerate(new):
                 self._index[s] = start + i
             self._symbols.extend(new)
+            # symbols 0..n-1 in order: integer lookups need no dictionary
+            self._is_range = self._is_range and all(
+                type(s) in (int, np.int64, np.int32) and s == start + i for i, s in enumerate(new))
         return np.array([self._index[s] for s in symbols], np.int64)
 
     def index(self, symbols):
-        """Row index of each symbol (int64, shape like :meth:`encode`)."""
-        single = not isinstance(symbols, (list, tuple, np.ndarray))
-        arr = np.asarray(symbols, dtype=object) if not single else None
-        flat = [symbols] if single else list(arr.ravel())
-        missing = [s for s in flat if s not in self]
+        """Row index of each symbol (int64, shape like :meth:`encode`).
+
+        Vectorised: a batch is reduced to its distinct symbols (``np.unique``) and only those are
+        looked up; a memory built from a size takes integer arrays straight as row numbers.
+        """
+        if not isinstance(symbols, (list, tuple, np.ndarray)):
+            return self._lookup([symbols])[0]
+        arr = symbols if isinstance(symbols, np.ndarray) else _symbol_array(symbols)
+        if arr.dtype.kind in "iu" and self._is_range:
+            flat = arr.ravel().astype(np.int64)
+            out = (flat < 0) | (flat >= len(self))
+            if out.any():
+                self._lookup(np.unique(flat[out]).tolist())  # grows, or raises for unknown symbols
+            if self._is_range:
+                return flat.reshape(arr.shape)
+        flat = arr.ravel()
+        try:
+            uniq, inverse = np.unique(flat, return_inverse=True)
+        except TypeError:  # symbols that do not sort: look each one up
+            return self._lookup(flat.tolist()).reshape(arr.shape)
+        return self._lookup(uniq.tolist())[inverse.reshape(-1)].reshape(arr.shape)
+
+    def _lookup(self, symbols):
+        """Row indices (int64) of a list of symbols; adds the unknown ones when growing."""
+        missing = []
+        for s in symbols:
+            try:
+                if s not in self._index:
+                    missing.append(s)
+            except TypeError:
+                raise TypeError(f"symbols must be hashable, got {type(s).__name__}") from None
         if missing:
             if not self.grow:
                 raise ValueError(f"unknown symbol {missing[0]!r} (not in this ItemMemory; "
                                  "create it with grow=True to add symbols on lookup)")
             self.add(missing)
-        idx = np.fromiter((self._index[s] for s in flat), np.int64, len(flat))
-        return idx[0] if single else idx.reshape(arr.shape)
+        return np.fromiter((self._index[s] for s in symbols), np.int64, len(symbols))
 
     def encode(self, symbols):
         """The hypervector of each symbol (see the class docstring for shapes)."""

@@ -246,3 +246,23 @@ def test_random_projection_batch_equals_singles(rng):
     batch = proj.encode(X, batch_size=4)
     for i in range(9):
         assert bool(batch[i] == proj(X[i]))
+
+
+def test_item_memory_vectorised_lookup_matches_dictionary(rng):
+    mem = hdc.ItemMemory(256, 1000, seed=1)
+    idx = rng.integers(0, 1000, (50, 40))
+    x = mem(idx)
+    assert x.shape == (50, 40) and np.array_equal(mem.index(idx), idx)
+    assert bool((x[3, 7] == mem.vectors[idx[3, 7]]))
+    with pytest.raises(ValueError, match="unknown symbol 1000"):
+        mem(np.array([5, 1000]))
+    words = hdc.ItemMemory(256, ["x", "y", 3, ("t", 1)], seed=2)
+    assert words.index(["y", "x", "y"]).tolist() == [1, 0, 1]
+    assert words.index([3, ("t", 1), "x"]).tolist() == [2, 3, 0]   # mixed types: no str coercion
+    with pytest.raises(ValueError, match="unknown symbol '3'"):
+        words.index(["3"])
+    grown = hdc.ItemMemory(256, 3, seed=1, grow=True)
+    assert grown.index(np.array([0, 5, 2])).tolist() == [0, 3, 2]   # 5 becomes row 3
+    assert grown.symbols == [0, 1, 2, 5] and bool(grown[5] == hdc.ItemMemory(256, 4, seed=1).vectors[3])
+    big = hdc.ItemMemory(64, 200_000, seed=0)   # building and looking up many symbols stays fast
+    assert len(big) == 200_000 and big.index(np.arange(199_990, 200_000)).tolist()[0] == 199_990
