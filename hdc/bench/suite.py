@@ -185,13 +185,17 @@ class _Progress:
             except ImportError:
                 pass
 
-    def step(self, label):
+    def start(self, label):
+        """Show the case about to run."""
         self.i += 1
         if self.bar is not None:
-            self.bar.set_postfix_str(label, refresh=False)
-            self.bar.update(1)
+            self.bar.set_postfix_str(label)
         elif self.enabled:
             print(f"[{self.i}/{self.total}] {label}", file=sys.stderr, flush=True)
+
+    def done(self):
+        if self.bar is not None:
+            self.bar.update(1)
 
     def close(self):
         if self.bar is not None:
@@ -362,8 +366,9 @@ def run_suite(mode="quick", *, ops=None, backends=None, baselines=True, threads=
     bar = _Progress(len(cases), progress)
     try:
         for case in cases:
+            bar.start(case.label)
             out_cases.append(run_case(case, impls, cfg, limits, history))
-            bar.step(case.label)
+            bar.done()
     finally:
         bar.close()
     result = {
