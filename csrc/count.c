@@ -94,6 +94,12 @@ void hdc_column_counts(const uint64_t *x, size_t n_rows, size_t row_words,
             return;
         }
     }
+    /* the weight bits in use, for positive and for negative weights */
+    uint64_t bits_used[2] = {0, 0};
+    if (!uniform)
+        for (size_t r = 0; r < n_rows; ++r)
+            if (weights[r])
+                bits_used[weights[r] < 0] |= magnitude(weights[r]);
     int nt = hdc__threads_for((double)n_rows * (double)row_words);
 #pragma omp parallel for num_threads(nt) schedule(static, 1) if (nt > 1)
     for (int t = 0; t < nt; ++t) {
@@ -111,28 +117,25 @@ void hdc_column_counts(const uint64_t *x, size_t n_rows, size_t row_words,
         /* thread t owns idx entries only while nt == 1; otherwise each thread builds its own
          * list in a private allocation */
         size_t *list = nt == 1 ? idx : malloc(n_rows * sizeof *list);
+        if (!list) {
+            /* allocation failed: weight each row on its own (slow, still exact) */
+            for (size_t r = 0; r < n_rows; ++r)
+                if (weights[r])
+                    count_scaled(ops, x + r * row_words, row_words, NULL, 1, lo, hi,
+                                 (uint64_t)weights[r], counts, sl);
+            continue;
+        }
         for (int sign = 0; sign < 2; ++sign) {
             for (int p = 0; p < 64; ++p) {
+                if (!((bits_used[sign] >> p) & 1))
+                    continue;
                 size_t n = 0;
-                if (list) {
-                    for (size_t r = 0; r < n_rows; ++r)
-                        if ((sign ? weights[r] < 0 : weights[r] > 0) &&
-                            ((magnitude(weights[r]) >> p) & 1))
-                            list[n++] = r;
-                    if (n == 0)
-                        continue;
-                    uint64_t scale = (uint64_t)1 << p;
-                    count_scaled(ops, x, row_words, list, n, lo, hi,
-                                 sign ? (uint64_t)0 - scale : scale, counts, sl);
-                } else {
-                    /* allocation failed: weight each row on its own (slow, still exact) */
-                    if (sign || p)
-                        continue;
-                    for (size_t r = 0; r < n_rows; ++r)
-                        if (weights[r])
-                            count_scaled(ops, x + r * row_words, row_words, NULL, 1, lo, hi,
-                                         (uint64_t)weights[r], counts, sl);
-                }
+                for (size_t r = 0; r < n_rows; ++r)
+                    if ((sign ? weights[r] < 0 : weights[r] > 0) && ((magnitude(weights[r]) >> p) & 1))
+                        list[n++] = r;
+                uint64_t scale = (uint64_t)1 << p;
+                count_scaled(ops, x, row_words, list, n, lo, hi, sign ? (uint64_t)0 - scale : scale,
+                             counts, sl);
             }
         }
         if (list != idx)

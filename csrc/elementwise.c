@@ -117,6 +117,8 @@ void hdc_permute(const uint64_t *x, uint64_t *out, size_t n_rows, size_t n_words
                 permute_row(x + r * n_words, out + r * n_words, n_words, dim, shift);
             }
         }
+        if (stream)
+            ops->store_fence();
     }
 }
 

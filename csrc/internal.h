@@ -38,8 +38,9 @@ typedef struct {
     /* out[i] = a[i] ^ b[i] (out may alias a or b); stream != 0: non-temporal stores, for
      * outputs much larger than the caches (no read-for-ownership of out) */
     void (*xor_words)(const uint64_t *a, const uint64_t *b, uint64_t *out, size_t n, int stream);
-    /* dst[i] = src[i] with non-temporal stores (no overlap) */
+    /* dst[i] = src[i] with non-temporal stores (no overlap); store_fence() after the last */
     void (*stream_copy)(uint64_t *dst, const uint64_t *src, size_t n);
+    void (*store_fence)(void);
 } hdc_ham_ops;
 
 /* Bit-sliced counters: slice s of column word c (c0 <= c < c0 + ncols) is sl[s * ncols + c - c0];

@@ -169,6 +169,7 @@ static void xor_words(const uint64_t *a, const uint64_t *b, uint64_t *out, size_
         out[i] = a[i] ^ b[i];
 }
 
+/* no fence here: callers issue store_fence() once after a run of copies */
 static void stream_copy(uint64_t *dst, const uint64_t *src, size_t n)
 {
     size_t i = 0;
@@ -176,11 +177,12 @@ static void stream_copy(uint64_t *dst, const uint64_t *src, size_t n)
         dst[i] = src[i];
     for (; i + 4 <= n; i += 4)
         _mm256_stream_si256((__m256i *)(dst + i), _mm256_loadu_si256((const __m256i *)(src + i)));
-    _mm_sfence();
     for (; i < n; ++i)
         dst[i] = src[i];
 }
 
+static void store_fence(void) { _mm_sfence(); }
+
 const hdc_ham_ops hdc_ham_avx2 = {"avx2", QB, dist_multi, dist_one, hamming_rows, popcount_rows,
-                                  find_hit, xor_words, stream_copy};
+                                  find_hit, xor_words, stream_copy, store_fence};
 #endif

@@ -264,6 +264,7 @@ static void xor_words(const uint64_t *a, const uint64_t *b, uint64_t *out, size_
     }
 }
 
+/* no fence here: callers issue store_fence() once after a run of copies */
 static void stream_copy(uint64_t *dst, const uint64_t *src, size_t n)
 {
     size_t i = 0;
@@ -271,11 +272,12 @@ static void stream_copy(uint64_t *dst, const uint64_t *src, size_t n)
         dst[i] = src[i];
     for (; i + 8 <= n; i += 8)
         _mm512_stream_si512((__m512i *)(dst + i), _mm512_loadu_si512(src + i));
-    _mm_sfence();
     for (; i < n; ++i)
         dst[i] = src[i];
 }
 
+static void store_fence(void) { _mm_sfence(); }
+
 const hdc_ham_ops hdc_ham_avx512 = {"avx512", QB, dist_multi, dist_one, hamming_rows,
-                                    popcount_rows, find_hit, xor_words, stream_copy};
+                                    popcount_rows, find_hit, xor_words, stream_copy, store_fence};
 #endif
