@@ -186,8 +186,11 @@ def test_isa_controls():
 
 def test_hdc_isa_env_var():
     code = "from hdc._kernels import c_kernels as ck; print(ck.get_isa())"
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, HDC_ISA="scalar", PYTHONPATH=root)
+    # the subprocess must import the same (installed) hdc as this test, not the source tree
+    root = os.path.dirname(os.path.dirname(os.path.abspath(ck.__file__)))
+    root = os.path.dirname(root)
+    env = dict(os.environ, HDC_ISA="scalar",
+               PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "scalar"
