@@ -7,7 +7,8 @@ disjoint outputs (cdist, bundle, column counts) or per-thread partial results th
 after (topk), so results never depend on the thread count.
 
 - popcount: LLVM ``ctpop`` (vectorises to ``vpopcntq`` where the CPU has it).
-- cdist / topk: memory rows in cache-sized tiles; eight queries share each row load.
+- cdist / topk: memory rows in cache-sized tiles; eight queries share each row load. Short rows
+  (dim <= 1024) against several queries go word-major instead: one vector lane per stored row.
 - topk: a bounded max-heap of ``k`` per query and thread (threshold test, then sift); per-thread
   heaps cover contiguous row ranges and are merged by (distance, index).
 - bundle / column_counts: bit-sliced carry-save counters (a Harley-Seal adder tree over groups of
@@ -126,6 +127,22 @@ def _chunk_bounds(n, chunks):
 def _tile_rows(n_words):
     """Memory rows per tile: about 128 KiB, so a tile stays in L2 while queries stream past it."""
     return max(16, min(1024, (128 * 1024) // (8 * max(1, n_words))))
+
+
+# Rows of at most this many words are compared word-major (vectorised across stored rows).
+_SHORT_WORDS = 16
+
+
+def _layout(n_words, n_queries):
+    """(transposed, tile rows) for comparing ``n_queries`` queries with stored rows.
+
+    Short rows (dim <= 1024) against several queries go word-major: a tile of stored rows is
+    transposed once (16 KiB, stays in L1) and every query sweeps it with one vector lane per row.
+    Long rows go row-major, eight queries sharing each row load.
+    """
+    if n_words <= _SHORT_WORDS and n_queries >= 8:
+        return True, max(64, min(1024, 2048 // n_words))
+    return False, _tile_rows(n_words)
 
 
 # ---- element-wise -----------------------------------------------------------------------------
@@ -271,33 +288,67 @@ def _dist_block(q, q0, q1, m, j0, j1, out, row0, col0):
 
 
 @jit
-def _cdist_range(a, b, out, q_lo, q_hi, j_lo, j_hi, tile):
+def _transpose_tile(m, j0, j1, mt):
+    """``mt[w, j - j0] = m[j, w]``: a tile of stored rows, word-major."""
+    for jj in range(j1 - j0):
+        row = m[j0 + jj]
+        for w in range(m.shape[1]):
+            mt[w, jj] = row[w]
+
+
+@jit
+def _dist_rows_t(qi, mt, nj, out):
+    """``out[j] = hamming(qi, stored row j)`` for j < nj of a word-major tile: vectorised across
+    rows, so short rows need no horizontal sums."""
+    for jj in range(nj):
+        out[jj] = 0
+    for w in range(mt.shape[0]):
+        qw = qi[w]
+        mw = mt[w]
+        for jj in range(nj):
+            out[jj] += _ctpop64(mw[jj] ^ qw)
+
+
+@jit
+def _dist_block_t(q, q0, q1, mt, nj, out, row0, col0):
+    """``out[i - row0, col0 + j] = hamming(q[i], tile row j)`` for i in [q0, q1), j < nj."""
+    for i in range(q0, q1):
+        _dist_rows_t(q[i], mt, nj, out[i - row0, col0:col0 + nj])
+
+
+@jit
+def _cdist_range(a, b, out, q_lo, q_hi, j_lo, j_hi, tile, transposed):
     """cdist for queries [q_lo, q_hi) against rows [j_lo, j_hi), one memory tile at a time."""
+    mt = np.empty((b.shape[1], tile if transposed else 0), np.uint64)
     for j0 in range(j_lo, j_hi, tile):
         j1 = min(j_hi, j0 + tile)
-        _dist_block(a, q_lo, q_hi, b, j0, j1, out, 0, 0)
+        if transposed:
+            _transpose_tile(b, j0, j1, mt)
+            _dist_block_t(a, q_lo, q_hi, mt, j1 - j0, out, 0, j0)
+        else:
+            _dist_block(a, q_lo, q_hi, b, j0, j1, out, 0, 0)
 
 
 @jit(parallel=True)
-def _cdist_parallel(a, b, out, bounds, split_rows, tile):
+def _cdist_parallel(a, b, out, bounds, split_rows, tile, transposed):
     for c in numba.prange(bounds.shape[0] - 1):
         if split_rows:
-            _cdist_range(a, b, out, 0, a.shape[0], bounds[c], bounds[c + 1], tile)
+            _cdist_range(a, b, out, 0, a.shape[0], bounds[c], bounds[c + 1], tile, transposed)
         else:
-            _cdist_range(a, b, out, bounds[c], bounds[c + 1], 0, b.shape[0], tile)
+            _cdist_range(a, b, out, bounds[c], bounds[c + 1], 0, b.shape[0], tile, transposed)
 
 
 def cdist(a, b, out):
     n_a, n_b = a.shape[0], b.shape[0]
-    tile = _tile_rows(a.shape[1])
+    transposed, tile = _layout(a.shape[1], n_a)
     if _parallel(n_a * n_b * a.shape[1]):
         # split the stored rows when there are enough of them, else the queries
         split_rows = n_b >= 16 * _threads or n_b >= n_a
         n = n_b if split_rows else n_a
         with _ParallelCall():
-            _cdist_parallel(a, b, out, _chunk_bounds(n, min(_threads, n)), split_rows, tile)
+            _cdist_parallel(a, b, out, _chunk_bounds(n, min(_threads, n)), split_rows, tile, transposed)
     else:
-        _cdist_range(a, b, out, 0, n_a, 0, n_b, tile)
+        _cdist_range(a, b, out, 0, n_a, 0, n_b, tile, transposed)
 
 
 # ---- top-k ------------------------------------------------------------------------------------
@@ -326,16 +377,19 @@ def _sift_down(hd, hi, start, end):
 
 
 @jit
-def _topk_range(q, m, q_lo, q_hi, j_lo, j_hi, vis, hd, hi, tile):
+def _topk_range(q, m, q_lo, q_hi, j_lo, j_hi, vis, hd, hi, tile, transposed):
     """Push rows [j_lo, j_hi) into the heaps hd/hi (n_q, k) of queries [q_lo, q_hi).
 
     Rows arrive in increasing index order, so a row enters a full heap only when its distance is
     strictly below the worst kept one (its index is larger than every index already seen).
     """
     buf = np.empty((_QB, tile), np.uint32)
+    mt = np.empty((m.shape[1], tile if transposed else 0), np.uint64)
     k = hd.shape[1]
     for j0 in range(j_lo, j_hi, tile):
         j1 = min(j_hi, j0 + tile)
+        if transposed:
+            _transpose_tile(m, j0, j1, mt)
         for i0 in range(q_lo, q_hi, _QB):
             i1 = min(q_hi, i0 + _QB)
             # rows no query of this block can see are not compared at all
@@ -344,17 +398,27 @@ def _topk_range(q, m, q_lo, q_hi, j_lo, j_hi, vis, hd, hi, tile):
                 stop = max(stop, min(j1, vis[i]))
             if stop <= j0:
                 continue
-            _dist_block(q, i0, i1, m, j0, stop, buf, i0, j0)
+            if transposed:
+                _dist_block_t(q, i0, i1, mt, stop - j0, buf, i0, 0)
+            else:
+                _dist_block(q, i0, i1, m, j0, stop, buf, i0, j0)
             for i in range(i0, i1):
                 bd = hd[i]
                 bi = hi[i]
-                vstop = min(stop, vis[i])
                 worst = bd[0]
-                for j in range(j0, vstop):
-                    d = np.int64(buf[i - i0, j - j0])
+                n = min(stop, vis[i]) - j0
+                brow = buf[i - i0]
+                # a vectorised minimum first: once the heap is full most tiles have no candidate
+                lowest = worst
+                for jj in range(n):
+                    lowest = min(lowest, np.int64(brow[jj]))
+                if lowest >= worst:
+                    continue
+                for jj in range(n):
+                    d = np.int64(brow[jj])
                     if d < worst:
                         bd[0] = d
-                        bi[0] = j
+                        bi[0] = j0 + jj
                         _sift_down(bd, bi, 0, k)
                         worst = bd[0]
 
@@ -386,22 +450,23 @@ def _write_result(hd, hi, out_dist, out_idx):
 
 
 @jit
-def _topk_serial(q, m, vis, hd, hi, out_dist, out_idx, tile):
-    _topk_range(q, m, 0, q.shape[0], 0, m.shape[0], vis, hd, hi, tile)
+def _topk_serial(q, m, vis, hd, hi, out_dist, out_idx, tile, transposed):
+    _topk_range(q, m, 0, q.shape[0], 0, m.shape[0], vis, hd, hi, tile, transposed)
     _heap_sort(hd, hi)
     _write_result(hd, hi, out_dist, out_idx)
 
 
 @jit(parallel=True)
-def _topk_split_queries(q, m, vis, hd, hi, bounds, tile):
+def _topk_split_queries(q, m, vis, hd, hi, bounds, tile, transposed):
     for c in numba.prange(bounds.shape[0] - 1):
-        _topk_range(q, m, bounds[c], bounds[c + 1], 0, m.shape[0], vis, hd, hi, tile)
+        _topk_range(q, m, bounds[c], bounds[c + 1], 0, m.shape[0], vis, hd, hi, tile, transposed)
 
 
 @jit(parallel=True)
-def _topk_split_rows(q, m, vis, part_d, part_i, bounds, tile):
+def _topk_split_rows(q, m, vis, part_d, part_i, bounds, tile, transposed):
     for c in numba.prange(bounds.shape[0] - 1):
-        _topk_range(q, m, 0, q.shape[0], bounds[c], bounds[c + 1], vis, part_d[c], part_i[c], tile)
+        _topk_range(q, m, 0, q.shape[0], bounds[c], bounds[c + 1], vis, part_d[c], part_i[c], tile,
+                    transposed)
         _heap_sort(part_d[c], part_i[c])
 
 
@@ -434,21 +499,21 @@ def topk(q, m, k, n_visible, out_dist, out_idx):
     n_q, n_m = q.shape[0], m.shape[0]
     vis = np.full(n_q, n_m, np.int64) if n_visible is None else np.minimum(
         np.asarray(n_visible, np.int64), n_m)
-    tile = _tile_rows(q.shape[1])
+    transposed, tile = _layout(q.shape[1], n_q)
     hd = np.full((n_q, k), _EMPTY, np.int64)
     hi = np.full((n_q, k), -1, np.int64)
     if not _parallel(n_q * n_m * q.shape[1]):
-        _topk_serial(q, m, vis, hd, hi, out_dist, out_idx, tile)
+        _topk_serial(q, m, vis, hd, hi, out_dist, out_idx, tile, transposed)
         return
     with _ParallelCall():
         if n_m >= 64 * _threads or n_q < 4 * _threads:
             chunks = min(_threads, n_m)
             part_d = np.full((chunks, n_q, k), _EMPTY, np.int64)
             part_i = np.full((chunks, n_q, k), -1, np.int64)
-            _topk_split_rows(q, m, vis, part_d, part_i, _chunk_bounds(n_m, chunks), tile)
+            _topk_split_rows(q, m, vis, part_d, part_i, _chunk_bounds(n_m, chunks), tile, transposed)
             _merge_parts(part_d, part_i, hd, hi)
         else:
-            _topk_split_queries(q, m, vis, hd, hi, _chunk_bounds(n_q, _threads), tile)
+            _topk_split_queries(q, m, vis, hd, hi, _chunk_bounds(n_q, _threads), tile, transposed)
             _heap_sort(hd, hi)
     _write_result(hd, hi, out_dist, out_idx)
 
