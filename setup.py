@@ -2,7 +2,6 @@
 
 Without a working C compiler the install still succeeds, without the extension, and the
 ``c`` backend then reports why it is unavailable (the dispatcher falls back to Numba).
-A compiler without OpenMP gives a single-threaded build.
 """
 import warnings
 
@@ -11,22 +10,12 @@ from setuptools.command.build_ext import build_ext
 
 
 class OptionalBuildExt(build_ext):
-    """Build the C kernels if possible: retry without OpenMP, then skip with a warning."""
+    """Build the C kernels if possible, else skip them with a warning."""
 
     def build_extension(self, ext):
         try:
             return super().build_extension(ext)
         except Exception as first:  # noqa: BLE001 - any compiler/linker failure
-            if "-fopenmp" in ext.extra_compile_args:
-                ext.extra_compile_args = [a for a in ext.extra_compile_args if a != "-fopenmp"]
-                ext.extra_link_args = [a for a in ext.extra_link_args if a != "-fopenmp"]
-                try:
-                    super().build_extension(ext)
-                    warnings.warn("hdc: built the C kernels without OpenMP (single-threaded): "
-                                  f"{first}")
-                    return None
-                except Exception:  # noqa: BLE001
-                    pass
             warnings.warn(f"hdc: the C extension {ext.name} was not built ({first}); the 'c' "
                           "backend is unavailable and hdc uses Numba/NumPy. Install a C compiler "
                           "(e.g. gcc) and reinstall to enable it.")

@@ -18,13 +18,13 @@ def _rel(*parts):
     return os.path.relpath(os.path.join(HERE, *parts), ROOT if os.getcwd() == ROOT else os.getcwd())
 
 
-SOURCES = ["dispatch.c", "elementwise.c", "search.c", "count.c",
+SOURCES = ["dispatch.c", "pool.c", "elementwise.c", "search.c", "count.c",
            "hamming/scalar.c", "hamming/scalar_popcnt.c", "hamming/avx2.c", "hamming/avx512.c",
            "bundle/scalar.c", "bundle/avx2.c", "bundle/avx512.c"]
 
 # portable: no -march=native; each ISA file sets its own target
-COMPILE_ARGS = ["-O3", "-std=gnu11", "-fno-strict-aliasing"]
-OPENMP_ARGS = ["-fopenmp"]
+COMPILE_ARGS = ["-O3", "-std=gnu11", "-fno-strict-aliasing", "-pthread"]
+LINK_ARGS = ["-pthread"]
 
 
 def cdef_from_header(path):
@@ -40,8 +40,8 @@ ffi.set_source(
     '#include "hdc.h"',
     sources=[_rel(s) for s in SOURCES],
     include_dirs=[_rel()],
-    extra_compile_args=COMPILE_ARGS + OPENMP_ARGS,
-    extra_link_args=OPENMP_ARGS,
+    extra_compile_args=COMPILE_ARGS,
+    extra_link_args=LINK_ARGS,
 )
 
 if __name__ == "__main__":

@@ -7,9 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include "internal.h"
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #ifdef HDC_X86
 #include <cpuid.h>
 #endif
@@ -114,11 +111,10 @@ __attribute__((constructor)) static void hdc_init(void)
                 isa = i;
     }
     activate(isa);
-#ifdef _OPENMP
-    g_threads = omp_get_max_threads();
-#endif
-    if (g_threads < 1)
-        g_threads = 1;
+    g_threads = hdc__default_threads();
+    const char *nt = getenv("HDC_NUM_THREADS");
+    if (nt && atoi(nt) >= 1)
+        g_threads = atoi(nt);
 }
 
 int hdc_get_isa(void) { return __atomic_load_n(&g_isa, __ATOMIC_RELAXED); }
@@ -154,7 +150,6 @@ size_t hdc_set_parallel_threshold(size_t words)
 
 int hdc__threads_for(double work)
 {
-#ifdef _OPENMP
     int n = hdc_get_num_threads();
     double min_work = (double)__atomic_load_n(&g_min_work, __ATOMIC_RELAXED);
     if (n <= 1 || work < min_work)
@@ -163,8 +158,4 @@ int hdc__threads_for(double work)
         return n;
     double most = work / (min_work / 2);
     return most < n ? ((int)most < 1 ? 1 : (int)most) : n;
-#else
-    (void)work;
-    return 1;
-#endif
 }

@@ -7,21 +7,49 @@
 /* outputs above this many words skip the caches (non-temporal stores) */
 #define STREAM_WORDS ((size_t)1 << 20)
 
+/* [*lo, *hi) of n items for unit u of units, on multiples of `align` */
+static void range_of(size_t n, size_t u, size_t units, size_t align, size_t *lo, size_t *hi)
+{
+    size_t blocks = (n + align - 1) / align;
+    *lo = blocks * u / units * align;
+    *hi = blocks * (u + 1) / units * align;
+    if (*lo > n)
+        *lo = n;
+    if (*hi > n)
+        *hi = n;
+}
+
+static size_t units_for(size_t n, int nt)
+{
+    size_t units = nt > 1 ? (size_t)nt * 4 : 1;
+    return units < n ? units : (n ? n : 1);
+}
+
+typedef struct {
+    const hdc_ham_ops *ops;
+    const uint64_t *a, *b;
+    uint64_t *out;
+    size_t n, units, n_words, dim, shift;
+    uint32_t *out32;
+    int stream;
+} elem_job;
+
+static void bind_unit(void *ctx, size_t u, int slot)
+{
+    const elem_job *j = ctx;
+    size_t lo, hi;
+    (void)slot;
+    range_of(j->n, u, j->units, 8, &lo, &hi);
+    if (lo < hi)
+        j->ops->xor_words(j->a + lo, j->b + lo, j->out + lo, hi - lo, j->stream);
+}
+
 void hdc_bind(const uint64_t *a, const uint64_t *b, uint64_t *out, size_t n)
 {
-    const hdc_ham_ops *ops = hdc__ham();
-    int stream = n >= STREAM_WORDS;
     int nt = hdc__threads_for((double)n / 2);
-#pragma omp parallel for num_threads(nt) schedule(static, 1) if (nt > 1)
-    for (int t = 0; t < nt; ++t) {
-        /* chunk bounds on 8-word (cache line) multiples */
-        size_t blocks = (n + 7) / 8;
-        size_t i0 = blocks * (size_t)t / (size_t)nt * 8, i1 = blocks * (size_t)(t + 1) / (size_t)nt * 8;
-        if (i1 > n)
-            i1 = n;
-        if (i0 < i1)
-            ops->xor_words(a + i0, b + i0, out + i0, i1 - i0, stream);
-    }
+    elem_job j = {hdc__ham(), a, b, out, n, units_for((n + 7) / 8, nt), 0, 0, 0, NULL,
+                  n >= STREAM_WORDS};
+    hdc__parallel(j.units, nt, bind_unit, &j);
 }
 
 /* up to 64 bits of row x (w words) from bit `start`; bits past the row read as 0 */
@@ -94,6 +122,25 @@ static void permute_row(const uint64_t *x, uint64_t *out, size_t w, size_t dim, 
 /* rows up to this many words are rotated into a stack buffer, then streamed out */
 #define PERMUTE_BUF_WORDS 2048
 
+static void permute_unit(void *ctx, size_t u, int slot)
+{
+    const elem_job *j = ctx;
+    uint64_t buf[PERMUTE_BUF_WORDS];
+    size_t r0, r1, w = j->n_words;
+    (void)slot;
+    range_of(j->n, u, j->units, 1, &r0, &r1);
+    for (size_t r = r0; r < r1; ++r) {
+        if (j->stream) {
+            permute_row(j->a + r * w, buf, w, j->dim, j->shift);
+            j->ops->stream_copy(j->out + r * w, buf, w);
+        } else {
+            permute_row(j->a + r * w, j->out + r * w, w, j->dim, j->shift);
+        }
+    }
+    if (j->stream)
+        j->ops->store_fence();
+}
+
 void hdc_permute(const uint64_t *x, uint64_t *out, size_t n_rows, size_t n_words, size_t dim,
                  size_t shift)
 {
@@ -101,46 +148,44 @@ void hdc_permute(const uint64_t *x, uint64_t *out, size_t n_rows, size_t n_words
         return;
     if (n_words != (dim + 63) / 64)
         return; /* inconsistent sizes: write nothing rather than guess */
-    shift %= dim;
-    const hdc_ham_ops *ops = hdc__ham();
-    int stream = n_rows * n_words >= STREAM_WORDS && n_words <= PERMUTE_BUF_WORDS;
     int nt = hdc__threads_for((double)n_rows * (double)n_words / 2);
-#pragma omp parallel for num_threads(nt) schedule(static, 1) if (nt > 1)
-    for (int t = 0; t < nt; ++t) {
-        uint64_t buf[PERMUTE_BUF_WORDS];
-        size_t r0 = n_rows * (size_t)t / (size_t)nt, r1 = n_rows * (size_t)(t + 1) / (size_t)nt;
-        for (size_t r = r0; r < r1; ++r) {
-            if (stream) {
-                permute_row(x + r * n_words, buf, n_words, dim, shift);
-                ops->stream_copy(out + r * n_words, buf, n_words);
-            } else {
-                permute_row(x + r * n_words, out + r * n_words, n_words, dim, shift);
-            }
-        }
-        if (stream)
-            ops->store_fence();
-    }
+    elem_job j = {hdc__ham(), x, NULL, out, n_rows, units_for(n_rows, nt), n_words, dim,
+                  shift % dim, NULL,
+                  n_rows * n_words >= STREAM_WORDS && n_words <= PERMUTE_BUF_WORDS};
+    hdc__parallel(j.units, nt, permute_unit, &j);
+}
+
+static void popcount_unit(void *ctx, size_t u, int slot)
+{
+    const elem_job *j = ctx;
+    size_t r0, r1;
+    (void)slot;
+    range_of(j->n, u, j->units, 1, &r0, &r1);
+    if (r0 < r1)
+        j->ops->popcount_rows(j->a + r0 * j->n_words, j->out32 + r0, r1 - r0, j->n_words);
 }
 
 void hdc_popcount(const uint64_t *x, uint32_t *out, size_t n_rows, size_t n_words)
 {
-    const hdc_ham_ops *ops = hdc__ham();
     int nt = hdc__threads_for((double)n_rows * (double)n_words);
-#pragma omp parallel for num_threads(nt) schedule(static, 1) if (nt > 1)
-    for (int t = 0; t < nt; ++t) {
-        size_t r0 = n_rows * (size_t)t / (size_t)nt, r1 = n_rows * (size_t)(t + 1) / (size_t)nt;
-        ops->popcount_rows(x + r0 * n_words, out + r0, r1 - r0, n_words);
-    }
+    elem_job j = {hdc__ham(), x, NULL, NULL, n_rows, units_for(n_rows, nt), n_words, 0, 0, out, 0};
+    hdc__parallel(n_rows ? j.units : 0, nt, popcount_unit, &j);
+}
+
+static void hamming_unit(void *ctx, size_t u, int slot)
+{
+    const elem_job *j = ctx;
+    size_t r0, r1, w = j->n_words;
+    (void)slot;
+    range_of(j->n, u, j->units, 1, &r0, &r1);
+    if (r0 < r1)
+        j->ops->hamming_rows(j->a + r0 * w, j->b + r0 * w, j->out32 + r0, r1 - r0, w);
 }
 
 void hdc_hamming(const uint64_t *a, const uint64_t *b, uint32_t *out, size_t n_rows,
                  size_t n_words)
 {
-    const hdc_ham_ops *ops = hdc__ham();
     int nt = hdc__threads_for((double)n_rows * (double)n_words);
-#pragma omp parallel for num_threads(nt) schedule(static, 1) if (nt > 1)
-    for (int t = 0; t < nt; ++t) {
-        size_t r0 = n_rows * (size_t)t / (size_t)nt, r1 = n_rows * (size_t)(t + 1) / (size_t)nt;
-        ops->hamming_rows(a + r0 * n_words, b + r0 * n_words, out + r0, r1 - r0, n_words);
-    }
+    elem_job j = {hdc__ham(), a, b, NULL, n_rows, units_for(n_rows, nt), n_words, 0, 0, out, 0};
+    hdc__parallel(n_rows ? j.units : 0, nt, hamming_unit, &j);
 }

@@ -71,4 +71,10 @@ const hdc_count_ops *hdc__count(void);
 /* threads to use for `work` units (about one word touched each): 1 below a threshold */
 int hdc__threads_for(double work);
 
+/* pool.c: run fn(ctx, unit, slot) for every unit < units on up to n_threads threads (the
+ * caller included); slot < n_threads identifies the thread, each slot's units ascend */
+typedef void (*hdc_task_fn)(void *ctx, size_t unit, int slot);
+void hdc__parallel(size_t units, int n_threads, hdc_task_fn fn, void *ctx);
+int hdc__default_threads(void);
+
 #endif

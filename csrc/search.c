@@ -9,9 +9,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include "internal.h"
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #define TILE_BYTES (192u * 1024u)
 #define TILE_MAX_ROWS 2048u
@@ -52,6 +49,31 @@ static void cdist_part(const hdc_ham_ops *ops, const uint64_t *a, size_t qa, siz
     }
 }
 
+typedef struct {
+    const hdc_ham_ops *ops;
+    const uint64_t *a, *b;
+    uint32_t *out;
+    size_t n_a, n_b, w, units;
+    int by_query;
+} cdist_job;
+
+static void cdist_unit(void *ctx, size_t u, int slot)
+{
+    const cdist_job *j = ctx;
+    size_t qb = (size_t)j->ops->qb, groups = j->n_a / qb;
+    (void)slot;
+    uint32_t *buf = j->n_a >= qb ? malloc(tile_rows(j->w) * qb * sizeof *buf) : NULL;
+    if (j->by_query) {
+        size_t qa = groups * u / j->units * qb;
+        size_t qz = u == j->units - 1 ? j->n_a : groups * (u + 1) / j->units * qb;
+        cdist_part(j->ops, j->a, qa, qz, j->b, 0, j->n_b, j->n_b, j->w, j->out, buf);
+    } else {
+        size_t r0 = j->n_b * u / j->units, r1 = j->n_b * (u + 1) / j->units;
+        cdist_part(j->ops, j->a, 0, j->n_a, j->b, r0, r1, j->n_b, j->w, j->out, buf);
+    }
+    free(buf);
+}
+
 void hdc_cdist(const uint64_t *a, size_t n_a, const uint64_t *b, size_t n_b, size_t n_words,
                uint32_t *out)
 {
@@ -60,6 +82,8 @@ void hdc_cdist(const uint64_t *a, size_t n_a, const uint64_t *b, size_t n_b, siz
     const hdc_ham_ops *ops = hdc__ham();
     int nt = hdc__threads_for((double)n_a * (double)n_b * (double)n_words / 4);
     size_t qb = (size_t)ops->qb;
+    /* many queries: blocks of query groups (each scans all rows); few: row ranges. A few units
+     * per thread, claimed dynamically, so a thread the OS delays does not hold the call up */
     int by_query = n_a >= qb * (size_t)nt * 2;
     size_t groups = n_a / qb;
     size_t units = by_query ? (size_t)nt * 2 : (size_t)nt * 8;
@@ -67,18 +91,8 @@ void hdc_cdist(const uint64_t *a, size_t n_a, const uint64_t *b, size_t n_b, siz
         units = groups;
     if (!by_query && units > n_b)
         units = n_b;
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
-    for (size_t u = 0; u < units; ++u) {
-        uint32_t *buf = n_a >= qb ? malloc(tile_rows(n_words) * qb * sizeof *buf) : NULL;
-        if (by_query) {
-            size_t qa = groups * u / units * qb, qz = u == units - 1 ? n_a : groups * (u + 1) / units * qb;
-            cdist_part(ops, a, qa, qz, b, 0, n_b, n_b, n_words, out, buf);
-        } else {
-            size_t r0 = n_b * u / units, r1 = n_b * (u + 1) / units;
-            cdist_part(ops, a, 0, n_a, b, r0, r1, n_b, n_words, out, buf);
-        }
-        free(buf);
-    }
+    cdist_job j = {ops, a, b, out, n_a, n_b, n_words, units, by_query};
+    hdc__parallel(units, nt, cdist_unit, &j);
 }
 
 /* ---- top-k --------------------------------------------------------------------------------- */
@@ -243,6 +257,57 @@ static void finish(heap_t *h, size_t k)
     }
 }
 
+typedef struct {
+    const hdc_ham_ops *ops;
+    const uint64_t *q, *m;
+    size_t n_q, n_m, w, k, T, units, groups;
+    const int64_t *n_visible;
+    heap_t *heaps;
+    uint32_t *bufs;
+    int by_query;
+} topk_job;
+
+static void topk_unit(void *ctx, size_t u, int slot)
+{
+    const topk_job *j = ctx;
+    size_t qb = (size_t)j->ops->qb;
+    uint32_t *buf = j->bufs + (size_t)slot * j->T * qb;
+    if (j->by_query) {
+        size_t qa = j->groups * u / j->units * qb;
+        size_t qz = u == j->units - 1 ? j->n_q : j->groups * (u + 1) / j->units * qb;
+        topk_part(j->ops, j->q, qa, qz, j->m, 0, j->n_m, j->n_m, j->w, j->k, j->n_visible,
+                  j->heaps + qa, buf);
+        for (size_t i = qa; i < qz; ++i)
+            finish(&j->heaps[i], j->k);
+    } else {
+        size_t r0 = j->n_m * u / j->units, r1 = j->n_m * (u + 1) / j->units;
+        topk_part(j->ops, j->q, 0, j->n_q, j->m, r0, r1, j->n_m, j->w, j->k, j->n_visible,
+                  j->heaps + (size_t)slot * j->n_q, buf);
+    }
+}
+
+typedef struct {
+    heap_t *heaps;
+    size_t n_q, k;
+    int nt;
+} merge_job;
+
+static void merge_unit(void *ctx, size_t u, int slot)
+{
+    const merge_job *j = ctx;
+    size_t units = j->n_q < (size_t)j->nt * 4 ? j->n_q : (size_t)j->nt * 4;
+    size_t i0 = j->n_q * u / units, i1 = j->n_q * (u + 1) / units;
+    (void)slot;
+    for (size_t i = i0; i < i1; ++i) {
+        for (int s = 1; s < j->nt; ++s) {
+            heap_t *o = &j->heaps[(size_t)s * j->n_q + i];
+            for (size_t e = 0; e < o->n; ++e)
+                heap_offer(&j->heaps[i], j->k, o->d[e], o->i[e]);
+        }
+        finish(&j->heaps[i], j->k);
+    }
+}
+
 int hdc_topk(const uint64_t *q, size_t n_q, const uint64_t *m, size_t n_m, size_t n_words,
              size_t k, const int64_t *n_visible, uint32_t *out_dist, int64_t *out_idx)
 {
@@ -285,43 +350,21 @@ int hdc_topk(const uint64_t *q, size_t n_q, const uint64_t *m, size_t n_m, size_
                 size_t off = ((size_t)(t - 1) * n_q + i) * k;
                 heaps[(size_t)t * n_q + i] = (heap_t){xd + off, xi + off, 0};
             }
-    /* work units handed out dynamically, so a thread that the OS delays does not hold the
-     * others up: blocks of query groups (each scans all rows), or row ranges (per-thread heaps;
-     * a thread's ranges ascend, which the strict threshold in scan_block relies on) */
+    /* work units claimed dynamically, so a thread that the OS delays does not hold the others
+     * up: blocks of query groups (each scans all rows), or row ranges (per-slot heaps; a slot's
+     * ranges ascend, which the strict threshold in scan_block relies on) */
     size_t groups = n_q / qb;
     size_t units = by_query ? (nt > 1 ? (size_t)nt * 2 : 1) : (size_t)nt * 8;
     if (by_query && units > groups)
         units = groups ? groups : 1;
     if (!by_query && units > n_m)
         units = n_m ? n_m : 1;
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
-    for (size_t u = 0; u < units; ++u) {
-        int t = 0;
-#ifdef _OPENMP
-        t = omp_get_thread_num();
-#endif
-        uint32_t *buf = bufs + (size_t)t * T * qb;
-        if (by_query) {
-            size_t qa = groups * u / units * qb, qz = u == units - 1 ? n_q : groups * (u + 1) / units * qb;
-            topk_part(ops, q, qa, qz, m, 0, n_m, n_m, w, k, n_visible, heaps + qa, buf);
-            for (size_t i = qa; i < qz; ++i)
-                finish(&heaps[i], k);
-        } else {
-            size_t r0 = n_m * u / units, r1 = n_m * (u + 1) / units;
-            topk_part(ops, q, 0, n_q, m, r0, r1, n_m, w, k, n_visible, heaps + (size_t)t * n_q, buf);
-        }
-    }
+    topk_job j = {ops, q, m, n_q, n_m, w, k, T, units, groups, n_visible, heaps, bufs, by_query};
+    hdc__parallel(units, nt, topk_unit, &j);
     if (!by_query) {
-        /* merge every thread's candidates into thread 0's heaps (the outputs), then sort */
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && n_q > 1)
-        for (size_t i = 0; i < n_q; ++i) {
-            for (int s = 1; s < nt; ++s) {
-                heap_t *o = &heaps[(size_t)s * n_q + i];
-                for (size_t e = 0; e < o->n; ++e)
-                    heap_offer(&heaps[i], k, o->d[e], o->i[e]);
-            }
-            finish(&heaps[i], k);
-        }
+        /* merge every slot's candidates into slot 0's heaps (the outputs), then sort */
+        merge_job mj = {heaps, n_q, k, nt};
+        hdc__parallel(n_q < (size_t)nt * 4 ? n_q : (size_t)nt * 4, n_q > 1 ? nt : 1, merge_unit, &mj);
     }
     free(xd);
     free(xi);

@@ -1,6 +1,6 @@
-"""C backend: the cffi binding of csrc/ (SIMD paths chosen at run time, OpenMP threads).
+"""C backend: the cffi binding of csrc/ (SIMD paths chosen at run time, a thread pool).
 
-Same functions as every backend (see :mod:`hdc._kernels`), plus the instruction-set controls
+Threads come from a small pthread pool in C (csrc/pool.c). Same functions as every backend (see :mod:`hdc._kernels`), plus the instruction-set controls
 ``get_isa()``, ``set_isa(name)`` and ``available_isas()``. Arrays reach C through
 ``ffi.from_buffer`` (no copies); each call first checks dtypes, shapes and contiguity, so the C
 code never reads or writes outside the arrays it is given. cffi releases the GIL during calls,
@@ -14,14 +14,6 @@ import os
 import warnings
 
 import numpy as np
-
-# libgomp spins ~300k iterations before a waiting thread sleeps; on a busy machine a spinning
-# worker gets preempted and the next parallel call stalls for a scheduler slice (measured: 24 ms
-# for a 30 us bundle). A short spin keeps back-to-back calls fast and degrades gracefully.
-# Only a default: set OMP_WAIT_POLICY or GOMP_SPINCOUNT yourself to override it. (It takes
-# effect only if libgomp was not already loaded by another library.)
-if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-    os.environ["GOMP_SPINCOUNT"] = "1000"
 
 try:
     from ._hdc_c import ffi, lib
