@@ -33,6 +33,7 @@ __all__ = ["ItemMemory", "LevelEncoder", "ThermometerEncoder", "CircularEncoder"
 # Codebook rows are drawn in blocks of this many, each block from its own seed, so a codebook
 # that grows gives the same rows as one built at full size.
 _BLOCK = 64
+_DENSE_KEYS = 1 << 21  # keys below this are drawn in blocks (all of Unicode fits)
 
 
 def _entropy(seed):
@@ -50,14 +51,21 @@ def _stream(entropy, *key):
 
 
 def _keyed_rows(entropy, tag, keys, dim):
-    """Rows for non-negative integer ``keys``: row ``k`` depends only on (entropy, tag, k), words (n, W)."""
+    """Rows for non-negative integer ``keys``: row ``k`` depends only on (entropy, tag, k), words (n, W).
+
+    Keys below ``_DENSE_KEYS`` come from blocks of ``_BLOCK`` consecutive keys (one generator
+    call per block); larger keys (hashed ids, rare code points) each from their own stream.
+    """
     keys = np.asarray(keys, np.int64)
     out = np.empty((keys.size, n_words(dim)), np.uint64)
+    dense = keys < _DENSE_KEYS
     blocks = keys // _BLOCK
-    for block in np.unique(blocks):
+    for block in np.unique(blocks[dense]):
         rows = random(_BLOCK, dim, seed=_stream(entropy, tag, block)).words
-        sel = blocks == block
+        sel = dense & (blocks == block)
         out[sel] = rows[keys[sel] % _BLOCK]
+    for i in np.flatnonzero(~dense):
+        out[i] = random(1, dim, seed=_stream(entropy, tag, 1, keys[i])).words[0]
     return out
 
 
@@ -498,7 +506,9 @@ class NGramEncoder:
         cols_small[in_lut] = self._lookup[sv[in_lut]]
         cols[small] = cols_small
         if not small.all():
-            cols[~small] = [self._large.get(v, -1) for v in values[~small].tolist()]
+            uniq, inverse = np.unique(values[~small], return_inverse=True)
+            found = np.array([self._large.get(v, -1) for v in uniq.tolist()], np.int32)
+            cols[~small] = found[inverse.reshape(-1)]
         if np.any(cols < 0):
             self._grow(np.unique(values[cols < 0]))
             return self._columns(values)
