@@ -7,8 +7,8 @@ before timing, so a fast wrong kernel fails instead of winning.
 """
 import os
 
-# two OpenMP runtimes (hdc's, faiss's) spinning on a shared 2-core machine stall each other by
-# milliseconds; see benchmarks/search_vs_faiss.py. Only effective if set before either loads.
+# faiss's OpenMP threads spinning on a shared busy 2-core machine stall the next call by
+# milliseconds; see benchmarks/search_vs_faiss.py. Only effective if set before faiss loads.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import faiss  # noqa: E402
