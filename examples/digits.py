@@ -8,6 +8,8 @@ scikit-learn's LogisticRegression on the same split (pixels scaled to [0, 1]). S
     python examples/digits.py [--dim 10000] [--levels 17] [--epochs 20] [--margin 0.02] [--repeats 5]
 """
 import argparse
+import os
+import sys
 import time
 
 import numpy as np
@@ -49,6 +51,7 @@ def main(argv=None):
     parser.add_argument("--margin", type=float, default=0.02)
     parser.add_argument("--repeats", type=int, default=5, help="random 70/30 splits")
     args = parser.parse_args(argv)
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
     rows = []
     for seed in range(args.repeats):
         r = run(args.dim, args.levels, args.epochs, args.margin, seed)
