@@ -240,7 +240,6 @@ def kwta_attention(q, k, v, topk, causal=True, aggregate="softmax", temperature=
 # ---- fused Numba kernel (compiled on first use, cached on disk) ---------------------------------
 
 _FUSED = []
-_TILE = 32      # keys skipped at once when none is a candidate
 _N_CHUNKS = 64  # queries are dealt to chunks round-robin, so causal rows balance across threads
 
 
@@ -252,6 +251,7 @@ def _fused():
         import numba
         from numba import types
         from numba.extending import intrinsic
+        from llvmlite import ir
     except ImportError:
         _FUSED.append(None)
         return None
@@ -264,24 +264,30 @@ def _fused():
 
     jit = numba.njit(cache=True, nogil=True, boundscheck=False)
 
+    @intrinsic
+    def cttz(typingctx, x):
+        def codegen(context, builder, signature, args):
+            return builder.cttz(args[0], ir.Constant(ir.IntType(1), 1))
+        return types.uint64(types.uint64), codegen
+
     @jit
-    def count_le(dbuf, j0, j1, t):
+    def count_le(dbuf, n, t):
         c = 0
-        for j in range(j0, j1):
+        for j in range(n):
             c += dbuf[j] <= t
         return c
 
     @jit
-    def winners(qrow, kt, nvis, kk, dim, guess, dbuf, cand, win_d, win_i):
+    def winners(qrow, kt, nvis, kk, guess, dbuf, win_d, win_i):
         """win_d/win_i[:kk] = the kk nearest of keys [0, nvis), nearest first, ties by index.
 
         1. one vectorised pass per key word fills the distance row ``dbuf``;
-        2. a cut-off t with kk <= #(d <= t) <= 8 kk is searched from ``guess`` (the previous
-           query's k-th distance) with vectorised counts;
-        3. keys with d <= t are gathered branch-free, tiles without any skipped;
-        4. the kk best candidates are kept sorted by insertion; candidates arrive in index order,
-           so an equal distance never displaces an earlier key.
-        Returns the k-th distance (the next query's guess).
+        2. the cut-off t (the k-th smallest distance: #(d < t) < kk <= #(d <= t)) is searched
+           from ``guess`` (the previous query's) with vectorised counts;
+        3. one 64-bit mask of (d <= t) per 64 keys, walked with tzcnt, gathers the keys with
+           d < t and the first kk - #(d < t) keys with d == t (ties: smaller index first);
+        4. those are sorted by (distance, index) by insertion.
+        Returns t, the next query's guess.
         """
         n_w = kt.shape[0]
         k0 = kt[0]
@@ -293,50 +299,68 @@ def _fused():
             qv = qrow[w]
             for j in range(nvis):
                 dbuf[j] += popcnt(qv ^ kw[j])
-        cap = 8 * kk
-        if nvis <= cap:
-            t = np.uint64(dim)
+        # exact cut-off: lo has fewer than kk keys at or below it, hi at least kk
+        dmax = n_w * 64
+        t = min(max(guess, 0), dmax)
+        if count_le(dbuf, nvis, np.uint64(t)) >= kk:
+            hi = t
+            step = 1
+            lo = t - step
+            while lo >= 0 and count_le(dbuf, nvis, np.uint64(lo)) >= kk:
+                hi = lo
+                step *= 2
+                lo = hi - step
+            lo = max(lo, -1)
         else:
-            lo = -1                           # #(d <= lo) < kk
-            hi = dim                          # #(d <= hi) >= kk
-            t = min(max(guess, 0), dim)
-            step = 4
-            while True:
-                c = count_le(dbuf, 0, nvis, np.uint64(t))
-                if c < kk:
-                    lo = t
-                    t = min(t + step, hi)
-                    step *= 2
-                elif c > cap and t - lo > 1:
-                    hi = t
-                    t = (lo + t) // 2
-                else:
-                    break
-            t = np.uint64(t)
-        n_c = 0
-        for j0 in range(0, nvis, _TILE):
-            j1 = min(j0 + _TILE, nvis)
-            if count_le(dbuf, j0, j1, t) == 0:
-                continue
-            for j in range(j0, j1):
-                cand[n_c] = j
-                n_c += dbuf[j] <= t
+            lo = t
+            step = 1
+            hi = t + step
+            while hi < dmax and count_le(dbuf, nvis, np.uint64(hi)) < kk:
+                lo = hi
+                step *= 2
+                hi = lo + step
+            hi = min(hi, dmax)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if count_le(dbuf, nvis, np.uint64(mid)) >= kk:
+                hi = mid
+            else:
+                lo = mid
+        t = np.uint64(hi)
+        n_less = count_le(dbuf, nvis, np.uint64(hi - 1)) if hi > 0 else 0
+        need_eq = kk - n_less
         n = 0
-        for r in range(n_c):
-            j = cand[r]
-            d = dbuf[j]
-            if n == kk and d >= win_d[kk - 1]:
-                continue
-            p = n if n < kk else kk - 1
-            while p > 0 and win_d[p - 1] > d:
-                win_d[p] = win_d[p - 1]
-                win_i[p] = win_i[p - 1]
-                p -= 1
-            win_d[p] = d
-            win_i[p] = j
-            if n < kk:
-                n += 1
-        return np.int64(win_d[kk - 1])
+        n_eq = 0
+        for j0 in range(0, nvis, 64):
+            m = np.uint64(0)
+            if j0 + 64 <= nvis:
+                # ((t - d) >> 63) is 1 exactly when d > t (distances are far below 2**63)
+                for b in range(64):
+                    m |= (((t - dbuf[j0 + b]) >> np.uint64(63)) ^ np.uint64(1)) << np.uint64(b)
+            else:
+                for b in range(nvis - j0):
+                    m |= np.uint64(dbuf[j0 + b] <= t) << np.uint64(b)
+            while m:
+                j = j0 + np.int64(cttz(m))
+                m &= m - np.uint64(1)
+                d = dbuf[j]
+                if d < t:
+                    p = n
+                    while p > 0 and win_d[p - 1] > d:
+                        win_d[p] = win_d[p - 1]
+                        win_i[p] = win_i[p - 1]
+                        p -= 1
+                    win_d[p] = d
+                    win_i[p] = j
+                    n += 1
+                elif n_eq < need_eq:
+                    # ties at the cut-off go after every nearer key, in index order
+                    win_d[kk - need_eq + n_eq] = d
+                    win_i[kk - need_eq + n_eq] = j
+                    n_eq += 1
+            if n == n_less and n_eq == need_eq:
+                break
+        return np.int64(hi)
 
     @numba.njit(cache=True, parallel=True, boundscheck=False)
     def select(qw, kt, topk, nvis_arr, dim, out_dist, out_idx):
@@ -345,7 +369,6 @@ def _fused():
         total = n_h * n_q
         for c in numba.prange(_N_CHUNKS):
             dbuf = np.empty(n_k, np.uint64)
-            cand = np.empty(n_k + 1, np.int64)
             guess = dim // 2
             win_d = np.empty(topk, np.uint64)
             win_i = np.empty(topk, np.int64)
@@ -354,7 +377,7 @@ def _fused():
                 i = t - h * n_q
                 nvis = nvis_arr[i]
                 kk = min(topk, nvis)
-                guess = winners(qw[h, i], kt[h], nvis, kk, dim, guess, dbuf, cand, win_d, win_i)
+                guess = winners(qw[h, i], kt[h], nvis, kk, guess, dbuf, win_d, win_i)
                 for r in range(kk):
                     out_idx[h, i, r] = win_i[r]
                     out_dist[h, i, r] = win_d[r]
@@ -370,7 +393,6 @@ def _fused():
         total = n_h * n_q
         for c in numba.prange(_N_CHUNKS):
             dbuf = np.empty(n_k, np.uint64)
-            cand = np.empty(n_k + 1, np.int64)
             guess = dim // 2
             win_d = np.empty(topk, np.uint64)
             win_i = np.empty(topk, np.int64)
@@ -380,7 +402,7 @@ def _fused():
                 i = t - h * n_q
                 nvis = nvis_arr[i]
                 kk = min(topk, nvis)
-                guess = winners(qw[h, i], kt[h], nvis, kk, dim, guess, dbuf, cand, win_d, win_i)
+                guess = winners(qw[h, i], kt[h], nvis, kk, guess, dbuf, win_d, win_i)
                 acc[:] = 0.0
                 d0 = win_d[0]
                 total_w = 0.0
@@ -406,7 +428,6 @@ def _fused():
         total = n_h * n_q
         for c in numba.prange(_N_CHUNKS):
             dbuf = np.empty(n_k, np.uint64)
-            cand = np.empty(n_k + 1, np.int64)
             guess = dim // 2
             win_d = np.empty(topk, np.uint64)
             win_i = np.empty(topk, np.int64)
@@ -416,7 +437,7 @@ def _fused():
                 i = t - h * n_q
                 nvis = nvis_arr[i]
                 kk = min(topk, nvis)
-                guess = winners(qw[h, i], kt[h], nvis, kk, dim, guess, dbuf, cand, win_d, win_i)
+                guess = winners(qw[h, i], kt[h], nvis, kk, guess, dbuf, win_d, win_i)
                 for r in range(kk):
                     out_idx[h, i, r] = win_i[r]
                 for r in range(kk, topk):
