@@ -49,14 +49,17 @@ def kwta_select(scores, topk, causal=True):
     """Winner indices ``(..., Lq, k)`` (k = min(topk, Lk)) and their validity mask.
 
     Highest score first, ties by smaller key index; slots past the visible count are -1/False.
-    ``scores`` hold exact small integers (Hamming scores), so an int64 key
-    ``score * Lk + (Lk - 1 - j)`` orders them without ties.
+    ``scores`` hold exact small integers (Hamming scores), so the key
+    ``score * Lk + (Lk - 1 - j)`` orders them without ties; it is exact in float32 while
+    ``(max score + 1) * Lk < 2**24`` and computed in float64 beyond.
     """
     n_q, n_k = scores.shape[-2:]
     k = min(topk, n_k)
     with torch.no_grad():
-        j = torch.arange(n_k, device=scores.device)
-        key = scores.round().long() * n_k + (n_k - 1 - j)
+        exact32 = (float(scores.max()) + 1) * n_k < 2 ** 24 if scores.numel() else True
+        dtype = torch.float32 if exact32 else torch.float64
+        j = torch.arange(n_k, device=scores.device, dtype=dtype)
+        key = scores.to(dtype).round() * n_k + (n_k - 1 - j)
         if causal:
             visible = j[None, :] <= (torch.arange(n_q, device=scores.device)[:, None] + n_k - n_q)
             key = key.masked_fill(~visible, -1)
