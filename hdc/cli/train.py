@@ -1,7 +1,7 @@
 """``hdc train`` and ``hdc compare``: train the HD-transformer (k-WTA or dense attention) on MQAR or
 character-level LM, and compare both attention kinds with the same seed, size and step budget.
 
-    hdc train mqar --attention kwta --topk 8 --steps 1500 --checkpoint mqar.pt --json m.json
+    hdc train mqar --attention kwta --topk 8 --steps 1000 --checkpoint mqar.pt --json m.json
     hdc compare charlm --text my.txt --json compare.json
 
 Needs torch (``pip install hdc[torch]``).
@@ -14,9 +14,9 @@ import sys
 # Defaults of `hdc compare` (and `hdc train`), chosen so that both variants together finish in
 # about 15 minutes on 2 cores; see docs/transformer.md for what they reach.
 DEFAULTS = {
-    "mqar": dict(steps=1500, batch_size=32, lr=3e-3, d_model=64, n_layers=2, n_heads=4, code_bits=64,
-                 topk=8, seq_len=128, vocab_size=64, n_pairs=16),
-    "charlm": dict(steps=1200, batch_size=32, lr=3e-3, d_model=128, n_layers=2, n_heads=4, code_bits=64,
+    "mqar": dict(steps=1000, batch_size=32, lr=3e-3, d_model=64, n_layers=2, n_heads=4, code_bits=64,
+                 topk=8, seq_len=128, vocab_size=256, n_pairs=16),
+    "charlm": dict(steps=900, batch_size=32, lr=3e-3, d_model=128, n_layers=2, n_heads=4, code_bits=64,
                    topk=16, seq_len=128, vocab_size=None, n_pairs=None),
 }
 

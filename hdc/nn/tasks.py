@@ -38,7 +38,7 @@ class MQAR:
     kind = "mqar"
     metric = "accuracy"
 
-    def __init__(self, vocab_size=64, seq_len=128, n_pairs=16, seed=0, n_eval=256):
+    def __init__(self, vocab_size=256, seq_len=128, n_pairs=16, seed=0, n_eval=256):
         self.vocab_size = check_int(vocab_size, "vocab_size", low=6)
         self.seq_len = check_int(seq_len, "seq_len", low=4)
         n_keys = self.vocab_size // 2 - 1

@@ -23,7 +23,7 @@ __all__ = ["make_task", "build_model", "train", "evaluate", "measure", "run", "a
 TASKS = ("mqar", "charlm")
 
 
-def make_task(name, seed=0, text=None, vocab_size=64, seq_len=128, n_pairs=16, n_eval=256):
+def make_task(name, seed=0, text=None, vocab_size=256, seq_len=128, n_pairs=16, n_eval=256):
     """``MQAR`` or ``CharLM`` from command-line style arguments."""
     if name == "mqar":
         return MQAR(vocab_size=vocab_size, seq_len=seq_len, n_pairs=n_pairs, seed=seed, n_eval=n_eval)
