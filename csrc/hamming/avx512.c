@@ -7,6 +7,9 @@
 #include <immintrin.h>
 
 #define QB 8
+#ifndef HDC_ROW_AT_A_TIME
+#define HDC_ROW_AT_A_TIME 64
+#endif
 
 static inline __m512i pxor(__m512i a, __m512i b) { return _mm512_popcnt_epi64(_mm512_xor_si512(a, b)); }
 
@@ -157,6 +160,12 @@ static void dist_one(const uint64_t *q, const uint64_t *m, size_t n_rows, size_t
 {
     if (w == 4) {
         dist_one_w4(q, m, n_rows, out);
+        return;
+    }
+    if (w >= HDC_ROW_AT_A_TIME) {
+        /* long rows: one sequential stream is what the prefetchers like best */
+        for (size_t r = 0; r < n_rows; ++r)
+            out[r] = dist_row(q, m + r * w, w);
         return;
     }
     size_t full = w / 8 * 8;
