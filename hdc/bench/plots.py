@@ -38,8 +38,10 @@ def _panel(ax, cases, xkey, xlabel, unit, style):
         hi = [max(p[1]["throughput_q3"] - y, 0) for y, p in zip(ys, pts)]
         ax.errorbar(xs, ys, yerr=[lo, hi], label=name, capsize=2, linewidth=1.6, markersize=4, **style[name])
         plotted = True
+    from matplotlib.ticker import NullFormatter
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())   # crowded 2x10^2, 3x10^2 labels otherwise
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f"throughput ({unit}, log)")
     ax.grid(True, which="major", alpha=0.35)
@@ -71,14 +73,17 @@ def write_plots(res, out_dir):
             by_dim = [c for c in cases if "dim" in c["tags"]]
             if not by_size and not by_dim:
                 continue
-            fig, axes = plt.subplots(1, 2, figsize=(13.5, 4.8))
-            size_dim = by_size[0]["dim"] if by_size else None
-            dim_size = by_dim[0]["n"] if by_dim else None
+            panels = [p for p in (("n", by_size), ("dim", by_dim)) if p[1]]
+            fig, axes = plt.subplots(1, len(panels), figsize=(6.75 * len(panels), 4.8), squeeze=False)
+            axes = axes[0]
             queries = f", {nq:,} quer{'y' if nq == 1 else 'ies'}" if op in ("cdist", "topk") else ""
-            _panel(axes[0], by_size, "n", _SIZE_LABEL[op], UNITS[op], style)
-            axes[0].set_title(f"against size (dim {size_dim:,})" if size_dim else "against size")
-            _panel(axes[1], by_dim, "dim", "dimension (elements per hypervector)", UNITS[op], style)
-            axes[1].set_title(f"against dim ({_SIZE_LABEL[op].split(' (')[0]} {dim_size:,})" if dim_size else "against dim")
+            for ax, (key, panel_cases) in zip(axes, panels):
+                if key == "n":
+                    _panel(ax, panel_cases, "n", _SIZE_LABEL[op], UNITS[op], style)
+                    ax.set_title(f"against size (dim {panel_cases[0]['dim']:,})")
+                else:
+                    _panel(ax, panel_cases, "dim", "dimension (elements per hypervector)", UNITS[op], style)
+                    ax.set_title(f"against dim ({_SIZE_LABEL[op].split(' (')[0]} {panel_cases[0]['n']:,})")
             fig.suptitle(f"{op}{queries}: throughput, higher is better (median, IQR bars)", fontsize=12)
             handles = {}
             for ax in axes:
@@ -88,7 +93,7 @@ def write_plots(res, out_dir):
             if order:
                 fig.legend([handles[n] for n in order], order, loc="center right", fontsize=9,
                            title="implementation")
-            fig.tight_layout(rect=(0, 0, 0.84, 1))
+            fig.tight_layout(rect=(0, 0, 0.84 if len(panels) == 2 else 0.72, 1))
             name = f"{op}.png" if op not in ("cdist", "topk") or nq == 1 else f"{op}_{nq}q.png"
             fig.savefig(os.path.join(out_dir, name), dpi=110)
             plt.close(fig)

@@ -73,7 +73,7 @@ def run(args):
     print(f"hdc bench ({mode}): {len(res['cases'])} cases in {time.perf_counter() - start:.0f} s")
     for t in res.get("targets", []):
         if t["value"] is not None:
-            met = "met" if t["met"] else "NOT met"
+            met = ("met" if t["met"] else "NOT met") if t["threshold"] is not None else "runs"
             unit = t["unit"]
             val = fmt_time(t["value"] * 1e-6) if unit == "us" else f"{t['value']:.3g} {unit}"
             print(f"  {t['target']} [{t['implementation']}]: {val} ({met})")
