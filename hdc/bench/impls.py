@@ -136,10 +136,6 @@ def bipolar(bits):
     return out
 
 
-def _gb(nbytes):
-    return f"{nbytes / 2 ** 30:.1f} GB"
-
-
 def _optional(module, package):
     """The module, or None when ``package`` is not installed."""
     try:

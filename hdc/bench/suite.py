@@ -308,7 +308,8 @@ def evaluate_targets(cases):
                          "implementation": name, "threshold": 20.0, "unit": "GB/s",
                          "value": r.get("gb_per_s") if ok else None,
                          "met": (r["gb_per_s"] >= 20.0) if ok else None, "note": None if ok else r["status"]})
-    ratio_row(_find(cases, "cdist", 50_000, 1), "torchhd BSC", 300.0, "cdist 1 x 50,000 >= 300x faster than torchhd BSC")
+    ratio_row(_find(cases, "cdist", 50_000, 1), "torchhd BSC", 300.0,
+              "cdist 1 x 50,000 >= 300x faster than torchhd BSC")
     c = _find(cases, "cdist", 50_000, 16)
     if c is not None:
         base = c["results"].get("torchhd BSC", {"status": "not measured"})
@@ -376,7 +377,8 @@ def run_suite(mode="quick", *, ops=None, backends=None, baselines=True, threads=
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "machine": machine, "threads": thread_info or {"hdc": backend.get_num_threads(), "others": "library defaults"},
         "config": {k: v for k, v in cfg.items() if k != "accuracy"} | {
-            "mem_limit_gb": round(mem / 2 ** 30, 2), "available_memory_gb": round(avail / 2 ** 30, 2) if avail else None},
+            "mem_limit_gb": round(mem / 2 ** 30, 2),
+            "available_memory_gb": round(avail / 2 ** 30, 2) if avail else None},
         "implementations": {impl.name: {"kind": impl.kind, "family": impl.family, "ops": list(impl.ops),
                                         "status": impl.missing() or "ok",
                                         "bytes_per_vector": {str(d): impl.bytes_per_vector(d) for d in cfg["dims"]}}
