@@ -307,3 +307,36 @@ def test_backend_registry_sees_c():
         with hdc.use_backend("numpy"):
             want = hdc.bundle(xs)
         assert hdc.bundle(xs) == want
+
+
+def _child_search(conn):
+    rng = np.random.default_rng(10)
+    m, q = rand_words(rng, 30_000, 512), rand_words(rng, 3, 512)
+    d, i = np.empty((3, 4), np.uint32), np.empty((3, 4), np.int64)
+    ck.set_num_threads(2)
+    ck.topk(q, m, 4, None, d, i)
+    wd, wi = np.empty_like(d), np.empty_like(i)
+    ref.topk(q, m, 4, None, wd, wi)
+    conn.send(bool(np.array_equal(d, wd) and np.array_equal(i, wi)))
+
+
+def test_thread_pool_survives_fork():
+    """A forked child (multiprocessing's default on Linux) gets a fresh pool, not a deadlock."""
+    import multiprocessing as mp
+    rng = np.random.default_rng(11)
+    m, q = rand_words(rng, 30_000, 512), rand_words(rng, 3, 512)
+    d, i = np.empty((3, 4), np.uint32), np.empty((3, 4), np.int64)
+    old = ck.get_num_threads()
+    ck.set_num_threads(2)
+    try:
+        ck.topk(q, m, 4, None, d, i)  # starts the parent's workers
+        ctx = mp.get_context("fork")
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_child_search, args=(child,))
+        proc.start()
+        assert parent.poll(60), "the forked child did not finish its search"
+        assert parent.recv() is True
+        proc.join(10)
+        assert proc.exitcode == 0
+    finally:
+        ck.set_num_threads(old)
