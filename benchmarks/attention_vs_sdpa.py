@@ -5,7 +5,9 @@
     python benchmarks/attention_vs_sdpa.py --L 1024 2048 4096 --json out.json
 
 Runs are interleaved (one repeat of every variant per round) so background load hits them
-alike; medians over rounds are reported, with ratios to SDPA taken in the same run.
+alike; medians over rounds are reported, with ratios to SDPA taken in the same run, both of
+wall-clock time and of process CPU time (all threads; less sensitive to other processes
+competing for the cores).
 Variants: the fused Numba kernel (default path of ``kwta_attention`` on the c/numba backends),
 the reference path on each backend (backend ``topk`` kernel + NumPy mixing), the majority
 aggregate, and torch SDPA (causal, head dim 64) as the float baseline.
@@ -73,15 +75,19 @@ def measure(L, heads=4, bits=256, topk=32, dv=64, threads=2, rounds=7):
     for f in variants.values():        # warm up (compiles the Numba kernel)
         f()
     times = {name: [] for name in variants}
+    cpu = {name: [] for name in variants}
     for _ in range(rounds):
         for name, f in variants.items():
-            t = time.perf_counter()
+            c, t = time.process_time(), time.perf_counter()
             f()
             times[name].append(time.perf_counter() - t)
+            cpu[name].append(time.process_time() - c)
     med = {name: statistics.median(ts) * 1e3 for name, ts in times.items()}
-    base = med["torch sdpa float32"]
+    med_cpu = {name: statistics.median(ts) * 1e3 for name, ts in cpu.items()}
+    base, base_cpu = med["torch sdpa float32"], med_cpu["torch sdpa float32"]
     return {"L": L, "heads": heads, "code_bits": bits, "topk": topk, "dv": dv, "threads": threads,
             "rounds": rounds, "median_ms": med, "speedup_vs_sdpa": {n: base / m for n, m in med.items()},
+            "median_cpu_ms": med_cpu, "cpu_ratio_vs_sdpa": {n: base_cpu / m for n, m in med_cpu.items()},
             "key_cache_bytes_per_token": {"kwta packed codes": heads * bits // 8,
                                           "float32 keys (head dim 64)": heads * 64 * 4}}
 
@@ -103,9 +109,11 @@ def main(argv=None):
         results.append(r)
         print(f"\nL={L}, {args.heads} heads, {args.bits}-bit codes, topk={args.topk}, dv={args.dv}, "
               f"{args.threads} threads, median of {args.rounds} interleaved rounds")
-        print(f"| variant | median ms | speed-up vs SDPA |\n|---|---:|---:|")
+        print("| variant | median wall ms | speed-up vs SDPA | median CPU ms | CPU-time ratio vs SDPA |")
+        print("|---|---:|---:|---:|---:|")
         for name, ms in r["median_ms"].items():
-            print(f"| {name} | {ms:.1f} | {r['speedup_vs_sdpa'][name]:.2f}x |")
+            print(f"| {name} | {ms:.1f} | {r['speedup_vs_sdpa'][name]:.2f}x | {r['median_cpu_ms'][name]:.1f} | "
+                  f"{r['cpu_ratio_vs_sdpa'][name]:.2f}x |")
         kc = r["key_cache_bytes_per_token"]
         print(f"key cache per token: {kc['kwta packed codes']} B packed vs "
               f"{kc['float32 keys (head dim 64)']} B float32 "
