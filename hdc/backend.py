@@ -26,7 +26,19 @@ _loaded = {}
 _errors = {}
 _state = threading.local()
 _default = None
-_num_threads = None
+
+
+def _threads_from_env():
+    """``HDC_NUM_THREADS`` as a thread count for every backend, or None when unset."""
+    value = os.environ.get("HDC_NUM_THREADS")
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"HDC_NUM_THREADS must be a positive integer, got {value!r}")
+    return int(value)
+
+
+_num_threads = _threads_from_env()
 
 
 def _load(name):
@@ -117,7 +129,7 @@ def kernels():
 
 
 def set_num_threads(n):
-    """Threads used by the C and Numba kernels (default: all cores)."""
+    """Threads used by the C and Numba kernels (default: ``HDC_NUM_THREADS``, else all cores)."""
     global _num_threads
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive int, got {n!r}")
