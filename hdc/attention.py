@@ -152,7 +152,7 @@ def _mix_softmax(scores, idx, v, temperature):
     return np.einsum("hqk,hqkd->hqd", w, gathered, optimize=False)
 
 
-def _mix_majority(idx, vw, dim):
+def _mix_majority(idx, vw):
     """Majority of the winners' value words; even counts tie to the best winner's bit."""
     n_h, n_q, kk = idx.shape
     valid = idx >= 0
@@ -230,7 +230,7 @@ def kwta_attention(q, k, v, topk, causal=True, aggregate="softmax", temperature=
             words, idx = _fused_majority(qw, kw, vw, topk, n_visible)
         else:
             _, idx = _select_reference(qw, kw, topk, n_visible)
-            words = _mix_majority(idx, vw, v.dim)[..., :v.n_words]
+            words = _mix_majority(idx, vw)[..., :v.n_words]
         out = BinaryHV._wrap(np.ascontiguousarray(words.reshape(lead + (n_q, v.n_words))), v.dim)
     if return_indices:
         return out, idx.reshape(lead + (n_q, topk))
@@ -468,7 +468,7 @@ def _fused_inputs(qw, kw, n_visible):
     return kt, nvis
 
 
-def _fused_select(qw, kw, topk, n_visible, dim=None):
+def _fused_select(qw, kw, topk, n_visible):
     select = _fused()[0]
     kt, nvis = _fused_inputs(qw, kw, n_visible)
     n_h, n_q = qw.shape[:2]
