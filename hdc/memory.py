@@ -39,9 +39,11 @@ version would add sections, not grow it), so a newer file is told apart from a d
 import errno
 import mmap as _mmap
 import os
+import socket
 import struct
 import sys
 import threading
+import time
 import uuid
 import zlib
 
@@ -124,29 +126,50 @@ _active_tmp = set()
 _active_lock = threading.Lock()
 
 
+# A temp file untouched this long is stale even if its pid is alive (the pid was reused) or
+# belongs to another host sharing the directory (whose processes this one cannot see).
+_STALE_SECONDS = 3600
+
+
+def _host_tag():
+    """A short tag of this machine's name, so pids are only judged on the host that owns them."""
+    return f"{zlib.crc32(socket.gethostname().encode('utf-8', 'replace')):08x}"
+
+
 def _remove_stale_temps(directory, base):
-    """Delete temp files that saves of ``base`` killed earlier left behind (their process is gone)."""
+    """Delete temp files that killed saves of ``base`` left behind.
+
+    Temp names are ``.<base>.hdc-tmp-<pid>-<host>-<random>``. One is stale when its process (on
+    this host) is gone, or when it has not been written to for an hour. Saves in progress in
+    this process or in other live processes keep theirs.
+    """
     prefix = f".{base}{_TMP_MARK}"
     try:
         names = os.listdir(directory)
     except OSError:
         return
+    host, now = _host_tag(), time.time()
     for name in names:
         if not name.startswith(prefix):
             continue
-        pid_text = name[len(prefix):].split("-", 1)[0]
-        if not pid_text.isdigit():
+        parts = name[len(prefix):].split("-")
+        if len(parts) != 3 or not parts[0].isdigit():
             continue
-        pid = int(pid_text)
+        pid = int(parts[0])
         path = os.path.join(directory, name)
         with _active_lock:
-            busy = path in _active_tmp
-        if busy or pid != os.getpid() and _pid_alive(pid):
-            continue  # a save in progress (this process or another live one)
+            if path in _active_tmp:
+                continue
         try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
+            age = now - os.stat(path).st_mtime
+        except OSError:
+            continue
+        gone = parts[1] == host and (pid == os.getpid() or not _pid_alive(pid))
+        if gone or age > _STALE_SECONDS:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
 
 
 class AssociativeMemory:
@@ -376,7 +399,8 @@ class AssociativeMemory:
 
         The file is written to a temporary name in the same directory, fsynced and renamed over
         ``path``, then the directory is fsynced: a save killed at any moment leaves the previous
-        file intact, and the next save deletes the temporary files killed saves left behind.
+        file intact, and the next save deletes the temporary files killed saves left behind
+        (those whose process is gone, or untouched for an hour).
         Raises TypeError if a label is not an int (int64) or a str.
         """
         path = os.fspath(path)
@@ -388,7 +412,7 @@ class AssociativeMemory:
         payload_offset = _align(labels_offset + len(table), 64)
         directory, base = os.path.split(os.path.abspath(path))
         _remove_stale_temps(directory, base)
-        tmp = os.path.join(directory, f".{base}{_TMP_MARK}{os.getpid()}-{uuid.uuid4().hex}")
+        tmp = os.path.join(directory, f".{base}{_TMP_MARK}{os.getpid()}-{_host_tag()}-{uuid.uuid4().hex}")
         with _active_lock:
             _active_tmp.add(tmp)
         try:

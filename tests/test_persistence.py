@@ -382,17 +382,24 @@ def test_sigkill_during_save_leaves_previous_file(tmp_path):
 
 def test_temp_files_of_live_saves_are_kept(tmp_path):
     target = tmp_path / "m.hdcm"
+    host = hm._host_tag()
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        live = tmp_path / f".m.hdcm.hdc-tmp-{sleeper.pid}-abc"
         dead_pid = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                                   capture_output=True, text=True, check=True).stdout.strip()
-        dead = tmp_path / f".m.hdcm.hdc-tmp-{dead_pid}-def"
-        other = tmp_path / ".other.hdcm.hdc-tmp-1-x"
-        for p in (live, dead, other):
+        live = tmp_path / f".m.hdcm.hdc-tmp-{sleeper.pid}-{host}-abc"
+        dead = tmp_path / f".m.hdcm.hdc-tmp-{dead_pid}-{host}-def"
+        reused = tmp_path / f".m.hdcm.hdc-tmp-{sleeper.pid}-{host}-old"    # live pid, stale file
+        remote = tmp_path / f".m.hdcm.hdc-tmp-{dead_pid}-0badc0de-ghi"     # another host's save
+        remote_old = tmp_path / f".m.hdcm.hdc-tmp-{dead_pid}-0badc0de-old"
+        other = tmp_path / f".other.hdcm.hdc-tmp-{dead_pid}-{host}-x"      # another target's
+        for p in (live, dead, reused, remote, remote_old, other):
             p.write_bytes(b"partial")
+        two_hours_ago = time.time() - 7200
+        for p in (reused, remote_old):
+            os.utime(p, (two_hours_ago, two_hours_ago))
         make_memory(3, 64, "int").save(target)
-        assert sorted(os.listdir(tmp_path)) == sorted(["m.hdcm", live.name, other.name])
+        assert sorted(os.listdir(tmp_path)) == sorted(["m.hdcm", live.name, remote.name, other.name])
     finally:
         sleeper.kill()
         sleeper.wait()
