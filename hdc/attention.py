@@ -278,27 +278,43 @@ def _fused():
         return c
 
     @jit
-    def winners(qrow, kt, nvis, kk, guess, dbuf, win_d, win_i):
+    def winners(qrow, kt, nvis, kk, guess, dbuf, flags, fw, win_d, win_i):
         """win_d/win_i[:kk] = the kk nearest of keys [0, nvis), nearest first, ties by index.
 
-        1. one vectorised pass per key word fills the distance row ``dbuf``;
+        1. vectorised popcount passes (four key words each) fill the distance row ``dbuf``;
         2. the cut-off t (the k-th smallest distance: #(d < t) < kk <= #(d <= t)) is searched
            from ``guess`` (the previous query's) with vectorised counts;
-        3. one 64-bit mask of (d <= t) per 64 keys, walked with tzcnt, gathers the keys with
-           d < t and the first kk - #(d < t) keys with d == t (ties: smaller index first);
+        3. a vectorised pass writes the byte flags (d <= t); read 8 at a time as words, zero
+           words skipped and set bytes found with tzcnt, they give the keys with d < t and the
+           first kk - #(d < t) keys with d == t (ties: smaller index first);
         4. those are sorted by (distance, index) by insertion.
         Returns t, the next query's guess.
         """
         n_w = kt.shape[0]
-        k0 = kt[0]
-        q0 = qrow[0]
-        for j in range(nvis):
-            dbuf[j] = popcnt(q0 ^ k0[j])
-        for w in range(1, n_w):
-            kw = kt[w]
-            qv = qrow[w]
-            for j in range(nvis):
-                dbuf[j] += popcnt(qv ^ kw[j])
+        w = 0
+        while w < n_w:                        # four key words per pass over the distance row
+            if n_w - w >= 4:
+                ka, kb, kc, kd = kt[w], kt[w + 1], kt[w + 2], kt[w + 3]
+                qa, qb, qc, qd = qrow[w], qrow[w + 1], qrow[w + 2], qrow[w + 3]
+                if w == 0:
+                    for j in range(nvis):
+                        dbuf[j] = (popcnt(qa ^ ka[j]) + popcnt(qb ^ kb[j])
+                                   + popcnt(qc ^ kc[j]) + popcnt(qd ^ kd[j]))
+                else:
+                    for j in range(nvis):
+                        dbuf[j] += (popcnt(qa ^ ka[j]) + popcnt(qb ^ kb[j])
+                                    + popcnt(qc ^ kc[j]) + popcnt(qd ^ kd[j]))
+                w += 4
+            else:
+                ka = kt[w]
+                qa = qrow[w]
+                if w == 0:
+                    for j in range(nvis):
+                        dbuf[j] = popcnt(qa ^ ka[j])
+                else:
+                    for j in range(nvis):
+                        dbuf[j] += popcnt(qa ^ ka[j])
+                w += 1
         # exact cut-off: lo has fewer than kk keys at or below it, hi at least kk
         dmax = n_w * 64
         t = min(max(guess, 0), dmax)
@@ -331,18 +347,18 @@ def _fused():
         need_eq = kk - n_less
         n = 0
         n_eq = 0
-        for j0 in range(0, nvis, 64):
-            m = np.uint64(0)
-            if j0 + 64 <= nvis:
-                # ((t - d) >> 63) is 1 exactly when d > t (distances are far below 2**63)
-                for b in range(64):
-                    m |= (((t - dbuf[j0 + b]) >> np.uint64(63)) ^ np.uint64(1)) << np.uint64(b)
-            else:
-                for b in range(nvis - j0):
-                    m |= np.uint64(dbuf[j0 + b] <= t) << np.uint64(b)
-            while m:
-                j = j0 + np.int64(cttz(m))
-                m &= m - np.uint64(1)
+        # flags[j] = (d_j <= t), one vectorised pass; then 8 flags per word, zero words skipped
+        for j in range(nvis):                 # flags is a uint8 view of the words fw
+            flags[j] = dbuf[j] <= t
+        n_fw = (nvis + 7) // 8
+        for j in range(nvis, n_fw * 8):
+            flags[j] = 0
+        for wi in range(n_fw):
+            x = fw[wi]
+            while x:
+                byte = np.int64(cttz(x)) >> 3
+                x &= ~(np.uint64(0xFF) << np.uint64(8 * byte))
+                j = wi * 8 + byte
                 d = dbuf[j]
                 if d < t:
                     p = n
@@ -369,6 +385,8 @@ def _fused():
         total = n_h * n_q
         for c in numba.prange(_N_CHUNKS):
             dbuf = np.empty(n_k, np.uint64)
+            fw = np.empty(n_k // 8 + 1, np.uint64)
+            flags = fw.view(np.uint8)
             guess = dim // 2
             win_d = np.empty(topk, np.uint64)
             win_i = np.empty(topk, np.int64)
@@ -377,7 +395,7 @@ def _fused():
                 i = t - h * n_q
                 nvis = nvis_arr[i]
                 kk = min(topk, nvis)
-                guess = winners(qw[h, i], kt[h], nvis, kk, guess, dbuf, win_d, win_i)
+                guess = winners(qw[h, i], kt[h], nvis, kk, guess, dbuf, flags, fw, win_d, win_i)
                 for r in range(kk):
                     out_idx[h, i, r] = win_i[r]
                     out_dist[h, i, r] = win_d[r]
@@ -393,6 +411,8 @@ def _fused():
         total = n_h * n_q
         for c in numba.prange(_N_CHUNKS):
             dbuf = np.empty(n_k, np.uint64)
+            fw = np.empty(n_k // 8 + 1, np.uint64)
+            flags = fw.view(np.uint8)
             guess = dim // 2
             win_d = np.empty(topk, np.uint64)
             win_i = np.empty(topk, np.int64)
@@ -402,7 +422,7 @@ def _fused():
                 i = t - h * n_q
                 nvis = nvis_arr[i]
                 kk = min(topk, nvis)
-                guess = winners(qw[h, i], kt[h], nvis, kk, guess, dbuf, win_d, win_i)
+                guess = winners(qw[h, i], kt[h], nvis, kk, guess, dbuf, flags, fw, win_d, win_i)
                 acc[:] = 0.0
                 d0 = win_d[0]
                 total_w = 0.0
@@ -428,6 +448,8 @@ def _fused():
         total = n_h * n_q
         for c in numba.prange(_N_CHUNKS):
             dbuf = np.empty(n_k, np.uint64)
+            fw = np.empty(n_k // 8 + 1, np.uint64)
+            flags = fw.view(np.uint8)
             guess = dim // 2
             win_d = np.empty(topk, np.uint64)
             win_i = np.empty(topk, np.int64)
@@ -437,7 +459,7 @@ def _fused():
                 i = t - h * n_q
                 nvis = nvis_arr[i]
                 kk = min(topk, nvis)
-                guess = winners(qw[h, i], kt[h], nvis, kk, guess, dbuf, win_d, win_i)
+                guess = winners(qw[h, i], kt[h], nvis, kk, guess, dbuf, flags, fw, win_d, win_i)
                 for r in range(kk):
                     out_idx[h, i, r] = win_i[r]
                 for r in range(kk, topk):
