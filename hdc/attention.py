@@ -409,6 +409,10 @@ def _fused():
         n_k = kt.shape[2]
         dv = v.shape[2]
         total = n_h * n_q
+        # distances are integers: the softmax weights exp(-delta / T) come from a table
+        table = np.empty(dim + 1, np.float64)
+        for delta in range(dim + 1):
+            table[delta] = np.exp(-(delta * inv_temp))
         for c in numba.prange(_N_CHUNKS):
             dbuf = np.empty(n_k, np.uint64)
             fw = np.empty(n_k // 8 + 1, np.uint64)
@@ -429,7 +433,7 @@ def _fused():
                 for r in range(kk):
                     j = win_i[r]
                     out_idx[h, i, r] = j
-                    wgt = np.exp((np.float64(d0) - np.float64(win_d[r])) * inv_temp)   # score_j - score_0 = d0 - d_j
+                    wgt = table[win_d[r] - d0]     # exp((score_j - score_0) / T), score_j - score_0 = d0 - d_j
                     total_w += wgt
                     vj = v[h, j]
                     for e in range(dv):
