@@ -9,7 +9,7 @@
 import importlib
 
 from .accumulator import Accumulator
-from .backend import (backends, get_backend, get_isa, get_num_threads, set_backend, set_isa,
+from .backend import (available_isas, backends, get_backend, get_isa, get_num_threads, set_backend, set_isa,
                       set_num_threads, use_backend, use_isa)
 from .hv import BinaryHV
 from .ops import bind, bundle, cdist, hamming, permute, popcount, random, similarity, topk
@@ -35,7 +35,7 @@ _LAZY = {
     "primitives": "hdc.primitives",
 }
 
-__all__ = ["Accumulator", "BinaryHV", "backends", "bind", "bundle", "cdist", "get_backend", "get_isa",
+__all__ = ["Accumulator", "BinaryHV", "available_isas", "backends", "bind", "bundle", "cdist", "get_backend", "get_isa",
            "get_num_threads", "hamming", "permute", "popcount", "random", "set_backend", "set_isa",
            "set_num_threads", "similarity", "topk", "use_backend", "use_isa", *_LAZY]
 

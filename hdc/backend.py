@@ -150,6 +150,11 @@ def get_isa():
     return _require("c").get_isa()
 
 
+def available_isas():
+    """The SIMD paths of the C backend that this CPU and build can run, slowest first."""
+    return tuple(_require("c").available_isas())
+
+
 def set_isa(name):
     """Force the C backend's SIMD path ('scalar', 'avx2', 'avx512' or 'auto' for the best).
 
