@@ -189,6 +189,7 @@ def measure(model, task, train_info=None, flips=(0.01, 0.05, 0.1), n_robust=16):
     xs, ys, ms = x[:n_robust], y[:n_robust], mask[:n_robust]
     xt = torch.from_numpy(xs)
     with torch.no_grad():
+        model(xt[:1])                                 # warm-up: first calls allocate and dispatch
         t0 = time.perf_counter()
         ref, win = model(xt, return_winners=True)
         metrics["torch_inference_ms_per_seq"] = (time.perf_counter() - t0) * 1e3 / len(xs)
