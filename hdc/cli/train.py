@@ -81,7 +81,15 @@ def _settings(args):
     return s
 
 
+def _require_torch():
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise ValueError("hdc train / hdc compare need torch: pip install 'hdc[torch]'") from None
+
+
 def _task(args, s):
+    _require_torch()
     from hdc.nn import training
     if args.task == "mqar":
         return training.make_task("mqar", seed=args.seed, vocab_size=s["vocab_size"], seq_len=s["seq_len"],
