@@ -186,17 +186,17 @@ def test_isa_controls():
 
 def test_hdc_isa_env_var():
     code = "from hdc._kernels import c_kernels as ck; print(ck.get_isa())"
-    # the subprocess must import the same (installed) hdc as this test, not the source tree
-    root = os.path.dirname(os.path.dirname(os.path.abspath(ck.__file__)))
-    root = os.path.dirname(root)
+    # the subprocess must import the same (installed) hdc as this test, not the source tree:
+    # put its root first and run from there (`python -c` puts the working directory first)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(ck.__file__))))
     env = dict(os.environ, HDC_ISA="scalar",
                PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True)
+                         check=True, cwd=root)
     assert out.stdout.strip() == "scalar"
     env["HDC_ISA"] = "bogus"
     out = subprocess.run([sys.executable, "-W", "always", "-c", code], env=env,
-                         capture_output=True, text=True, check=True)
+                         capture_output=True, text=True, check=True, cwd=root)
     assert out.stdout.strip() == ISAS[-1]
     assert "HDC_ISA='bogus' ignored" in out.stderr
 
