@@ -28,6 +28,7 @@ _LAZY = {
     "NGramEncoder": "hdc.encoders",
     "RandomProjection": "hdc.encoders",
     "AssociativeMemory": "hdc.memory",
+    "LabelNotFound": "hdc.memory",
     "CentroidClassifier": "hdc.classifier",
     "SparseDistributedMemory": "hdc.sdm",
     "attention": "hdc.attention",
