@@ -8,6 +8,8 @@ _ONE = np.uint64(1)
 _BIT_INDEX = np.arange(64, dtype=np.uint64)
 # Distances are computed for this many stored rows at a time, so memory stays bounded.
 _BLOCK_ROWS = 4096
+# Words in the XOR temporary of one cdist block (8 MiB).
+_TEMP_WORDS = 1 << 20
 
 
 def set_num_threads(n):
@@ -70,8 +72,8 @@ def hamming(a, b, out):
 
 
 def cdist(a, b, out):
-    # block over both sides so the (rows, rows, w) temporary stays small
-    rows_a = max(1, _BLOCK_ROWS * 16 // max(1, a.shape[1] * 16))
+    # block over both sides so the (rows_a, _BLOCK_ROWS, w) temporary stays near _TEMP_WORDS
+    rows_a = max(1, _TEMP_WORDS // (_BLOCK_ROWS * max(1, a.shape[1])))
     for i in range(0, a.shape[0], rows_a):
         qa = a[i:i + rows_a, None, :]
         for j in range(0, b.shape[0], _BLOCK_ROWS):
