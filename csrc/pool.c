@@ -6,8 +6,9 @@
  * fork-join every team thread must arrive at the closing barrier: on a busy 2-core machine a
  * 30 us bundle took 24 ms). Workers spin briefly after a job, then sleep on a condition variable.
  *
- * Claims carry the job's generation in the same 64-bit word as the unit counter, so a worker
- * that wakes late can never claim a unit of a later job under an earlier job's function.
+ * Claims carry the job's generation in the same 64-bit word as the unit counter, and a new job
+ * first closes the old counter under a fresh generation before its function and context are
+ * written, so a worker that wakes late can never claim a unit with a mismatched job.
  * One job at a time uses the pool; a concurrent caller (another Python thread) runs its units
  * itself. Unit u is always processed by exactly one thread; `slot` (0 for the caller, 1.. for
  * workers, always < the requested thread count) lets callers keep per-thread scratch, and each
@@ -114,7 +115,8 @@ void hdc__parallel(size_t units, int n_threads, hdc_task_fn fn, void *ctx)
 {
     if (units == 0)
         return;
-    if (n_threads <= 1 || units == 1 || pthread_mutex_trylock(&g_busy) != 0) {
+    /* (the unit counter is the low 32 bits of g_state) */
+    if (n_threads <= 1 || units == 1 || units >= UINT32_MAX || pthread_mutex_trylock(&g_busy) != 0) {
         /* serial, or the pool is busy with another caller's job: do it all here */
         for (size_t u = 0; u < units; ++u)
             fn(ctx, u, 0);
@@ -127,12 +129,19 @@ void hdc__parallel(size_t units, int n_threads, hdc_task_fn fn, void *ctx)
             fn(ctx, u, 0);
         return;
     }
+    /* First close the finished job under a new generation, then write the job: a worker that
+     * read the old state before this cannot claim with it any more (its compare-exchange fails),
+     * so it can never pair the old state with a half-written job (that ran a unit of the new job
+     * unsynchronised, and counted it in g_done, which let the caller return early). A worker
+     * that reads this closing state finds no unit to claim and waits for the next generation. */
+    uint32_t gen = (uint32_t)(__atomic_load_n(&g_state, __ATOMIC_RELAXED) >> 32) + 1;
+    __atomic_exchange_n(&g_state, (uint64_t)gen << 32 | UINT32_MAX, __ATOMIC_ACQ_REL);
     __atomic_store_n(&g_fn, fn, __ATOMIC_RELAXED);
     __atomic_store_n(&g_ctx, ctx, __ATOMIC_RELAXED);
     __atomic_store_n(&g_units, units, __ATOMIC_RELAXED);
     __atomic_store_n(&g_slots, n_threads, __ATOMIC_RELAXED);
     __atomic_store_n(&g_done, 0, __ATOMIC_RELAXED);
-    uint32_t gen = (uint32_t)(__atomic_load_n(&g_state, __ATOMIC_RELAXED) >> 32) + 1;
+    ++gen;
     pthread_mutex_lock(&g_lock);
     __atomic_store_n(&g_state, (uint64_t)gen << 32, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&g_wake);
