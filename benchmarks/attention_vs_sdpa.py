@@ -8,9 +8,9 @@ Runs are interleaved (one repeat of every variant per round) so background load 
 alike; medians over rounds are reported, with ratios to SDPA taken in the same run, both of
 wall-clock time and of process CPU time (all threads; less sensitive to other processes
 competing for the cores).
-Variants: the fused Numba kernel (default path of ``kwta_attention`` on the c/numba backends),
-the reference path on each backend (backend ``topk`` kernel + NumPy mixing), the majority
-aggregate, and torch SDPA (causal, head dim 64) as the float baseline.
+Variants: ``kwta_attention`` on each backend (C: SIMD scan with a running bound; Numba: fused
+kernel; NumPy: the reference, only up to L = 2048), the majority aggregate (C), and torch SDPA
+(causal, head dim 64) as the float baseline.
 """
 import argparse
 import json
@@ -34,38 +34,20 @@ def _variants(L, heads, bits, topk, dv, threads):
     vb = hdc.random((heads, L), bits, seed=3)
     tq, tk, tv = (torch.randn(1, heads, L, 64) for _ in range(3))
 
-    def fused():
-        attention._KERNEL = "fused"
-        try:
-            attention.kwta_attention(q, k, v, topk, causal=True)
-        finally:
-            attention._KERNEL = "auto"
-
-    def majority():
-        attention._KERNEL = "fused"
-        try:
-            attention.kwta_attention(q, k, vb, topk, causal=True, aggregate="majority")
-        finally:
-            attention._KERNEL = "auto"
-
-    def reference(name):
+    def on(name, values, aggregate="softmax"):
         def f():
-            attention._KERNEL = "reference"
-            try:
-                with hdc.use_backend(name):
-                    attention.kwta_attention(q, k, v, topk, causal=True)
-            finally:
-                attention._KERNEL = "auto"
+            with hdc.use_backend(name):
+                attention.kwta_attention(q, k, values, topk, causal=True, aggregate=aggregate)
         return f
 
     def sdpa():
         with torch.no_grad():
             torch.nn.functional.scaled_dot_product_attention(tq, tk, tv, is_causal=True)
 
-    out = {"kwta fused (numba)": fused, "kwta majority (fused select)": majority}
-    for name in hdc.backends():
-        if name != "numpy" or L <= 2048:      # the NumPy reference is slow at 4096
-            out[f"kwta reference ({name} topk)"] = reference(name)
+    out = {f"kwta ({name})": on(name, v) for name in hdc.backends()
+           if name != "numpy" or L <= 2048}      # the NumPy reference is slow at 4096
+    if "c" in hdc.backends():
+        out["kwta majority (c)"] = on("c", vb, "majority")
     out["torch sdpa float32"] = sdpa
     return out
 

@@ -18,12 +18,13 @@ def _rel(*parts):
     return os.path.relpath(os.path.join(HERE, *parts), ROOT if os.getcwd() == ROOT else os.getcwd())
 
 
-SOURCES = ["dispatch.c", "pool.c", "elementwise.c", "search.c", "count.c",
+SOURCES = ["dispatch.c", "pool.c", "elementwise.c", "search.c", "count.c", "attention.c",
            "hamming/scalar.c", "hamming/scalar_popcnt.c", "hamming/avx2.c", "hamming/avx512.c",
            "bundle/scalar.c", "bundle/avx2.c", "bundle/avx512.c"]
 
 # portable: no -march=native; each ISA file sets its own target
-COMPILE_ARGS = ["-O3", "-std=gnu11", "-fno-strict-aliasing", "-pthread"]
+# -ffp-contract=off: no fused multiply-add, so float results are the same on every ISA path
+COMPILE_ARGS = ["-O3", "-std=gnu11", "-fno-strict-aliasing", "-ffp-contract=off", "-pthread"]
 LINK_ARGS = ["-pthread"]
 
 
@@ -42,6 +43,7 @@ ffi.set_source(
     include_dirs=[_rel()],
     extra_compile_args=COMPILE_ARGS,
     extra_link_args=LINK_ARGS,
+    libraries=["m"],
 )
 
 if __name__ == "__main__":

@@ -60,4 +60,34 @@ void hdc_bundle(const uint64_t *x, size_t n_rows, size_t row_words, const uint64
 void hdc_column_counts(const uint64_t *x, size_t n_rows, size_t row_words,
                        const int64_t *weights, int64_t *counts);
 
+/* ---- k-winner-take-all attention ------------------------------------------------------------ */
+/* n_heads heads; head h has n_q query codes (q + (h * n_q + i) * n_words) and n_k key codes
+ * (keys + (h * n_k + j) * n_words). Query i of a head sees its keys j < n_visible[i] (every key
+ * when n_visible is NULL) and keeps the k visible keys nearest in Hamming distance, nearest first,
+ * equal distances ordered by smaller index: slot r of row h * n_q + i of out_dist / out_idx; slots
+ * beyond the visible count get dist 0xFFFFFFFF and idx -1. Extra memory: a transposed copy of the
+ * keys plus O(k + dv) per thread. Each returns 0, or -1 if k == 0, n_k >= 2^32 or an allocation
+ * failed. */
+int hdc_kwta_select(const uint64_t *q, const uint64_t *keys, size_t n_heads, size_t n_q,
+                    size_t n_k, size_t n_words, size_t k, const int64_t *n_visible,
+                    uint32_t *out_dist, int64_t *out_idx);
+/* The selection, then row h * n_q + i of out (dv values) = sum over its winners w of
+ * exp((d_0 - d_w) * inv_temp) * v[h * n_k + w] / (sum of those weights), where d_0 is the best
+ * winner's distance: a softmax of score / temperature over the winners. Accumulated in double in
+ * winner order (no fused multiply-add), so every ISA path and thread count gives the same bits.
+ * A query that sees no key gets zeros. */
+int hdc_kwta_softmax_f32(const uint64_t *q, const uint64_t *keys, size_t n_heads, size_t n_q,
+                         size_t n_k, size_t n_words, size_t k, const int64_t *n_visible,
+                         const float *v, size_t dv, double inv_temp, float *out, int64_t *out_idx);
+int hdc_kwta_softmax_f64(const uint64_t *q, const uint64_t *keys, size_t n_heads, size_t n_q,
+                         size_t n_k, size_t n_words, size_t k, const int64_t *n_visible,
+                         const double *v, size_t dv, double inv_temp, double *out,
+                         int64_t *out_idx);
+/* The selection, then row h * n_q + i of out (v_words words) = the elementwise majority of the
+ * winners' value rows v + (h * n_k + w) * v_words; with an even number of winners a tied bit
+ * takes the best winner's bit. A query that sees no key gets zeros. */
+int hdc_kwta_majority(const uint64_t *q, const uint64_t *keys, size_t n_heads, size_t n_q,
+                      size_t n_k, size_t n_words, size_t k, const int64_t *n_visible,
+                      const uint64_t *v, size_t v_words, uint64_t *out, int64_t *out_idx);
+
 #endif

@@ -1,16 +1,10 @@
-"""hdc.attention.kwta_attention against a brute-force reference, on both kernel paths and every backend."""
+"""hdc.attention.kwta_attention against a brute-force reference, on every backend and SIMD path."""
 import numpy as np
 import pytest
 
 import hdc
+from conftest import PATHS
 from hdc import attention
-
-
-@pytest.fixture(params=["reference", "fused"])
-def path(request, monkeypatch):
-    """Force the reference (backend topk + NumPy mixing) or the fused Numba kernel."""
-    monkeypatch.setattr(attention, "_KERNEL", request.param)
-    return request.param
 
 
 def brute(qb, kb, topk, causal):
@@ -37,7 +31,7 @@ def brute_softmax(s, idx, v, temp):
 @pytest.mark.parametrize("dim,n_q,n_k,topk,causal", [
     (1, 7, 7, 3, True), (63, 20, 20, 4, True), (64, 33, 33, 40, True), (65, 17, 30, 5, True),
     (256, 50, 50, 8, False), (130, 12, 40, 6, False), (1000, 64, 64, 16, True)])
-def test_softmax_matches_brute_force(path, kernel_path, dim, n_q, n_k, topk, causal):
+def test_softmax_matches_brute_force(kernel_path, dim, n_q, n_k, topk, causal):
     rng = np.random.default_rng(dim + n_q)
     qb = rng.integers(0, 2, (2, n_q, dim)).astype(bool)
     kb = rng.integers(0, 2, (2, n_k, dim)).astype(bool)
@@ -53,7 +47,7 @@ def test_softmax_matches_brute_force(path, kernel_path, dim, n_q, n_k, topk, cau
         np.testing.assert_allclose(out[h], brute_softmax(s, want_idx, v[h], 3.0), atol=1e-5)
 
 
-def test_tie_order_is_smaller_index_first(path):
+def test_tie_order_is_smaller_index_first(kernel_path):
     k = hdc.random(1, 128, seed=0)
     keys = hdc.BinaryHV.concatenate([k] * 6)              # six identical keys
     q = keys[:1]
@@ -62,7 +56,7 @@ def test_tie_order_is_smaller_index_first(path):
     assert scores.tolist() == [[128] * 4]
 
 
-def test_causal_sees_fewer_keys_and_pads(path):
+def test_causal_sees_fewer_keys_and_pads(kernel_path):
     c = hdc.random(5, 64, seed=1)
     scores, idx = attention.kwta_select(c, c, 3)
     assert idx[0].tolist() == [0, -1, -1] and scores[0].tolist() == [64, -1, -1]
@@ -70,7 +64,7 @@ def test_causal_sees_fewer_keys_and_pads(path):
     assert all((idx[i][idx[i] >= 0] <= i).all() for i in range(5))
 
 
-def test_query_block_at_end_of_key_cache(path):
+def test_query_block_at_end_of_key_cache(kernel_path):
     """Lq < Lk with causal: query i sees keys up to Lk - Lq + i (incremental decoding)."""
     keys = hdc.random(10, 64, seed=2)
     q = keys[7:]
@@ -79,20 +73,62 @@ def test_query_block_at_end_of_key_cache(path):
     np.testing.assert_array_equal(full, block)
 
 
-def test_paths_agree_on_large_input(monkeypatch):
-    q = hdc.random((3, 300), 256, seed=3)
-    k = hdc.random((3, 300), 256, seed=4)
-    v = np.random.default_rng(0).standard_normal((3, 300, 16))
-    outs = []
-    for p in ("reference", "fused"):
-        monkeypatch.setattr(attention, "_KERNEL", p)
-        outs.append(attention.kwta_attention(q, k, v, 32, temperature=8.0, return_indices=True))
-    np.testing.assert_array_equal(outs[0][1], outs[1][1])
-    assert outs[0][0].dtype == np.float64
-    np.testing.assert_allclose(outs[0][0], outs[1][0], atol=1e-10)
+def _run_on(name, isa, fn):
+    with hdc.use_backend(name):
+        if isa is None:
+            return fn()
+        with hdc.use_isa(isa):
+            return fn()
 
 
-def test_majority_matches_bundle_of_winners(path):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bits", [256, 1000])
+def test_backends_give_the_same_bits(dtype, bits):
+    """Every backend and SIMD path: identical winners and bit-identical softmax outputs, with
+    1 and 2 threads (the C scan and the Numba kernel against the NumPy reference)."""
+    q = hdc.random((3, 300), bits, seed=3)
+    k = hdc.random((3, 300), bits, seed=4)
+    v = np.random.default_rng(0).standard_normal((3, 300, 16)).astype(dtype)
+    vb = hdc.random((3, 300), 130, seed=5)
+
+    def run():
+        soft = attention.kwta_attention(q, k, v, 32, temperature=8.0, return_indices=True)
+        maj = attention.kwta_attention(q, k, vb, 7, aggregate="majority")
+        return soft, maj
+
+    want = _run_on("numpy", None, run)
+    assert want[0][0].dtype == dtype
+    for name, isa in PATHS:
+        for threads in (1, 2):
+            old = hdc.get_num_threads()
+            hdc.set_num_threads(threads)
+            try:
+                (out, idx), maj = _run_on(name, isa, run)
+            finally:
+                hdc.set_num_threads(old)
+            np.testing.assert_array_equal(idx, want[0][1], err_msg=f"{name} {isa} winners")
+            np.testing.assert_array_equal(out, want[0][0], err_msg=f"{name} {isa} softmax bits")
+            np.testing.assert_array_equal(maj.words, want[1].words, err_msg=f"{name} {isa} majority")
+
+
+def test_structured_codes_need_the_rescan(kernel_path):
+    """Consecutive queries with very different distance profiles: the C scan's bound guessed from
+    the previous query is too tight (or too loose) and must fall back to a full rescan; ties galore
+    (codes from a few prototypes) exercise the smaller-index rule at the cut-off."""
+    rng = np.random.default_rng(11)
+    protos = rng.integers(0, 2, (4, 192)).astype(bool)
+    pick = rng.integers(0, 4, 600)
+    noise = rng.random((600, 192)) < np.where(np.arange(600) % 2, 0.02, 0.45)[:, None]
+    codes = protos[pick] ^ noise
+    qb, kb = codes[None, :, :], codes[None, ::-1, :].copy()
+    for topk, causal in [(16, True), (40, False), (300, True)]:
+        _, idx = attention.kwta_select(hdc.BinaryHV.from_bool(qb), hdc.BinaryHV.from_bool(kb), topk,
+                                       causal=causal)
+        _, want = brute(qb[0], kb[0], topk, causal)
+        np.testing.assert_array_equal(idx[0], want)
+
+
+def test_majority_matches_bundle_of_winners(kernel_path):
     q = hdc.random((2, 25), 200, seed=5)
     k = hdc.random((2, 25), 200, seed=6)
     v = hdc.random((2, 25), 200, seed=7)

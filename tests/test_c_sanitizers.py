@@ -1,4 +1,5 @@
-"""Build csrc/ with tests/c/driver.c under AddressSanitizer + UndefinedBehaviorSanitizer and run it.
+"""Build csrc/ with tests/c/driver.c under AddressSanitizer + UndefinedBehaviorSanitizer and run it,
+and tests/c/pool_stress.c under ThreadSanitizer.
 
 The driver calls every kernel on every ISA path this CPU supports, 1 and 2 threads, at odd sizes,
 with buffers allocated exactly to size, and compares with plain references; any out-of-bounds
@@ -21,9 +22,9 @@ def test_driver_under_asan_and_ubsan(tmp_path):
     cc = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
     assert cc, "a C compiler (gcc) is needed to build the sanitizer driver"
     exe = tmp_path / "hdc_driver"
-    cmd = [cc, "-std=gnu11", "-O1", "-g", "-fno-omit-frame-pointer",
+    cmd = [cc, "-std=gnu11", "-O1", "-g", "-fno-omit-frame-pointer", "-ffp-contract=off",
            "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-pthread",
-           "-I", CSRC, *c_sources(), os.path.join(ROOT, "tests", "c", "driver.c"), "-o", str(exe)]
+           "-I", CSRC, *c_sources(), os.path.join(ROOT, "tests", "c", "driver.c"), "-o", str(exe), "-lm"]
     build = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert build.returncode == 0, build.stderr
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
@@ -35,3 +36,19 @@ def test_driver_under_asan_and_ubsan(tmp_path):
     assert "OK (0 mismatches)" in run.stdout
     # the driver really covered every path this CPU runs
     assert "isa 0 threads 2: done" in run.stdout
+
+
+def test_thread_pool_under_tsan(tmp_path):
+    """Back-to-back threaded calls: no data race, and the same results as one thread."""
+    cc = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
+    assert cc, "a C compiler (gcc) is needed to build the sanitizer driver"
+    exe = tmp_path / "hdc_pool_stress"
+    cmd = [cc, "-std=gnu11", "-O1", "-g", "-fsanitize=thread", "-pthread", "-I", CSRC,
+           *c_sources(), os.path.join(ROOT, "tests", "c", "pool_stress.c"), "-o", str(exe), "-lm"]
+    build = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stderr
+    run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=300,
+                         env=dict(os.environ, TSAN_OPTIONS="halt_on_error=1"))
+    report = run.stdout + run.stderr
+    assert run.returncode == 0, report[-5000:]
+    assert "ThreadSanitizer" not in report and "OK (0 mismatches)" in run.stdout, report[-5000:]

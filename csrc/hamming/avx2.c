@@ -183,6 +183,38 @@ static void stream_copy(uint64_t *dst, const uint64_t *src, size_t n)
 
 static void store_fence(void) { _mm_sfence(); }
 
+/* 4 keys per vector: a lane per key, the words of the transposed keys summed lane-wise */
+static size_t kwta_scan(const uint64_t *q, const uint64_t *kt, size_t stride, size_t w, size_t j0,
+                        size_t j1, uint32_t below, uint64_t *cand)
+{
+    const __m256i thr = _mm256_set1_epi64x((long long)below); /* distances and below < 2^32 */
+    size_t n = 0, j = j0;
+    for (; j + 4 <= j1; j += 4) {
+        __m256i acc = _mm256_setzero_si256();
+        for (size_t c = 0; c < w; ++c) {
+            __m256i kv = _mm256_loadu_si256((const __m256i *)(kt + c * stride + j));
+            acc = _mm256_add_epi64(acc, popcnt64(_mm256_xor_si256(kv, _mm256_set1_epi64x((long long)q[c]))));
+        }
+        int m = _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(thr, acc)));
+        if (m) {
+            uint64_t d[4];
+            _mm256_storeu_si256((__m256i *)d, acc);
+            for (; m; m &= m - 1) {
+                int b = __builtin_ctz((unsigned)m);
+                cand[n++] = d[b] << 32 | (j + (size_t)b);
+            }
+        }
+    }
+    for (; j < j1; ++j) {
+        uint32_t d = 0;
+        for (size_t c = 0; c < w; ++c)
+            d += (uint32_t)__builtin_popcountll(q[c] ^ kt[c * stride + j]);
+        if (d < below)
+            cand[n++] = (uint64_t)d << 32 | j;
+    }
+    return n;
+}
+
 const hdc_ham_ops hdc_ham_avx2 = {"avx2", QB, dist_multi, dist_one, hamming_rows, popcount_rows,
-                                  find_hit, xor_words, stream_copy, store_fence};
+                                  find_hit, xor_words, stream_copy, store_fence, kwta_scan};
 #endif

@@ -17,6 +17,14 @@ return None (``topk`` too). They mirror ``csrc/hdc.h`` one for one:
 ``bundle(x, tie, out)``                                x (n, W) with n >= 1, tie (W,), out (W,)
 ``column_counts(x, weights, counts)``                  x (n, W), weights None or int64 (n,),
                                                        counts int64 (W * 64,), accumulated
+``kwta_select(q, keys, k, n_visible, out_dist,         q (H, Lq, W), keys (H, Lk, W); per head,
+out_idx)``                                             ``topk`` of each query (out (H, Lq, k))
+``kwta_softmax(q, keys, k, n_visible, v, inv_temp,     v float32/64 (H, Lk, dv), out (H, Lq, dv):
+out, out_idx)``                                        winners mixed by exp(-(d - d_best) *
+                                                       inv_temp), float64 sums in winner order
+``kwta_majority(q, keys, k, n_visible, v, out,         v uint64 (H, Lk, VW), out (H, Lq, VW):
+out_idx)``                                             majority of the winners' rows, even
+                                                       counts tie to the best winner's bit
 =====================================================  ===========================================
 
 ``set_num_threads(n)`` / ``get_num_threads()`` control the threads a backend uses.

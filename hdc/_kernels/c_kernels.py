@@ -197,3 +197,63 @@ def column_counts(x, weights, counts):
         _shape(weights, "weights", (x.shape[0],))
         w = _i64(weights)
     lib.hdc_column_counts(_u64(x), x.shape[0], x.shape[1], w, _i64(counts))
+
+
+# ---- k-winner-take-all attention (hdc.attention) ---------------------------------------------
+
+def _kwta_args(q, keys, k, n_visible, out_idx):
+    """Checks shared by the kwta kernels: q (H, Lq, W), keys (H, Lk, W), out_idx (H, Lq, k)."""
+    _arr(q, "q", _U64, 3), _arr(keys, "keys", _U64, 3)
+    n_h, n_q, w = q.shape
+    if keys.shape[0] != n_h or keys.shape[2] != w:
+        raise ValueError(f"keys must have shape ({n_h}, Lk, {w}), got {keys.shape}")
+    if keys.shape[1] >= 2 ** 32:
+        raise ValueError(f"keys: at most 2**32 - 1 keys per head, got {keys.shape[1]}")
+    k = int(k)
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    _arr(out_idx, "out_idx", _I64, 3, True), _shape(out_idx, "out_idx", (n_h, n_q, k))
+    vis = ffi.NULL
+    if n_visible is not None:
+        _arr(n_visible, "n_visible", _I64, 1), _shape(n_visible, "n_visible", (n_q,))
+        vis = _i64(n_visible)
+    return (_u64(q), _u64(keys), n_h, n_q, keys.shape[1], w, k, vis)
+
+
+def _kwta_check(rc, what, k):
+    if rc != 0:
+        raise MemoryError(f"{what} could not allocate its work buffers (k={k})")
+
+
+def kwta_select(q, keys, k, n_visible, out_dist, out_idx):
+    """Each query's k nearest visible keys per head: out_dist uint32 / out_idx int64 (H, Lq, k)."""
+    args = _kwta_args(q, keys, k, n_visible, out_idx)
+    _arr(out_dist, "out_dist", _U32, 3, True), _shape(out_dist, "out_dist", out_idx.shape)
+    _kwta_check(lib.hdc_kwta_select(*args, _u32(out_dist), _i64(out_idx)), "hdc_kwta_select", k)
+
+
+def kwta_softmax(q, keys, k, n_visible, v, inv_temp, out, out_idx):
+    """Softmax of the winners' scores mixing v (H, Lk, dv) float32/float64 into out (H, Lq, dv)."""
+    args = _kwta_args(q, keys, k, n_visible, out_idx)
+    if v.dtype not in (np.float32, np.float64):
+        raise ValueError(f"v must be float32 or float64, got {v.dtype}")
+    _arr(v, "v", v.dtype, 3), _arr(out, "out", v.dtype, 3, True)
+    _shape(v, "v", (q.shape[0], keys.shape[1], v.shape[2]))
+    _shape(out, "out", (q.shape[0], q.shape[1], v.shape[2]))
+    if v.dtype == np.float32:
+        rc = lib.hdc_kwta_softmax_f32(*args, _p(v, "float *"), v.shape[2], float(inv_temp),
+                                      _p(out, "float *"), _i64(out_idx))
+    else:
+        rc = lib.hdc_kwta_softmax_f64(*args, _p(v, "double *"), v.shape[2], float(inv_temp),
+                                      _p(out, "double *"), _i64(out_idx))
+    _kwta_check(rc, "hdc_kwta_softmax", k)
+
+
+def kwta_majority(q, keys, k, n_visible, v, out, out_idx):
+    """Majority of the winners' value words v (H, Lk, VW) into out (H, Lq, VW)."""
+    args = _kwta_args(q, keys, k, n_visible, out_idx)
+    _arr(v, "v", _U64, 3), _arr(out, "out", _U64, 3, True)
+    _shape(v, "v", (q.shape[0], keys.shape[1], v.shape[2]))
+    _shape(out, "out", (q.shape[0], q.shape[1], v.shape[2]))
+    _kwta_check(lib.hdc_kwta_majority(*args, _u64(v), v.shape[2], _u64(out), _i64(out_idx)),
+                "hdc_kwta_majority", k)

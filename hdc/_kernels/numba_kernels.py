@@ -14,6 +14,7 @@ after (topk), so results never depend on the thread count.
 - bundle / column_counts: bit-sliced carry-save counters (a Harley-Seal adder tree over groups of
   16 rows feeding ripple-carry counter planes), over tiles of word columns.
 - permute: a word-level funnel shift (:func:`hdc.primitives.rotate_row`).
+- kwta_*: fused distance / selection / mixing kernels (:mod:`hdc._kernels.kwta_numba`).
 """
 import threading
 import time
@@ -22,6 +23,7 @@ import numba
 import numpy as np
 
 from ..primitives import _ctpop64, hamming_row, jit, popcount_row, rotate_row, xor_row
+from .kwta_numba import kwta_majority, kwta_select, kwta_softmax  # noqa: F401 - backend API
 
 # ---- threads ----------------------------------------------------------------------------------
 

@@ -2,6 +2,8 @@
 
 Vectorised over rows with ``np.bitwise_count``; no compilation, always available.
 """
+import math
+
 import numpy as np
 
 _ONE = np.uint64(1)
@@ -106,13 +108,14 @@ def topk(q, m, k, n_visible, out_dist, out_idx):
 
 
 def _bits(x):
-    """Unpack (n, W) words into (n, W * 64) uint8 bits, bit b of word w at column 64 w + b."""
-    return ((x[..., None] >> _BIT_INDEX) & _ONE).astype(np.uint8).reshape(x.shape[0], -1)
+    """Unpack (..., W) words into (..., W * 64) uint8 bits, bit b of word w at column 64 w + b."""
+    return ((x[..., None] >> _BIT_INDEX) & _ONE).astype(np.uint8).reshape(x.shape[:-1] + (-1,))
 
 
 def _pack(bits):
-    """Inverse of ``_bits`` for a 1-D array of 0/1 values whose length is a multiple of 64."""
-    return (bits.reshape(-1, 64).astype(np.uint64) << _BIT_INDEX).sum(axis=-1, dtype=np.uint64)
+    """Inverse of ``_bits``: (..., W * 64) 0/1 values into (..., W) words."""
+    grouped = bits.reshape(bits.shape[:-1] + (-1, 64)).astype(np.uint64)
+    return (grouped << _BIT_INDEX).sum(axis=-1, dtype=np.uint64)
 
 
 def bundle(x, tie, out):
@@ -131,3 +134,50 @@ def column_counts(x, weights, counts):
             counts += bits.sum(axis=0)
         else:
             counts += weights[start:start + 256] @ bits
+
+
+# ---- k-winner-take-all attention ------------------------------------------------------------
+
+def kwta_select(q, keys, k, n_visible, out_dist, out_idx):
+    for h in range(q.shape[0]):
+        topk(q[h], keys[h], k, n_visible, out_dist[h], out_idx[h])
+
+
+def kwta_softmax(q, keys, k, n_visible, v, inv_temp, out, out_idx):
+    n_h, n_q = q.shape[:2]
+    dist = np.empty((n_h, n_q, k), np.uint32)
+    kwta_select(q, keys, k, n_visible, dist, out_idx)
+    valid = out_idx >= 0
+    # weight of winner r: exp(-(d_r - d_0) / T) from a table of integer gaps; summed in float64
+    # in winner order, exactly as the C and Numba kernels do
+    # (math.exp, the C library's, as the C and Numba kernels use; NumPy's SIMD exp may differ
+    # in the last bit)
+    table = np.array([math.exp(-(delta * inv_temp)) for delta in range(q.shape[2] * 64 + 1)])
+    gap = np.where(valid, dist.astype(np.int64) - dist[..., :1].astype(np.int64), 0)
+    weight = table[gap]
+    heads = np.arange(n_h)[:, None]
+    acc = np.zeros(out.shape, np.float64)
+    total = np.zeros(out.shape[:2], np.float64)
+    for r in range(k):
+        live = valid[..., r]
+        rows = v[heads, np.where(live, out_idx[..., r], 0)]        # (H, Lq, dv)
+        acc = np.where(live[..., None], acc + weight[..., r, None] * rows.astype(np.float64), acc)
+        total = np.where(live, total + weight[..., r], total)
+    seen = valid[..., 0]
+    scale = 1.0 / np.where(seen, total, 1.0)
+    out[...] = np.where(seen[..., None], acc * scale[..., None], 0.0)
+
+
+def kwta_majority(q, keys, k, n_visible, v, out, out_idx):
+    n_h, n_q = q.shape[:2]
+    dist = np.empty((n_h, n_q, k), np.uint32)
+    kwta_select(q, keys, k, n_visible, dist, out_idx)
+    valid = out_idx >= 0
+    count = valid.sum(-1)                                         # (H, Lq)
+    rows = v[np.arange(n_h)[:, None, None], np.where(valid, out_idx, 0)]   # (H, Lq, k, VW)
+    ones = (_bits(rows) & valid[..., None]).sum(-2, dtype=np.int64)       # (H, Lq, VW * 64)
+    best = _bits(rows[:, :, 0])
+    twice, n = 2 * ones, count[..., None]
+    # more than half the winners; an even count ties to the best winner's bit; no winner: 0
+    bits = ((twice > n) | ((twice == n) & best)) & (n > 0)
+    out[...] = _pack(bits)

@@ -3,6 +3,7 @@
  * size, so a build with -fsanitize=address catches any read or write past an end.
  * Exit status 0 when everything matches; prints the first mismatches otherwise.
  * Built and run by tests/test_c_sanitizers.py. */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,6 +199,92 @@ static void test_counts(size_t dim, size_t n)
     free(x), free(tie), free(out), free(weights), free(counts);
 }
 
+/* k-WTA attention: winners against qsort of (distance, index) per head and query; softmax and
+ * majority against plain loops over those winners. Queries alternate between copies of keys and
+ * random codes, so the previous query's bound is sometimes far too tight (a rescan) and sometimes
+ * far too loose (buffer reductions); repeated keys make ties at the cut-off. */
+static void test_kwta(size_t dim, size_t n_h, size_t n_q, size_t n_k)
+{
+    size_t w = words_of(dim), dv = 5;
+    uint64_t *keys = rand_rows(n_h * n_k, dim), *q = rand_rows(n_h * n_q, dim);
+    uint64_t *vw = rand_rows(n_h * n_k, 70);
+    for (size_t r = 3; r < n_h * n_k; r += 4)
+        memcpy(keys + r * w, keys + (r - 3) * w, w * sizeof *keys);
+    for (size_t i = 0; i < n_h * n_q; i += 2)
+        memcpy(q + i * w, keys + (next64() % (n_h * n_k)) * w, w * sizeof *q);
+    float *vf = alloc(n_h * n_k * dv * sizeof *vf);
+    double *vd = alloc(n_h * n_k * dv * sizeof *vd);
+    for (size_t i = 0; i < n_h * n_k * dv; ++i)
+        vd[i] = vf[i] = (float)((double)(next64() >> 11) / 9007199254740992.0 - 0.5);
+    int64_t *vis = alloc(n_q * sizeof *vis);
+    pair_t *all = alloc((n_k ? n_k : 1) * sizeof *all);
+    size_t ks[] = {1, 3, 40, n_k + 3};
+    for (int use_vis = 0; use_vis < 2; ++use_vis) {
+        for (size_t i = 0; i < n_q; ++i)
+            vis[i] = (int64_t)(next64() % (n_k + 3)) - 1;
+        for (size_t kc = 0; kc < sizeof ks / sizeof *ks; ++kc) {
+            size_t k = ks[kc], rows = n_h * n_q;
+            uint32_t *od = alloc(rows * k * sizeof *od);
+            int64_t *oi = alloc(rows * k * sizeof *oi), *oi2 = alloc(rows * k * sizeof *oi2);
+            float *of = alloc(rows * dv * sizeof *of);
+            double *odd = alloc(rows * dv * sizeof *odd);
+            uint64_t *om = alloc(rows * 2 * sizeof *om);
+            const int64_t *nv = use_vis ? vis : NULL;
+            CHECK(hdc_kwta_select(q, keys, n_h, n_q, n_k, w, k, nv, od, oi) == 0, "kwta_select rc");
+            CHECK(hdc_kwta_softmax_f32(q, keys, n_h, n_q, n_k, w, k, nv, vf, dv, 0.3, of, oi2) == 0,
+                  "kwta_softmax_f32 rc");
+            CHECK(memcmp(oi, oi2, rows * k * sizeof *oi) == 0, "kwta softmax winners");
+            CHECK(hdc_kwta_softmax_f64(q, keys, n_h, n_q, n_k, w, k, nv, vd, dv, 0.3, odd, oi2) == 0,
+                  "kwta_softmax_f64 rc");
+            CHECK(hdc_kwta_majority(q, keys, n_h, n_q, n_k, w, k, nv, vw, 2, om, oi2) == 0,
+                  "kwta_majority rc");
+            CHECK(memcmp(oi, oi2, rows * k * sizeof *oi) == 0, "kwta majority winners");
+            for (size_t h = 0; h < n_h; ++h)
+                for (size_t i = 0; i < n_q; ++i) {
+                    size_t row = h * n_q + i, v = n_k;
+                    if (use_vis)
+                        v = vis[i] < 0 ? 0 : (size_t)vis[i] < n_k ? (size_t)vis[i] : n_k;
+                    for (size_t j = 0; j < v; ++j)
+                        all[j] = (pair_t){ref_dist(q + row * w, keys + (h * n_k + j) * w, dim),
+                                          (int64_t)j};
+                    qsort(all, v, sizeof *all, cmp_pair);
+                    size_t kk = v < k ? v : k;
+                    for (size_t s = 0; s < k; ++s) {
+                        uint32_t wd = s < kk ? all[s].d : 0xFFFFFFFFu;
+                        int64_t wi = s < kk ? all[s].i : -1;
+                        CHECK(od[row * k + s] == wd && oi[row * k + s] == wi,
+                              "kwta_select dim=%zu n_k=%zu k=%zu vis=%d row=%zu slot=%zu", dim,
+                              n_k, k, use_vis, row, s);
+                    }
+                    for (size_t e = 0; e < dv; ++e) {
+                        double acc = 0.0, total = 0.0;
+                        for (size_t s = 0; s < kk; ++s) {
+                            double wgt = exp(-((double)(all[s].d - all[0].d) * 0.3));
+                            total += wgt;
+                            acc += wgt * vd[(h * n_k + (size_t)all[s].i) * dv + e];
+                        }
+                        double want = kk ? acc / total : 0.0;
+                        CHECK(fabs(odd[row * dv + e] - want) <= 1e-12 && fabs(of[row * dv + e] - want) <= 1e-6,
+                              "kwta_softmax dim=%zu n_k=%zu k=%zu row=%zu", dim, n_k, k, row);
+                    }
+                    for (size_t b = 0; b < 70; ++b) {
+                        size_t c = 0;
+                        for (size_t s = 0; s < kk; ++s)
+                            c += (size_t)bit(vw + (h * n_k + (size_t)all[s].i) * 2, b);
+                        int want = kk == 0 ? 0 : 2 * c > kk ? 1 : 2 * c < kk ? 0
+                                 : bit(vw + (h * n_k + (size_t)all[0].i) * 2, b);
+                        CHECK(bit(om + row * 2, b) == want, "kwta_majority dim=%zu k=%zu row=%zu bit=%zu",
+                              dim, k, row, b);
+                    }
+                }
+            free(od), free(oi), free(oi2), free(of), free(odd), free(om);
+        }
+    }
+    CHECK(hdc_kwta_select(q, keys, n_h, n_q, n_k, w, 0, NULL, NULL, NULL) == -1,
+          "kwta_select k=0 must fail");
+    free(keys), free(q), free(vw), free(vf), free(vd), free(vis), free(all);
+}
+
 int main(void)
 {
     static const size_t dims[] = {1, 63, 64, 65, 127, 129, 256, 257, 520, 1000, 8191};
@@ -233,6 +320,11 @@ int main(void)
                     for (size_t qi = 0; qi < sizeof queries / sizeof *queries; qi += 2 - big)
                         test_search(dim, rows[r], queries[qi]);
                 }
+            }
+            for (size_t d = 0; d < 4; ++d) {
+                static const size_t kwta_dims[] = {1, 65, 256, 1000};
+                test_kwta(kwta_dims[d], 2, 9, 33);
+                test_kwta(kwta_dims[d], 2, 40, 700);
             }
             printf("isa %d threads %d: done\n", isa, nt);
         }

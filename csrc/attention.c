@@ -1,0 +1,440 @@
+/* attention.c: Hamming k-winner-take-all attention (hdc_kwta_*), the driver of kwta_scan.
+ *
+ * Keys are transposed once per call (word c of key j at kt[c * n_k + j]) so the scan computes
+ * 8 (AVX-512) or 4 (AVX2) distances per vector with no horizontal sums. A query streams over its
+ * visible keys in chunks; only keys nearer than a running bound enter a small candidate buffer
+ * as (distance << 32 | index), so comparing two entries compares (distance, index), the
+ * winner order. When the buffer fills, it is cut to the k smallest and the bound drops to the
+ * k-th distance (a later key only wins if strictly nearer: its index is larger). The bound starts
+ * at the previous query's k-th distance plus a slack; if fewer than k keys pass it, the query is
+ * scanned again with no bound, so the result never depends on the guess. Memory: the transposed
+ * keys plus O(k) per thread, never O(L^2).
+ *
+ * Units are blocks of queries of one head, claimed dynamically (causal rows cost more as they
+ * go). Each query's output depends only on its own winners, accumulated in a fixed order, so
+ * results are the same for every thread count and ISA path.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include "internal.h"
+
+#define CHUNK 256   /* keys scanned between checks of the candidate buffer */
+#define QBLOCK 32   /* queries per work unit */
+#define SLACK 2     /* first bound: previous query's k-th distance + SLACK */
+
+enum { KWTA_SELECT, KWTA_SOFTMAX_F32, KWTA_SOFTMAX_F64, KWTA_MAJORITY };
+
+typedef struct {
+    const hdc_ham_ops *ham;
+    const hdc_count_ops *count;
+    const uint64_t *q, *kt;
+    size_t n_heads, n_q, n_k, w, k, reduce_at, cand_cap, blocks;
+    const int64_t *n_visible;
+    int mode, isa, n_slices;
+    const void *v;          /* softmax: values (n_heads, n_k, dv); majority: words (.., v_words) */
+    size_t dv, v_words;
+    const double *table;    /* softmax weights exp(-delta * inv_temp), delta = 0 .. 64 w */
+    void *out;
+    uint32_t *out_dist;     /* NULL except for hdc_kwta_select */
+    int64_t *out_idx;
+    char *scratch;          /* per thread slot: scratch_bytes each */
+    size_t scratch_bytes;
+} kwta_job;
+
+static inline size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
+
+static void insertion_sort(uint64_t *a, size_t n)
+{
+    for (size_t i = 1; i < n; ++i) {
+        uint64_t x = a[i];
+        size_t p = i;
+        for (; p > 0 && a[p - 1] > x; --p)
+            a[p] = a[p - 1];
+        a[p] = x;
+    }
+}
+
+/* reorder the distinct entries a[0..n) so that a[0..k) hold the k smallest, sorted (k <= n) */
+static void quick_smallest(uint64_t *a, size_t n, size_t k)
+{
+    size_t lo = 0, hi = n; /* a[0..lo) < a[lo..hi) < a[hi..n); position k - 1 lies in [lo, hi) */
+    while (hi - lo > 24) {
+        uint64_t x = a[lo], y = a[lo + (hi - lo) / 2], z = a[hi - 1];
+        /* median of three distinct entries: the minimum of them is below it, so both sides of
+         * the partition are non-empty and the range shrinks */
+        uint64_t p = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y));
+        size_t s = lo;
+        for (size_t i = lo; i < hi; ++i)
+            if (a[i] < p) {
+                uint64_t t = a[i];
+                a[i] = a[s];
+                a[s++] = t;
+            }
+        if (k <= s)
+            hi = s;
+        else
+            lo = s;
+    }
+    insertion_sort(a + lo, hi - lo);
+    insertion_sort(a, lo < k ? lo : k);
+}
+
+/* the k smallest of the candidates a[0..n) (k <= n), sorted, into a[0..k).
+ * Candidates come as a sorted run followed by entries in increasing index, so a counting sort by
+ * distance that keeps that order within a distance (stable) sorts by (distance, index). The
+ * distances of one query span a few dozen values; a wider spread falls back to quickselect.
+ * tmp: room for n entries; counts: room for SPAN + 1 counters. */
+#define SPAN 512
+static void sort_smallest(uint64_t *a, size_t n, size_t k, uint64_t *tmp, uint32_t *counts)
+{
+    uint32_t lo = UINT32_MAX, hi = 0;
+    for (size_t i = 0; i < n; ++i) {
+        uint32_t d = (uint32_t)(a[i] >> 32);
+        lo = d < lo ? d : lo;
+        hi = d > hi ? d : hi;
+    }
+    if (hi - lo >= SPAN) {
+        quick_smallest(a, n, k);
+        return;
+    }
+    uint32_t span = hi - lo + 1;
+    for (uint32_t b = 0; b <= span; ++b)
+        counts[b] = 0;
+    for (size_t i = 0; i < n; ++i)
+        ++counts[(uint32_t)(a[i] >> 32) - lo + 1];
+    for (uint32_t b = 1; b <= span; ++b)   /* counts[b]: entries nearer than distance lo + b */
+        counts[b] += counts[b - 1];
+    for (size_t i = 0; i < n; ++i) /* every entry placed (no branch), the first k kept */
+        tmp[counts[(uint32_t)(a[i] >> 32) - lo]++] = a[i];
+    for (size_t i = 0; i < k; ++i)
+        a[i] = tmp[i];
+}
+
+/* the kk = min(k, nvis) winners of query q among keys [0, nvis) of kt, sorted, into cand[0..kk) */
+static size_t select_query(const kwta_job *j, const uint64_t *q, const uint64_t *kt, size_t nvis,
+                           uint32_t *guess, uint64_t *cand, uint64_t *tmp, uint32_t *counts)
+{
+    size_t k = j->k, kk = min_size(k, nvis);
+    if (kk == 0)
+        return 0;
+    uint32_t below = *guess;
+    for (;;) {
+        size_t n = 0;
+        uint32_t bound = below;
+        for (size_t j0 = 0; j0 < nvis; j0 += CHUNK) {
+            n += j->ham->kwta_scan(q, kt, j->n_k, j->w, j0, min_size(j0 + CHUNK, nvis), bound,
+                                   cand + n);
+            if (n >= j->reduce_at) {
+                sort_smallest(cand, n, k, tmp, counts);
+                n = k;
+                bound = (uint32_t)(cand[k - 1] >> 32);
+            }
+        }
+        /* at least kk keys nearer than the bound: the kk nearest are among them */
+        if (n >= kk) {
+            sort_smallest(cand, n, kk, tmp, counts);
+            break;
+        }
+        below = UINT32_MAX; /* the guessed bound was too tight */
+    }
+    uint32_t d = (uint32_t)(cand[kk - 1] >> 32);
+    *guess = d < UINT32_MAX - SLACK ? d + SLACK : UINT32_MAX;
+    return kk;
+}
+
+/* ---- mixing the winners' values ------------------------------------------------------------- */
+
+#define MIX_COLS 16 /* value columns whose sums stay in registers across the winners */
+
+/* out = sum_r table[d_r - d_0] * v[idx_r] / sum_r table[d_r - d_0], in double, winner order.
+ * Columns go in blocks of MIX_COLS. */
+#define DEFINE_MIX(NAME, T)                                                                        \
+    static inline __attribute__((always_inline)) void NAME##_body(                                 \
+        const double *table, const uint64_t *win, size_t kk, const T *v, size_t dv, double *wgt,  \
+        T *out)                                                                                    \
+    {                                                                                              \
+        uint32_t d0 = (uint32_t)(win[0] >> 32);                                                    \
+        double total = 0.0;                                                                        \
+        for (size_t r = 0; r < kk; ++r) {                                                          \
+            wgt[r] = table[(uint32_t)(win[r] >> 32) - d0];                                         \
+            total += wgt[r];                                                                       \
+        }                                                                                          \
+        double scale = 1.0 / total;                                                                \
+        size_t e0 = 0;                                                                             \
+        for (; e0 + MIX_COLS <= dv; e0 += MIX_COLS) {                                              \
+            double acc[MIX_COLS] = {0};                                                            \
+            for (size_t r = 0; r < kk; ++r) {                                                      \
+                const T *vr = v + (size_t)(uint32_t)win[r] * dv + e0;                              \
+                for (int e = 0; e < MIX_COLS; ++e)                                                 \
+                    acc[e] += wgt[r] * (double)vr[e];                                              \
+            }                                                                                      \
+            for (int e = 0; e < MIX_COLS; ++e)                                                     \
+                out[e0 + e] = (T)(acc[e] * scale);                                                 \
+        }                                                                                          \
+        for (; e0 < dv; ++e0) {                                                                    \
+            double acc = 0.0;                                                                      \
+            for (size_t r = 0; r < kk; ++r)                                                        \
+                acc += wgt[r] * (double)v[(size_t)(uint32_t)win[r] * dv + e0];                     \
+            out[e0] = (T)(acc * scale);                                                            \
+        }                                                                                          \
+    }                                                                                              \
+    static void NAME##_plain(const double *table, const uint64_t *win, size_t kk, const T *v,     \
+                             size_t dv, double *wgt, T *out)                                       \
+    {                                                                                              \
+        NAME##_body(table, win, kk, v, dv, wgt, out);                                              \
+    }                                                                                              \
+    MIX_X86(NAME, T)
+
+/* wider vectors for the same arithmetic (the build passes -ffp-contract=off: no FMA) */
+#ifdef HDC_X86
+#define MIX_X86(NAME, T)                                                                           \
+    __attribute__((target("avx2"))) static void NAME##_avx2(                                       \
+        const double *table, const uint64_t *win, size_t kk, const T *v, size_t dv, double *wgt,  \
+        T *out)                                                                                    \
+    {                                                                                              \
+        NAME##_body(table, win, kk, v, dv, wgt, out);                                              \
+    }                                                                                              \
+    __attribute__((target("avx512f"))) static void NAME##_avx512(                                  \
+        const double *table, const uint64_t *win, size_t kk, const T *v, size_t dv, double *wgt,  \
+        T *out)                                                                                    \
+    {                                                                                              \
+        NAME##_body(table, win, kk, v, dv, wgt, out);                                              \
+    }
+#else
+#define MIX_X86(NAME, T)
+#endif
+
+DEFINE_MIX(mix_f32, float)
+DEFINE_MIX(mix_f64, double)
+
+static void mix_softmax(const kwta_job *j, const uint64_t *win, size_t kk, size_t h, size_t row,
+                        double *wgt)
+{
+    if (j->mode == KWTA_SOFTMAX_F32) {
+        const float *v = (const float *)j->v + h * j->n_k * j->dv;
+        float *out = (float *)j->out + row * j->dv;
+#ifdef HDC_X86
+        if (j->isa == HDC_ISA_AVX512)
+            mix_f32_avx512(j->table, win, kk, v, j->dv, wgt, out);
+        else if (j->isa == HDC_ISA_AVX2)
+            mix_f32_avx2(j->table, win, kk, v, j->dv, wgt, out);
+        else
+#endif
+            mix_f32_plain(j->table, win, kk, v, j->dv, wgt, out);
+    } else {
+        const double *v = (const double *)j->v + h * j->n_k * j->dv;
+        double *out = (double *)j->out + row * j->dv;
+#ifdef HDC_X86
+        if (j->isa == HDC_ISA_AVX512)
+            mix_f64_avx512(j->table, win, kk, v, j->dv, wgt, out);
+        else if (j->isa == HDC_ISA_AVX2)
+            mix_f64_avx2(j->table, win, kk, v, j->dv, wgt, out);
+        else
+#endif
+            mix_f64_plain(j->table, win, kk, v, j->dv, wgt, out);
+    }
+}
+
+/* majority of the winners' value rows; an even count ties to the best winner's bit */
+static void mix_majority(const kwta_job *j, const uint64_t *win, size_t kk, size_t h, size_t row,
+                         size_t *idx, uint64_t *sl)
+{
+    const uint64_t *v = (const uint64_t *)j->v + h * j->n_k * j->v_words;
+    uint64_t *out = (uint64_t *)j->out + row * j->v_words;
+    for (size_t r = 0; r < kk; ++r)
+        idx[r] = (size_t)(uint32_t)win[r];
+    int n_slices = kk ? 64 - __builtin_clzll(kk) : 1;
+    for (size_t i = 0; i < (size_t)n_slices * j->v_words; ++i)
+        sl[i] = 0;
+    j->count->count_add(v, j->v_words, idx, kk, 0, j->v_words, sl, n_slices);
+    j->count->majority(sl, n_slices, j->v_words, kk / 2, kk % 2 == 0, v + idx[0] * j->v_words, out);
+}
+
+/* ---- the driver ---------------------------------------------------------------------------- */
+
+typedef struct {
+    uint64_t *cand, *tmp, *pending;  /* candidates, sort buffer, winners waiting to be mixed */
+    uint32_t *counts;
+    double *wgt;                     /* softmax: k weights */
+    uint64_t *sl;                    /* majority: n_slices * v_words counter words */
+    size_t *idx;                     /* majority: k row indices */
+} kwta_scratch;
+
+static kwta_scratch scratch_of(const kwta_job *j, int slot)
+{
+    kwta_scratch s;
+    s.cand = (uint64_t *)(j->scratch + (size_t)slot * j->scratch_bytes);
+    s.tmp = s.cand + j->cand_cap;
+    s.pending = s.tmp + j->cand_cap;
+    s.counts = (uint32_t *)(s.pending + j->k);
+    void *rest = s.counts + (SPAN + 2);
+    s.wgt = rest;
+    s.sl = rest;
+    s.idx = (size_t *)(s.sl + (size_t)j->n_slices * j->v_words);
+    return s;
+}
+
+static size_t scratch_bytes(const kwta_job *j)
+{
+    size_t extra = 0;
+    if (j->mode == KWTA_SOFTMAX_F32 || j->mode == KWTA_SOFTMAX_F64)
+        extra = j->k * sizeof(double);
+    else if (j->mode == KWTA_MAJORITY)
+        extra = (size_t)j->n_slices * j->v_words * sizeof(uint64_t) + j->k * sizeof(size_t);
+    size_t bytes = (2 * j->cand_cap + j->k) * sizeof(uint64_t) + (SPAN + 2) * sizeof(uint32_t) + extra;
+    return (bytes + 63) / 64 * 64;
+}
+
+static size_t value_row_bytes(const kwta_job *j)
+{
+    if (j->mode == KWTA_MAJORITY)
+        return j->v_words * sizeof(uint64_t);
+    return j->dv * (j->mode == KWTA_SOFTMAX_F32 ? sizeof(float) : sizeof(double));
+}
+
+/* output row `row` of head h from its kk winners */
+static void mix_query(const kwta_job *j, const uint64_t *win, size_t kk, size_t h, size_t row,
+                      const kwta_scratch *s)
+{
+    if (kk == 0) {
+        size_t width = value_row_bytes(j);
+        char *o = (char *)j->out + row * width;
+        for (size_t b = 0; b < width; ++b)
+            o[b] = 0;
+    } else if (j->mode == KWTA_MAJORITY) {
+        mix_majority(j, win, kk, h, row, s->idx, s->sl);
+    } else {
+        mix_softmax(j, win, kk, h, row, s->wgt);
+    }
+}
+
+/* The winners' value rows are scattered over the values: a query's rows are prefetched as soon
+ * as it is selected and mixed after the next query's scan, which hides the memory latency. */
+static void kwta_unit(void *ctx, size_t u, int slot)
+{
+    const kwta_job *j = ctx;
+    size_t h = u / j->blocks, i0 = u % j->blocks * QBLOCK, i1 = min_size(i0 + QBLOCK, j->n_q);
+    kwta_scratch s = scratch_of(j, slot);
+    const uint64_t *kt = j->kt + h * j->w * j->n_k;
+    const char *values = j->v ? (const char *)j->v + h * j->n_k * value_row_bytes(j) : NULL;
+    uint32_t guess = UINT32_MAX;
+    size_t pending_kk = 0, pending_row = SIZE_MAX;
+    for (size_t i = i0; i < i1; ++i) {
+        size_t row = h * j->n_q + i;
+        size_t nvis = j->n_k;
+        if (j->n_visible) {
+            int64_t v = j->n_visible[i];
+            nvis = v <= 0 ? 0 : min_size((size_t)v, j->n_k);
+        }
+        size_t kk = select_query(j, j->q + row * j->w, kt, nvis, &guess, s.cand, s.tmp, s.counts);
+        int64_t *oi = j->out_idx + row * j->k;
+        for (size_t r = 0; r < j->k; ++r)
+            oi[r] = r < kk ? (int64_t)(uint32_t)s.cand[r] : -1;
+        if (j->mode == KWTA_SELECT) {
+            uint32_t *od = j->out_dist + row * j->k;
+            for (size_t r = 0; r < j->k; ++r)
+                od[r] = r < kk ? (uint32_t)(s.cand[r] >> 32) : UINT32_MAX;
+            continue;
+        }
+        size_t row_bytes = value_row_bytes(j);
+        for (size_t r = 0; r < kk; ++r)
+            for (size_t b = 0; b < row_bytes; b += 64)
+                __builtin_prefetch(values + (size_t)(uint32_t)s.cand[r] * row_bytes + b);
+        if (pending_row != SIZE_MAX)
+            mix_query(j, s.pending, pending_kk, h, pending_row, &s);
+        for (size_t r = 0; r < kk; ++r)
+            s.pending[r] = s.cand[r];
+        pending_kk = kk;
+        pending_row = row;
+    }
+    if (pending_row != SIZE_MAX)
+        mix_query(j, s.pending, pending_kk, h, pending_row, &s);
+}
+
+static int kwta_run(kwta_job *j, const uint64_t *keys, double inv_temp)
+{
+    if (j->k == 0 || j->n_k > UINT32_MAX)
+        return -1;
+    if (j->n_heads == 0 || j->n_q == 0)
+        return 0;
+    size_t w = j->w, n_k = j->n_k;
+    j->ham = hdc__ham();
+    j->count = hdc__count();
+    j->isa = hdc_get_isa();
+    j->reduce_at = j->k > 64 ? 2 * j->k : 128;
+    j->cand_cap = j->reduce_at + CHUNK + 8;
+    j->blocks = (j->n_q + QBLOCK - 1) / QBLOCK;
+    j->n_slices = j->mode == KWTA_MAJORITY ? 64 - __builtin_clzll(j->k) : 0;
+    j->scratch_bytes = scratch_bytes(j);
+
+    /* work: every query against (on average) its visible keys */
+    double work = (double)j->n_heads * (double)j->n_q * (double)n_k * (double)w / 4;
+    int nt = hdc__threads_for(work);
+    uint64_t *kt = malloc(j->n_heads * w * n_k * sizeof *kt + 1);
+    char *scratch = malloc((size_t)nt * j->scratch_bytes);
+    double *table = NULL;
+    if (j->mode == KWTA_SOFTMAX_F32 || j->mode == KWTA_SOFTMAX_F64)
+        table = malloc((w * 64 + 1) * sizeof *table);
+    if (!kt || !scratch || ((j->mode == KWTA_SOFTMAX_F32 || j->mode == KWTA_SOFTMAX_F64) && !table)) {
+        free(kt);
+        free(scratch);
+        free(table);
+        return -1;
+    }
+    for (size_t h = 0; h < j->n_heads; ++h)
+        for (size_t r = 0; r < n_k; ++r)
+            for (size_t c = 0; c < w; ++c)
+                kt[(h * w + c) * n_k + r] = keys[(h * n_k + r) * w + c];
+    if (table)
+        for (size_t delta = 0; delta <= w * 64; ++delta)
+            table[delta] = exp(-((double)delta * inv_temp));
+    j->kt = kt;
+    j->scratch = scratch;
+    j->table = table;
+    hdc__parallel(j->n_heads * j->blocks, nt, kwta_unit, j);
+    free(kt);
+    free(scratch);
+    free(table);
+    return 0;
+}
+
+int hdc_kwta_select(const uint64_t *q, const uint64_t *keys, size_t n_heads, size_t n_q,
+                    size_t n_k, size_t n_words, size_t k, const int64_t *n_visible,
+                    uint32_t *out_dist, int64_t *out_idx)
+{
+    kwta_job j = {.q = q, .n_heads = n_heads, .n_q = n_q, .n_k = n_k, .w = n_words, .k = k,
+                  .n_visible = n_visible, .mode = KWTA_SELECT, .out_dist = out_dist,
+                  .out_idx = out_idx};
+    return kwta_run(&j, keys, 0.0);
+}
+
+int hdc_kwta_softmax_f32(const uint64_t *q, const uint64_t *keys, size_t n_heads, size_t n_q,
+                         size_t n_k, size_t n_words, size_t k, const int64_t *n_visible,
+                         const float *v, size_t dv, double inv_temp, float *out, int64_t *out_idx)
+{
+    kwta_job j = {.q = q, .n_heads = n_heads, .n_q = n_q, .n_k = n_k, .w = n_words, .k = k,
+                  .n_visible = n_visible, .mode = KWTA_SOFTMAX_F32, .v = v, .dv = dv, .out = out,
+                  .out_idx = out_idx};
+    return kwta_run(&j, keys, inv_temp);
+}
+
+int hdc_kwta_softmax_f64(const uint64_t *q, const uint64_t *keys, size_t n_heads, size_t n_q,
+                         size_t n_k, size_t n_words, size_t k, const int64_t *n_visible,
+                         const double *v, size_t dv, double inv_temp, double *out,
+                         int64_t *out_idx)
+{
+    kwta_job j = {.q = q, .n_heads = n_heads, .n_q = n_q, .n_k = n_k, .w = n_words, .k = k,
+                  .n_visible = n_visible, .mode = KWTA_SOFTMAX_F64, .v = v, .dv = dv, .out = out,
+                  .out_idx = out_idx};
+    return kwta_run(&j, keys, inv_temp);
+}
+
+int hdc_kwta_majority(const uint64_t *q, const uint64_t *keys, size_t n_heads, size_t n_q,
+                      size_t n_k, size_t n_words, size_t k, const int64_t *n_visible,
+                      const uint64_t *v, size_t v_words, uint64_t *out, int64_t *out_idx)
+{
+    kwta_job j = {.q = q, .n_heads = n_heads, .n_q = n_q, .n_k = n_k, .w = n_words, .k = k,
+                  .n_visible = n_visible, .mode = KWTA_MAJORITY, .v = v, .v_words = v_words,
+                  .out = out, .out_idx = out_idx};
+    return kwta_run(&j, keys, 0.0);
+}
