@@ -74,17 +74,21 @@ def test_voter_head():
         VoterHead(8, 3, n_voters=0)
 
 
-def _trained(attention_kind, head="linear", steps=25):
+def _trained(attention_kind, head="linear", steps=25, learn_temperature=False):
     task = tasks.MQAR(vocab_size=16, seq_len=32, n_pairs=4, seed=1, n_eval=16)
     model = training.build_model(task, attention_kind, d_model=32, n_layers=2, n_heads=2, code_bits=64, topk=4,
-                                 head=head, seed=3)
+                                 head=head, learn_temperature=learn_temperature, seed=3)
     training.train(model, task, steps=steps, batch_size=16, lr=1e-2, progress=False)
     return task, model
 
 
-@pytest.mark.parametrize("attention_kind,head", [("kwta", "linear"), ("kwta", "voter"), ("dense", "linear")])
-def test_export_matches_torch_on_trained_weights(attention_kind, head, tmp_path):
-    task, model = _trained(attention_kind, head)
+@pytest.mark.parametrize("attention_kind,head,learned", [
+    ("kwta", "linear", False), ("kwta", "voter", False), ("dense", "linear", False), ("kwta", "linear", True)])
+def test_export_matches_torch_on_trained_weights(attention_kind, head, learned, tmp_path):
+    task, model = _trained(attention_kind, head, learn_temperature=learned)
+    if learned:   # training moved the per-head temperatures away from their common start
+        t = model.blocks[0].attn.log_temperature.detach().exp()
+        assert t.shape == (2,) and not torch.allclose(t, torch.full_like(t, 4.0))
     x = task.eval_batches()[0][0]
     with torch.no_grad():
         ref, win = model(torch.from_numpy(x), return_winners=True)
@@ -103,6 +107,16 @@ def test_export_matches_torch_on_trained_weights(attention_kind, head, tmp_path)
         assert json.loads(bytes(data["__config__"]).decode())["attention"] == attention_kind
     again = PackedModel.load(path)
     np.testing.assert_array_equal(again(x), out)
+
+
+def test_learned_temperature_is_kwta_only_and_old_configs_load():
+    de = HDTransformer(20, d_model=32, n_heads=2, code_bits=32, topk=4, attention="dense", learn_temperature=True)
+    assert not any("log_temperature" in k for k in de.state_dict())     # dense scales q.k itself
+    kw = HDTransformer(20, d_model=32, n_heads=2, code_bits=32, topk=4, learn_temperature=True)
+    assert kw.state_dict()["blocks.0.attn.log_temperature"].shape == (2,)
+    packed = HDTransformer(20, d_model=32, n_heads=2, code_bits=32, topk=4).export()
+    config = {k: v for k, v in packed.config.items() if k != "learn_temperature"}   # a file from before
+    assert PackedModel(config, packed.arrays).config["learn_temperature"] is False
 
 
 def test_packed_load_rejects_other_files(tmp_path):

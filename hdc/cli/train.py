@@ -6,18 +6,21 @@ character-level LM, and compare both attention kinds with the same seed, size an
 
 Needs torch (``pip install hdc[torch]``).
 """
+import argparse
 import json
 import math
 import pathlib
 import sys
 
+CODE_BITS = 64  # charlm Q/K code bits per head (set after the experiments in docs/transformer.md)
+
 # Defaults of `hdc compare` (and `hdc train`), chosen so that both variants together finish in
 # about 15 minutes on 2 cores; see docs/transformer.md for what they reach.
 DEFAULTS = {
     "mqar": dict(steps=1000, batch_size=32, lr=3e-3, d_model=64, n_layers=2, n_heads=4, code_bits=64,
-                 topk=8, seq_len=128, vocab_size=256, n_pairs=16),
-    "charlm": dict(steps=900, batch_size=32, lr=3e-3, d_model=128, n_layers=2, n_heads=4, code_bits=64,
-                   topk=16, seq_len=128, vocab_size=None, n_pairs=None),
+                 topk=8, seq_len=128, vocab_size=256, n_pairs=16, learn_temperature=False),
+    "charlm": dict(steps=900, batch_size=32, lr=3e-3, d_model=128, n_layers=2, n_heads=4, code_bits=CODE_BITS,
+                   topk=16, seq_len=128, vocab_size=None, n_pairs=None, learn_temperature=True),
 }
 
 
@@ -35,6 +38,8 @@ def _add_common(p, require_attention):
     p.add_argument("--heads", type=int, dest="n_heads", help="attention heads")
     p.add_argument("--code-bits", type=int, help="Q/K code bits per head")
     p.add_argument("--topk", type=int, help="winners per query (k-WTA)")
+    p.add_argument("--learn-temperature", action=argparse.BooleanOptionalAction, default=None,
+                   help="k-WTA: learn one softmax temperature per head (task default)")
     p.add_argument("--seq-len", type=int, help="sequence length")
     p.add_argument("--vocab", type=int, dest="vocab_size", help="mqar: vocabulary size")
     p.add_argument("--pairs", type=int, dest="n_pairs", help="mqar: key-value pairs per sequence")
@@ -103,7 +108,7 @@ def _train_one(args, s, task, attention, checkpoint=None, checkpoint_every=0):
     torch.set_num_threads(max(1, args.threads))
     model = training.build_model(task, attention, d_model=s["d_model"], n_layers=s["n_layers"],
                                  n_heads=s["n_heads"], code_bits=s["code_bits"], topk=s["topk"], head=args.head,
-                                 n_voters=args.voters, seed=args.seed)
+                                 n_voters=args.voters, learn_temperature=s["learn_temperature"], seed=args.seed)
     info = training.train(model, task, steps=s["steps"], batch_size=s["batch_size"], lr=s["lr"], seed=args.seed,
                           progress=not args.no_progress, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
                           desc=f"{args.task}/{attention}", eval_every=args.eval_every)

@@ -74,7 +74,11 @@ class HammingKWTAAttention(nn.Module):
 
     Args: ``d_model`` width, ``n_heads`` heads, ``code_bits`` Q/K code bits per head,
     ``topk`` winners per query, ``attention`` "kwta" or "dense", ``temperature`` of the softmax
-    over winners' Hamming scores (default ``sqrt(code_bits) / 2``), ``causal``.
+    over winners' Hamming scores (default ``sqrt(code_bits) / 2``), ``causal``,
+    ``learn_temperature``: k-WTA only, one temperature per head learned from ``temperature``
+    (as ``log_temperature``). The codes are +-1, so the temperature is the only way a k-WTA head
+    can sharpen or flatten its mix; dense attention already scales ``q . k`` through its
+    projections and ignores the flag.
 
     Shapes: x ``(B, L, d_model)`` -> ``(B, L, d_model)``; with ``return_winners=True`` also the
     winners ``(B, n_heads, L, topk)`` int64 padded with -1 (None for dense).
@@ -87,7 +91,7 @@ class HammingKWTAAttention(nn.Module):
     """
 
     def __init__(self, d_model, n_heads=4, code_bits=64, topk=8, attention="kwta", temperature=None,
-                 causal=True):
+                 causal=True, learn_temperature=False):
         super().__init__()
         if attention not in ATTENTIONS:
             raise ValueError(f"attention must be one of {ATTENTIONS}, got {attention!r}")
@@ -103,6 +107,9 @@ class HammingKWTAAttention(nn.Module):
         self.temperature = float(temperature) if temperature is not None else math.sqrt(code_bits) / 2
         if not self.temperature > 0:
             raise ValueError(f"temperature must be positive, got {temperature!r}")
+        self.learn_temperature = bool(learn_temperature) and attention == "kwta"
+        if self.learn_temperature:
+            self.log_temperature = nn.Parameter(torch.full((n_heads,), math.log(self.temperature)))
         self.q_proj = nn.Linear(d_model, n_heads * code_bits)
         self.k_proj = nn.Linear(d_model, n_heads * code_bits)
         self.v_proj = nn.Linear(d_model, d_model)
@@ -128,7 +135,9 @@ class HammingKWTAAttention(nn.Module):
             qc, kc = ste_sign(q), ste_sign(k)
             scores = (self.code_bits + qc @ kc.transpose(-1, -2)) * 0.5     # bits - hamming
             idx, valid = kwta_select(scores, self.topk, self.causal)
-            picked = scores.gather(-1, idx.clamp(min=0)) / self.temperature
+            temperature = (self.log_temperature.exp().view(1, -1, 1, 1) if self.learn_temperature
+                           else self.temperature)
+            picked = scores.gather(-1, idx.clamp(min=0)) / temperature
             picked = picked.masked_fill(~valid, float("-inf"))
             w = picked.softmax(-1)
             weights = torch.zeros_like(scores).scatter_add(-1, idx.clamp(min=0), w * valid)
@@ -197,10 +206,12 @@ def index_bits(index, n_bits):
 class Block(nn.Module):
     """Pre-norm transformer block: ``x + attn(ln1(x))`` then ``x + ff(ln2(x))``."""
 
-    def __init__(self, d_model, n_heads, code_bits, topk, attention, temperature, d_ff):
+    def __init__(self, d_model, n_heads, code_bits, topk, attention, temperature, d_ff,
+                 learn_temperature=False):
         super().__init__()
         self.ln1 = nn.LayerNorm(d_model)
-        self.attn = HammingKWTAAttention(d_model, n_heads, code_bits, topk, attention, temperature)
+        self.attn = HammingKWTAAttention(d_model, n_heads, code_bits, topk, attention, temperature,
+                                         learn_temperature=learn_temperature)
         self.ln2 = nn.LayerNorm(d_model)
         self.ff1 = nn.Linear(d_model, d_ff)
         self.ff2 = nn.Linear(d_ff, d_model)
@@ -217,7 +228,8 @@ class HDTransformer(nn.Module):
 
     Token embedding + learned positional embedding (+ with ``token_shift`` an embedding of the
     previous token, a width-2 causal convolution as in H3/Based), ``n_layers`` pre-norm blocks
-    (attention, GELU feed-forward), a final LayerNorm and an output head: ``"linear"`` logits
+    (attention, GELU feed-forward; ``learn_temperature``: a learned softmax temperature per
+    k-WTA head), a final LayerNorm and an output head: ``"linear"`` logits
     over the vocabulary, or ``"voter"`` (a :class:`VoterHead` predicting the token index as
     ``ceil(log2 vocab_size)`` bits).
 
@@ -234,7 +246,7 @@ class HDTransformer(nn.Module):
 
     def __init__(self, vocab_size, d_model=128, n_layers=2, n_heads=4, code_bits=64, topk=8,
                  attention="kwta", max_len=256, d_ff=None, temperature=None, head="linear",
-                 n_voters=8, voter_temperature=None, token_shift=True):
+                 n_voters=8, voter_temperature=None, token_shift=True, learn_temperature=False):
         super().__init__()
         if head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}, got {head!r}")
@@ -245,13 +257,14 @@ class HDTransformer(nn.Module):
         self.config = dict(vocab_size=vocab_size, d_model=d_model, n_layers=n_layers, n_heads=n_heads,
                            code_bits=code_bits, topk=topk, attention=attention, max_len=max_len,
                            d_ff=d_ff, temperature=temperature, head=head, n_voters=n_voters,
-                           voter_temperature=voter_temperature, token_shift=bool(token_shift))
+                           voter_temperature=voter_temperature, token_shift=bool(token_shift),
+                           learn_temperature=bool(learn_temperature))
         self.tok = nn.Embedding(vocab_size, d_model)
         self.pos = nn.Embedding(max_len, d_model)
         if token_shift:
             self.prev = nn.Embedding(vocab_size, d_model)
-        self.blocks = nn.ModuleList(Block(d_model, n_heads, code_bits, topk, attention, temperature, d_ff)
-                                    for _ in range(n_layers))
+        self.blocks = nn.ModuleList(Block(d_model, n_heads, code_bits, topk, attention, temperature, d_ff,
+                                          learn_temperature) for _ in range(n_layers))
         self.ln_f = nn.LayerNorm(d_model)
         self.n_bits = max(1, math.ceil(math.log2(vocab_size)))
         if head == "linear":

@@ -35,6 +35,8 @@ __all__ = ["PackedModel", "FORMAT"]
 FORMAT = "hdc.packed-transformer/1"
 _CONFIG_KEYS = ("vocab_size", "d_model", "n_layers", "n_heads", "code_bits", "topk", "attention",
                 "max_len", "d_ff", "temperature", "head", "n_voters", "voter_temperature", "token_shift")
+# keys added later, with the value files written before them mean
+_CONFIG_DEFAULTS = {"learn_temperature": False}
 
 
 def _layer_norm(x, g, b, eps=1e-5):
@@ -72,7 +74,7 @@ class PackedModel:
         missing = [k for k in _CONFIG_KEYS if k not in config]
         if missing:
             raise ValueError(f"config is missing {missing}")
-        self.config = dict(config)
+        self.config = {**_CONFIG_DEFAULTS, **config}
         self.arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in arrays.items()}
         c = self.config
         self.d_head = c["d_model"] // c["n_heads"] if c["n_heads"] else 0
@@ -85,6 +87,8 @@ class PackedModel:
                 "ln1.weight", "ln1.bias", "ln2.weight", "ln2.bias", "ff1.weight", "ff1.bias", "ff2.weight",
                 "ff2.bias", "attn.q_proj.weight", "attn.q_proj.bias", "attn.k_proj.weight", "attn.k_proj.bias",
                 "attn.v_proj.weight", "attn.v_proj.bias", "attn.out_proj.weight", "attn.out_proj.bias")]
+            if c["learn_temperature"] and c["attention"] == "kwta":
+                need.append(f"blocks.{i}.attn.log_temperature")
         need += ["head.weight", "head.bias"] if c["head"] == "linear" else ["head.voters.weight", "head.voters.bias", "head.vote"]
         absent = [n for n in need if n not in self.arrays]
         if absent:
@@ -145,9 +149,17 @@ class PackedModel:
             if key_flip:
                 flips = rng.random(kc.shape + (bits,)) < key_flip
                 kc = kc ^ BinaryHV.from_bool(flips)
-            out, idx = kwta_attention(qc, kc, np.ascontiguousarray(v), c["topk"], causal=True,
-                                      aggregate="softmax", temperature=self.temperature,
-                                      return_indices=True)
+            if c["learn_temperature"]:          # one temperature per head: one call per head
+                temps = np.exp(a[p + "log_temperature"])          # float32, as torch computes it
+                parts = [kwta_attention(qc[:, j], kc[:, j], np.ascontiguousarray(v[:, j]), c["topk"],
+                                        causal=True, temperature=float(temps[j]), return_indices=True)
+                         for j in range(h)]
+                out = np.stack([o for o, _ in parts], 1)
+                idx = np.stack([i for _, i in parts], 1)
+            else:
+                out, idx = kwta_attention(qc, kc, np.ascontiguousarray(v), c["topk"], causal=True,
+                                          aggregate="softmax", temperature=self.temperature,
+                                          return_indices=True)
             winners.append(idx)
         out = out.astype(np.float32).transpose(0, 2, 1, 3).reshape(b, n, c["d_model"])
         return _linear(out, a[p + "out_proj.weight"], a[p + "out_proj.bias"])
