@@ -24,13 +24,18 @@
 
 enum { KWTA_SELECT, KWTA_SOFTMAX_F32, KWTA_SOFTMAX_F64, KWTA_MAJORITY };
 
+/* softmax mix of one query: see DEFINE_MIX (v, out: float or double rows of dv values) */
+typedef void (*mix_fn)(const double *table, const uint64_t *win, size_t kk, const void *v,
+                       size_t dv, double *wgt, void *out);
+
 typedef struct {
     const hdc_ham_ops *ham;
+    mix_fn mix;             /* softmax modes */
     const hdc_count_ops *count;
     const uint64_t *q, *kt;
     size_t n_heads, n_q, n_k, w, k, reduce_at, cand_cap, blocks;
     const int64_t *n_visible;
-    int mode, isa, n_slices;
+    int mode, n_slices;
     const void *v;          /* softmax: values (n_heads, n_k, dv); majority: words (.., v_words) */
     size_t dv, v_words;
     const double *table;    /* softmax weights exp(-delta * inv_temp), delta = 0 .. 64 w */
@@ -178,8 +183,8 @@ static size_t select_query(const kwta_job *j, const uint64_t *q, const uint64_t 
             out[e0] = (T)(acc * scale);                                                            \
         }                                                                                          \
     }                                                                                              \
-    static void NAME##_plain(const double *table, const uint64_t *win, size_t kk, const T *v,     \
-                             size_t dv, double *wgt, T *out)                                       \
+    static void NAME##_plain(const double *table, const uint64_t *win, size_t kk, const void *v,  \
+                             size_t dv, double *wgt, void *out)                                    \
     {                                                                                              \
         NAME##_body(table, win, kk, v, dv, wgt, out);                                              \
     }                                                                                              \
@@ -189,14 +194,14 @@ static size_t select_query(const kwta_job *j, const uint64_t *q, const uint64_t 
 #ifdef HDC_X86
 #define MIX_X86(NAME, T)                                                                           \
     __attribute__((target("avx2"))) static void NAME##_avx2(                                       \
-        const double *table, const uint64_t *win, size_t kk, const T *v, size_t dv, double *wgt,  \
-        T *out)                                                                                    \
+        const double *table, const uint64_t *win, size_t kk, const void *v, size_t dv,            \
+        double *wgt, void *out)                                                                    \
     {                                                                                              \
         NAME##_body(table, win, kk, v, dv, wgt, out);                                              \
     }                                                                                              \
     __attribute__((target("avx512f"))) static void NAME##_avx512(                                  \
-        const double *table, const uint64_t *win, size_t kk, const T *v, size_t dv, double *wgt,  \
-        T *out)                                                                                    \
+        const double *table, const uint64_t *win, size_t kk, const void *v, size_t dv,            \
+        double *wgt, void *out)                                                                    \
     {                                                                                              \
         NAME##_body(table, win, kk, v, dv, wgt, out);                                              \
     }
@@ -207,32 +212,17 @@ static size_t select_query(const kwta_job *j, const uint64_t *q, const uint64_t 
 DEFINE_MIX(mix_f32, float)
 DEFINE_MIX(mix_f64, double)
 
-static void mix_softmax(const kwta_job *j, const uint64_t *win, size_t kk, size_t h, size_t row,
-                        double *wgt)
+/* the mix for the value type of `mode` on ISA path `isa` */
+static mix_fn pick_mix(int mode, int isa)
 {
-    if (j->mode == KWTA_SOFTMAX_F32) {
-        const float *v = (const float *)j->v + h * j->n_k * j->dv;
-        float *out = (float *)j->out + row * j->dv;
+    int f64 = mode == KWTA_SOFTMAX_F64;
 #ifdef HDC_X86
-        if (j->isa == HDC_ISA_AVX512)
-            mix_f32_avx512(j->table, win, kk, v, j->dv, wgt, out);
-        else if (j->isa == HDC_ISA_AVX2)
-            mix_f32_avx2(j->table, win, kk, v, j->dv, wgt, out);
-        else
+    if (isa == HDC_ISA_AVX512)
+        return f64 ? mix_f64_avx512 : mix_f32_avx512;
+    if (isa == HDC_ISA_AVX2)
+        return f64 ? mix_f64_avx2 : mix_f32_avx2;
 #endif
-            mix_f32_plain(j->table, win, kk, v, j->dv, wgt, out);
-    } else {
-        const double *v = (const double *)j->v + h * j->n_k * j->dv;
-        double *out = (double *)j->out + row * j->dv;
-#ifdef HDC_X86
-        if (j->isa == HDC_ISA_AVX512)
-            mix_f64_avx512(j->table, win, kk, v, j->dv, wgt, out);
-        else if (j->isa == HDC_ISA_AVX2)
-            mix_f64_avx2(j->table, win, kk, v, j->dv, wgt, out);
-        else
-#endif
-            mix_f64_plain(j->table, win, kk, v, j->dv, wgt, out);
-    }
+    return f64 ? mix_f64_plain : mix_f32_plain;
 }
 
 /* majority of the winners' value rows; an even count ties to the best winner's bit */
@@ -304,7 +294,9 @@ static void mix_query(const kwta_job *j, const uint64_t *win, size_t kk, size_t 
     } else if (j->mode == KWTA_MAJORITY) {
         mix_majority(j, win, kk, h, row, s->idx, s->sl);
     } else {
-        mix_softmax(j, win, kk, h, row, s->wgt);
+        size_t width = value_row_bytes(j);
+        j->mix(j->table, win, kk, (const char *)j->v + h * j->n_k * width, j->dv, s->wgt,
+               (char *)j->out + row * width);
     }
 }
 
@@ -360,7 +352,7 @@ static int kwta_run(kwta_job *j, const uint64_t *keys, double inv_temp)
     size_t w = j->w, n_k = j->n_k;
     j->ham = hdc__ham();
     j->count = hdc__count();
-    j->isa = hdc_get_isa();
+    j->mix = pick_mix(j->mode, hdc_get_isa());
     j->reduce_at = j->k > 64 ? 2 * j->k : 128;
     j->cand_cap = j->reduce_at + CHUNK + 8;
     j->blocks = (j->n_q + QBLOCK - 1) / QBLOCK;
