@@ -1,4 +1,5 @@
 """hdc.nn: torch modules, export to the packed torch-free model, tasks, training loop and CLI."""
+import copy
 import json
 
 import numpy as np
@@ -92,14 +93,18 @@ def test_export_matches_torch_on_trained_weights(attention_kind, head, learned, 
     x = task.eval_batches()[0][0]
     with torch.no_grad():
         ref, win = model(torch.from_numpy(x), return_winners=True)
+        ref64, win64 = copy.deepcopy(model).double()(torch.from_numpy(x), return_winners=True)
     packed = model.export()
     out, pwin = packed(x, return_winners=True)
-    assert np.abs(out - ref.numpy()).max() < 1e-4
-    for a, b in zip(win, pwin):
+    assert out.dtype == np.float32
+    assert np.abs(out - ref64.numpy()).max() < 1e-4            # the float64 evaluation: exact
+    assert np.abs(out - ref.numpy()).max() < 1e-4              # float32 torch (no code bit near 0 here)
+    for a, a32, b in zip(win64, win, pwin):
         if attention_kind == "dense":
-            assert a is None and b is None
+            assert a is None and a32 is None and b is None
         else:
             np.testing.assert_array_equal(a.numpy(), b)
+            np.testing.assert_array_equal(a32.numpy(), b)
     # the documented file format: npz read without pickle, same outputs after a round trip
     path = tmp_path / "model.npz"
     packed.save(path)

@@ -125,7 +125,8 @@ def _fmt(v):
 
 _ROWS = ("accuracy", "bpc", "loss", "parameters", "train_seconds", "torch_inference_ms_per_seq",
          "packed_inference_ms_per_seq", "attention_density", "key_cache_bytes_per_token",
-         "active_voters_per_bit", "export_max_abs_diff", "export_winners_identical")
+         "active_voters_per_bit", "export_max_abs_diff", "export_winners_identical",
+         "export_max_abs_diff_float32", "export_winner_agreement_float32")
 
 
 def _rows(metrics):

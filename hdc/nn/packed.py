@@ -1,8 +1,17 @@
 """The exported HD-transformer: NumPy + hdc kernels, no torch.
 
 :meth:`hdc.nn.HDTransformer.export` gives a :class:`PackedModel` whose outputs match the torch
-forward pass (float32 arithmetic; logits within 1e-4) and whose k-WTA attention runs on packed
-codes through :func:`hdc.attention.kwta_attention`, picking the same winners.
+forward pass and whose k-WTA attention runs on packed codes through
+:func:`hdc.attention.kwta_attention`, picking the same winners.
+
+**Precision.** The packed model computes in float64 (weights stored as float32, widened exactly)
+and returns float32 outputs. A code bit is the sign of a projection; computed in float32, a
+projection within rounding of zero can take opposite signs in torch and here (different
+summation orders), which moves a score by one and, rarely, a winner. In float64 that needs a
+projection within about 1e-15 of zero. So the packed model matches the float64 evaluation of the
+same weights (``copy.deepcopy(model).double()``) with identical winners and logits within 1e-4
+(about 1e-6 seen); against the float32 torch forward an occasional code bit can differ
+(:func:`hdc.nn.training.measure` reports both).
 
 **File format** (:meth:`PackedModel.save` / :meth:`PackedModel.load`): one ``.npz`` archive
 (``np.savez``, uncompressed) holding every weight under its torch ``state_dict`` name as a
@@ -46,7 +55,7 @@ def _layer_norm(x, g, b, eps=1e-5):
 
 
 def _gelu_tanh(x):
-    return 0.5 * x * (1.0 + np.tanh(np.float32(math.sqrt(2.0 / math.pi)) * (x + np.float32(0.044715) * x ** 3)))
+    return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
 
 
 def _linear(x, w, b):
@@ -76,6 +85,7 @@ class PackedModel:
             raise ValueError(f"config is missing {missing}")
         self.config = {**_CONFIG_DEFAULTS, **config}
         self.arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in arrays.items()}
+        self._w = {k: v.astype(np.float64) for k, v in self.arrays.items()}    # computed in float64
         c = self.config
         self.d_head = c["d_model"] // c["n_heads"] if c["n_heads"] else 0
         self.temperature = (float(c["temperature"]) if c["temperature"] is not None
@@ -127,11 +137,11 @@ class PackedModel:
     def _vote_weights(self):
         c = self.config
         t = 0.05 * c["n_voters"] if c["voter_temperature"] is None else float(c["voter_temperature"])
-        return _softmax(np.float32(t) * self.arrays["head.vote"], -1)
+        return _softmax(t * self._w["head.vote"], -1)
 
     # ---- forward -------------------------------------------------------------------------------
     def _attention(self, i, x, winners, key_flip, rng):
-        c, a = self.config, self.arrays
+        c, a = self.config, self._w
         p = f"blocks.{i}.attn."
         b, n, _ = x.shape
         h, bits, dh = c["n_heads"], c["code_bits"], self.d_head
@@ -139,7 +149,7 @@ class PackedModel:
         k = _linear(x, a[p + "k_proj.weight"], a[p + "k_proj.bias"]).reshape(b, n, h, bits).transpose(0, 2, 1, 3)
         v = _linear(x, a[p + "v_proj.weight"], a[p + "v_proj.bias"]).reshape(b, n, h, dh).transpose(0, 2, 1, 3)
         if c["attention"] == "dense":
-            s = q @ k.transpose(0, 1, 3, 2) / np.float32(math.sqrt(bits))
+            s = q @ k.transpose(0, 1, 3, 2) / math.sqrt(bits)
             s = np.where(np.tril(np.ones((n, n), bool)), s, -np.inf)
             out = _softmax(s) @ v
             winners.append(None)
@@ -150,7 +160,7 @@ class PackedModel:
                 flips = rng.random(kc.shape + (bits,)) < key_flip
                 kc = kc ^ BinaryHV.from_bool(flips)
             if c["learn_temperature"]:          # one temperature per head: one call per head
-                temps = np.exp(a[p + "log_temperature"])          # float32, as torch computes it
+                temps = np.exp(a[p + "log_temperature"])
                 parts = [kwta_attention(qc[:, j], kc[:, j], np.ascontiguousarray(v[:, j]), c["topk"],
                                         causal=True, temperature=float(temps[j]), return_indices=True)
                          for j in range(h)]
@@ -161,13 +171,13 @@ class PackedModel:
                                           aggregate="softmax", temperature=self.temperature,
                                           return_indices=True)
             winners.append(idx)
-        out = out.astype(np.float32).transpose(0, 2, 1, 3).reshape(b, n, c["d_model"])
+        out = out.transpose(0, 2, 1, 3).reshape(b, n, c["d_model"])
         return _linear(out, a[p + "out_proj.weight"], a[p + "out_proj.bias"])
 
     def forward(self, tokens, return_winners=False, key_flip=0.0, voter_flip=0.0, seed=0):
         """Logits ``(B, L, V)`` (or bit probabilities); ``key_flip`` / ``voter_flip`` flip that
         fraction of key-code bits / voters (drawn from ``seed``) to measure robustness."""
-        c, a = self.config, self.arrays
+        c, a = self.config, self._w
         tokens = np.asarray(tokens)
         if tokens.ndim != 2 or not np.issubdtype(tokens.dtype, np.integer):
             raise ValueError(f"tokens must be an integer array (B, L), got {tokens.dtype} {tokens.shape}")
