@@ -1,7 +1,8 @@
 /* attention.c: Hamming k-winner-take-all attention (hdc_kwta_*), the driver of kwta_scan.
  *
- * Keys are transposed once per call (word c of key j at kt[c * n_k + j]) so the scan computes
- * 8 (AVX-512) or 4 (AVX2) distances per vector with no horizontal sums. A query streams over its
+ * Keys are rearranged once per call into blocks of 8 transposed keys (word c of key j at
+ * kt[(j / 8) * 8 w + 8 c + j % 8]) so the scan computes 8 (AVX-512) or 4 (AVX2) distances per
+ * vector with no horizontal sums and reads each block contiguously whatever the code width. A query streams over its
  * visible keys in chunks; only keys nearer than a running bound enter a small candidate buffer
  * as (distance << 32 | index), so comparing two entries compares (distance, index), the
  * winner order. When the buffer fills, it is cut to the k smallest and the bound drops to the
@@ -16,6 +17,7 @@
  */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include "internal.h"
 
 #define CHUNK 256   /* keys scanned between checks of the candidate buffer */
@@ -33,7 +35,7 @@ typedef struct {
     mix_fn mix;             /* softmax modes */
     const hdc_count_ops *count;
     const uint64_t *q, *kt;
-    size_t n_heads, n_q, n_k, w, k, reduce_at, cand_cap, blocks;
+    size_t n_heads, n_q, n_k, k_padded, w, k, reduce_at, cand_cap, blocks; /* k_padded: n_k to 8s */
     const int64_t *n_visible;
     int mode, n_slices;
     const void *v;          /* softmax: values (n_heads, n_k, dv); majority: words (.., v_words) */
@@ -127,8 +129,7 @@ static size_t select_query(const kwta_job *j, const uint64_t *q, const uint64_t 
         size_t n = 0;
         uint32_t bound = below;
         for (size_t j0 = 0; j0 < nvis; j0 += CHUNK) {
-            n += j->ham->kwta_scan(q, kt, j->n_k, j->w, j0, min_size(j0 + CHUNK, nvis), bound,
-                                   cand + n);
+            n += j->ham->kwta_scan(q, kt, j->w, j0, min_size(j0 + CHUNK, nvis), bound, cand + n);
             if (n >= j->reduce_at) {
                 sort_smallest(cand, n, k, tmp, counts);
                 n = k;
@@ -307,7 +308,7 @@ static void kwta_unit(void *ctx, size_t u, int slot)
     const kwta_job *j = ctx;
     size_t h = u / j->blocks, i0 = u % j->blocks * QBLOCK, i1 = min_size(i0 + QBLOCK, j->n_q);
     kwta_scratch s = scratch_of(j, slot);
-    const uint64_t *kt = j->kt + h * j->w * j->n_k;
+    const uint64_t *kt = j->kt + h * j->w * j->k_padded;
     const char *values = j->v ? (const char *)j->v + h * j->n_k * value_row_bytes(j) : NULL;
     uint32_t guess = UINT32_MAX;
     size_t pending_kk = 0, pending_row = SIZE_MAX;
@@ -362,7 +363,14 @@ static int kwta_run(kwta_job *j, const uint64_t *keys, double inv_temp)
     /* work: every query against (on average) its visible keys */
     double work = (double)j->n_heads * (double)j->n_q * (double)n_k * (double)w / 4;
     int nt = hdc__threads_for(work);
-    uint64_t *kt = malloc(j->n_heads * w * n_k * sizeof *kt + 1);
+    j->k_padded = (n_k + 7) / 8 * 8;
+    /* 64-byte aligned, so every block load is one cache line; padding keys are 0 */
+    size_t kt_bytes = (j->n_heads * w * j->k_padded + 8) * sizeof(uint64_t);
+    uint64_t *kt = NULL;
+    if (posix_memalign((void **)&kt, 64, kt_bytes) != 0)
+        kt = NULL;
+    else
+        memset(kt, 0, kt_bytes);
     char *scratch = malloc((size_t)nt * j->scratch_bytes);
     double *table = NULL;
     if (j->mode == KWTA_SOFTMAX_F32 || j->mode == KWTA_SOFTMAX_F64)
@@ -373,10 +381,12 @@ static int kwta_run(kwta_job *j, const uint64_t *keys, double inv_temp)
         free(table);
         return -1;
     }
-    for (size_t h = 0; h < j->n_heads; ++h)
+    for (size_t h = 0; h < j->n_heads; ++h) {
+        uint64_t *head = kt + h * w * j->k_padded;
         for (size_t r = 0; r < n_k; ++r)
             for (size_t c = 0; c < w; ++c)
-                kt[(h * w + c) * n_k + r] = keys[(h * n_k + r) * w + c];
+                head[r / 8 * 8 * w + c * 8 + r % 8] = keys[(h * n_k + r) * w + c];
+    }
     if (table)
         for (size_t delta = 0; delta <= w * 64; ++delta)
             table[delta] = exp(-((double)delta * inv_temp));

@@ -41,11 +41,13 @@ typedef struct {
     /* dst[i] = src[i] with non-temporal stores (no overlap); store_fence() after the last */
     void (*stream_copy)(uint64_t *dst, const uint64_t *src, size_t n);
     void (*store_fence)(void);
-    /* keys stored transposed (word c of key j at kt[c * stride + j]): appends
+    /* keys stored in blocks of 8, transposed within a block (word c of key j at
+     * kt[(j / 8) * 8 * w + c * 8 + j % 8], zero keys padding the last block): appends
      * (d << 32 | j) to cand for each j in [j0, j1) whose distance d to q is < below, in
-     * increasing j; returns how many. cand needs room for j1 - j0 + 8 entries. */
-    size_t (*kwta_scan)(const uint64_t *q, const uint64_t *kt, size_t stride, size_t w, size_t j0,
-                        size_t j1, uint32_t below, uint64_t *cand);
+     * increasing j; returns how many. j0 is a multiple of 8; cand needs room for j1 - j0 + 8
+     * entries. */
+    size_t (*kwta_scan)(const uint64_t *q, const uint64_t *kt, size_t w, size_t j0, size_t j1,
+                        uint32_t below, uint64_t *cand);
 } hdc_ham_ops;
 
 /* Bit-sliced counters: slice s of column word c (c0 <= c < c0 + ncols) is sl[s * ncols + c - c0];

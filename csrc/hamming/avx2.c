@@ -183,34 +183,34 @@ static void stream_copy(uint64_t *dst, const uint64_t *src, size_t n)
 
 static void store_fence(void) { _mm_sfence(); }
 
-/* 4 keys per vector: a lane per key, the words of the transposed keys summed lane-wise */
-static size_t kwta_scan(const uint64_t *q, const uint64_t *kt, size_t stride, size_t w, size_t j0,
-                        size_t j1, uint32_t below, uint64_t *cand)
+/* a block of 8 keys as two vectors of 4 (a lane per key, the block's transposed words summed
+ * lane-wise); the zero keys padding the last block are never reported */
+static size_t kwta_scan(const uint64_t *q, const uint64_t *kt, size_t w, size_t j0, size_t j1,
+                        uint32_t below, uint64_t *cand)
 {
     const __m256i thr = _mm256_set1_epi64x((long long)below); /* distances and below < 2^32 */
-    size_t n = 0, j = j0;
-    for (; j + 4 <= j1; j += 4) {
-        __m256i acc = _mm256_setzero_si256();
+    size_t n = 0;
+    for (size_t j = j0; j < j1; j += 8) {
+        const uint64_t *block = kt + j / 8 * 8 * w;
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0;
         for (size_t c = 0; c < w; ++c) {
-            __m256i kv = _mm256_loadu_si256((const __m256i *)(kt + c * stride + j));
-            acc = _mm256_add_epi64(acc, popcnt64(_mm256_xor_si256(kv, _mm256_set1_epi64x((long long)q[c]))));
+            __m256i qc = _mm256_set1_epi64x((long long)q[c]);
+            a0 = _mm256_add_epi64(a0, popcnt64(_mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(block + c * 8)), qc)));
+            a1 = _mm256_add_epi64(a1, popcnt64(_mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(block + c * 8 + 4)), qc)));
         }
-        int m = _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(thr, acc)));
+        int m = _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(thr, a0))) |
+                _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(thr, a1))) << 4;
+        if (j1 - j < 8)
+            m &= (1 << (j1 - j)) - 1;
         if (m) {
-            uint64_t d[4];
-            _mm256_storeu_si256((__m256i *)d, acc);
+            uint64_t d[8];
+            _mm256_storeu_si256((__m256i *)d, a0);
+            _mm256_storeu_si256((__m256i *)(d + 4), a1);
             for (; m; m &= m - 1) {
                 int b = __builtin_ctz((unsigned)m);
                 cand[n++] = d[b] << 32 | (j + (size_t)b);
             }
         }
-    }
-    for (; j < j1; ++j) {
-        uint32_t d = 0;
-        for (size_t c = 0; c < w; ++c)
-            d += (uint32_t)__builtin_popcountll(q[c] ^ kt[c * stride + j]);
-        if (d < below)
-            cand[n++] = (uint64_t)d << 32 | j;
     }
     return n;
 }

@@ -287,9 +287,10 @@ static void stream_copy(uint64_t *dst, const uint64_t *src, size_t n)
 
 static void store_fence(void) { _mm_sfence(); }
 
-/* 8 keys per vector (a lane per key, the transposed key words summed lane-wise), 16 keys per
- * step; the keys below the threshold are packed with vpcompressq into a register and stored whole,
- * hit or not (hence the 8 spare entries of cand). The last partial vectors use masked loads. w is a
+/* A block of 8 keys per vector (a lane per key, the block's transposed words summed lane-wise),
+ * two blocks per step; the keys below the threshold are packed with vpcompressq into a register
+ * and stored whole, hit or not (hence the 8 spare entries of cand). Blocks are contiguous, so the
+ * loads stream whatever w is; the zero keys padding the last block are masked off. w is a
  * constant where inlined. */
 static inline __attribute__((always_inline)) size_t
 emit_below(__m512i dist, __mmask8 m, size_t j, uint64_t *cand)
@@ -301,43 +302,43 @@ emit_below(__m512i dist, __mmask8 m, size_t j, uint64_t *cand)
     return (size_t)__builtin_popcount((unsigned)m);
 }
 
+static inline __attribute__((always_inline)) __m512i block_dist(const uint64_t *q,
+                                                                const uint64_t *block, size_t w)
+{
+    __m512i acc = _mm512_setzero_si512();
+    for (size_t c = 0; c < w; ++c)
+        acc = _mm512_add_epi64(acc, pxor(_mm512_loadu_si512(block + c * 8),
+                                         _mm512_set1_epi64((long long)q[c])));
+    return acc;
+}
+
 static inline __attribute__((always_inline)) size_t
-kwta_scan_body(const uint64_t *q, const uint64_t *kt, size_t stride, size_t w, size_t j0, size_t j1,
+kwta_scan_body(const uint64_t *q, const uint64_t *kt, size_t w, size_t j0, size_t j1,
                uint32_t below, uint64_t *cand)
 {
     const __m512i thr = _mm512_set1_epi64((long long)below);
     size_t n = 0, j = j0;
     for (; j + 16 <= j1; j += 16) {
-        __m512i a0 = _mm512_setzero_si512(), a1 = a0;
-        for (size_t c = 0; c < w; ++c) {
-            __m512i qc = _mm512_set1_epi64((long long)q[c]);
-            a0 = _mm512_add_epi64(a0, pxor(_mm512_loadu_si512(kt + c * stride + j), qc));
-            a1 = _mm512_add_epi64(a1, pxor(_mm512_loadu_si512(kt + c * stride + j + 8), qc));
-        }
         /* no branch: about one step in three has a hit, too often to predict */
+        __m512i a0 = block_dist(q, kt + j / 8 * 8 * w, w);
+        __m512i a1 = block_dist(q, kt + (j / 8 + 1) * 8 * w, w);
         n += emit_below(a0, _mm512_cmplt_epu64_mask(a0, thr), j, cand + n);
         n += emit_below(a1, _mm512_cmplt_epu64_mask(a1, thr), j + 8, cand + n);
     }
     for (; j < j1; j += 8) {
         __mmask8 live = j1 - j >= 8 ? 0xFF : (__mmask8)((1u << (j1 - j)) - 1);
-        __m512i acc = _mm512_setzero_si512();
-        for (size_t c = 0; c < w; ++c) {
-            __m512i kv = _mm512_maskz_loadu_epi64(live, kt + c * stride + j);
-            acc = _mm512_add_epi64(acc, pxor(kv, _mm512_set1_epi64((long long)q[c])));
-        }
-        __mmask8 m = _mm512_mask_cmplt_epu64_mask(live, acc, thr);
-        if (m)
-            n += emit_below(acc, m, j, cand + n);
+        __m512i acc = block_dist(q, kt + j / 8 * 8 * w, w);
+        n += emit_below(acc, _mm512_mask_cmplt_epu64_mask(live, acc, thr), j, cand + n);
     }
     return n;
 }
 
-static size_t kwta_scan(const uint64_t *q, const uint64_t *kt, size_t stride, size_t w, size_t j0,
-                        size_t j1, uint32_t below, uint64_t *cand)
+static size_t kwta_scan(const uint64_t *q, const uint64_t *kt, size_t w, size_t j0, size_t j1,
+                        uint32_t below, uint64_t *cand)
 {
     if (w == 4) /* 129..256-bit codes, the usual attention head */
-        return kwta_scan_body(q, kt, stride, 4, j0, j1, below, cand);
-    return kwta_scan_body(q, kt, stride, w, j0, j1, below, cand);
+        return kwta_scan_body(q, kt, 4, j0, j1, below, cand);
+    return kwta_scan_body(q, kt, w, j0, j1, below, cand);
 }
 
 const hdc_ham_ops hdc_ham_avx512 = {"avx512", QB, dist_multi, dist_one, hamming_rows,
