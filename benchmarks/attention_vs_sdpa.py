@@ -7,7 +7,9 @@
 Runs are interleaved (one repeat of every variant per round) so background load hits them
 alike; medians over rounds are reported, with ratios to SDPA taken in the same run, both of
 wall-clock time and of process CPU time (all threads; less sensitive to other processes
-competing for the cores).
+competing for the cores). Each timed call follows ``--settle`` seconds of idle: torch's OpenMP
+team and the Numba / hdc pools spin-wait after a call, and without the pause the previous
+variant's spinning threads take cores from the next (this cost the C kernel 10-30% at L=4096).
 Variants: ``kwta_attention`` on each backend (C: SIMD scan with a running bound; Numba: fused
 kernel; NumPy: the reference, only up to L = 2048), the majority aggregate (C), and torch SDPA
 (causal, head dim 64) as the float baseline.
@@ -52,7 +54,7 @@ def _variants(L, heads, bits, topk, dv, threads):
     return out
 
 
-def measure(L, heads=4, bits=256, topk=32, dv=64, threads=2, rounds=7):
+def measure(L, heads=4, bits=256, topk=32, dv=64, threads=2, rounds=7, settle=0.2):
     variants = _variants(L, heads, bits, topk, dv, threads)
     for f in variants.values():        # warm up (compiles the Numba kernel)
         f()
@@ -60,6 +62,9 @@ def measure(L, heads=4, bits=256, topk=32, dv=64, threads=2, rounds=7):
     cpu = {name: [] for name in variants}
     for _ in range(rounds):
         for name, f in variants.items():
+            # let the previous variant's idle threads (torch's OpenMP team, the Numba and hdc
+            # pools spin-wait after a call) park, so they do not compete with this one
+            time.sleep(settle)
             c, t = time.process_time(), time.perf_counter()
             f()
             times[name].append(time.perf_counter() - t)
@@ -68,7 +73,7 @@ def measure(L, heads=4, bits=256, topk=32, dv=64, threads=2, rounds=7):
     med_cpu = {name: statistics.median(ts) * 1e3 for name, ts in cpu.items()}
     base, base_cpu = med["torch sdpa float32"], med_cpu["torch sdpa float32"]
     return {"L": L, "heads": heads, "code_bits": bits, "topk": topk, "dv": dv, "threads": threads,
-            "rounds": rounds, "median_ms": med, "speedup_vs_sdpa": {n: base / m for n, m in med.items()},
+            "rounds": rounds, "settle_s": settle, "median_ms": med, "speedup_vs_sdpa": {n: base / m for n, m in med.items()},
             "median_cpu_ms": med_cpu, "cpu_ratio_vs_sdpa": {n: base_cpu / m for n, m in med_cpu.items()},
             "key_cache_bytes_per_token": {"kwta packed codes": heads * bits // 8,
                                           "float32 keys (head dim 64)": heads * 64 * 4}}
@@ -83,11 +88,13 @@ def main(argv=None):
     ap.add_argument("--dv", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--settle", type=float, default=0.2,
+                    help="seconds of idle before each timed call (default 0.2)")
     ap.add_argument("--json", metavar="PATH")
     args = ap.parse_args(argv)
     results = []
     for L in args.L:
-        r = measure(L, args.heads, args.bits, args.topk, args.dv, args.threads, args.rounds)
+        r = measure(L, args.heads, args.bits, args.topk, args.dv, args.threads, args.rounds, args.settle)
         results.append(r)
         print(f"\nL={L}, {args.heads} heads, {args.bits}-bit codes, topk={args.topk}, dv={args.dv}, "
               f"{args.threads} threads, median of {args.rounds} interleaved rounds")
