@@ -2,8 +2,9 @@
  *
  * Keys are rearranged once per call into blocks of 8 transposed keys (word c of key j at
  * kt[(j / 8) * 8 w + 8 c + j % 8]) so the scan computes 8 (AVX-512) or 4 (AVX2) distances per
- * vector with no horizontal sums and reads each block contiguously whatever the code width. A query streams over its
- * visible keys in chunks; only keys nearer than a running bound enter a small candidate buffer
+ * vector with no horizontal sums and reads each block contiguously whatever the code width.
+ * A query streams over its visible keys in chunks; only keys nearer than a running bound enter
+ * a small candidate buffer
  * as (distance << 32 | index), so comparing two entries compares (distance, index), the
  * winner order. When the buffer fills, it is cut to the k smallest and the bound drops to the
  * k-th distance (a later key only wins if strictly nearer: its index is larger). The bound starts
@@ -272,7 +273,8 @@ static size_t scratch_bytes(const kwta_job *j)
         extra = j->k * sizeof(double);
     else if (j->mode == KWTA_MAJORITY)
         extra = (size_t)j->n_slices * j->v_words * sizeof(uint64_t) + j->k * sizeof(size_t);
-    size_t bytes = (2 * j->cand_cap + j->k) * sizeof(uint64_t) + (SPAN + 2) * sizeof(uint32_t) + extra;
+    size_t bytes = (2 * j->cand_cap + j->k) * sizeof(uint64_t) + (SPAN + 2) * sizeof(uint32_t)
+                   + extra;
     return (bytes + 63) / 64 * 64;
 }
 
@@ -373,9 +375,10 @@ static int kwta_run(kwta_job *j, const uint64_t *keys, double inv_temp)
         memset(kt, 0, kt_bytes);
     char *scratch = malloc((size_t)nt * j->scratch_bytes);
     double *table = NULL;
-    if (j->mode == KWTA_SOFTMAX_F32 || j->mode == KWTA_SOFTMAX_F64)
+    int softmax = j->mode == KWTA_SOFTMAX_F32 || j->mode == KWTA_SOFTMAX_F64;
+    if (softmax)
         table = malloc((w * 64 + 1) * sizeof *table);
-    if (!kt || !scratch || ((j->mode == KWTA_SOFTMAX_F32 || j->mode == KWTA_SOFTMAX_F64) && !table)) {
+    if (!kt || !scratch || (softmax && !table)) {
         free(kt);
         free(scratch);
         free(table);

@@ -195,8 +195,10 @@ static size_t kwta_scan(const uint64_t *q, const uint64_t *kt, size_t w, size_t 
         __m256i a0 = _mm256_setzero_si256(), a1 = a0;
         for (size_t c = 0; c < w; ++c) {
             __m256i qc = _mm256_set1_epi64x((long long)q[c]);
-            a0 = _mm256_add_epi64(a0, popcnt64(_mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(block + c * 8)), qc)));
-            a1 = _mm256_add_epi64(a1, popcnt64(_mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(block + c * 8 + 4)), qc)));
+            __m256i k0 = _mm256_loadu_si256((const __m256i *)(block + c * 8));
+            __m256i k1 = _mm256_loadu_si256((const __m256i *)(block + c * 8 + 4));
+            a0 = _mm256_add_epi64(a0, popcnt64(_mm256_xor_si256(k0, qc)));
+            a1 = _mm256_add_epi64(a1, popcnt64(_mm256_xor_si256(k1, qc)));
         }
         int m = _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(thr, a0))) |
                 _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(thr, a1))) << 4;
