@@ -4,6 +4,8 @@ The parameter list holds what this machine can run. CI sets HDC_REQUIRE_BACKENDS
 HDC_REQUIRE_ISAS so that a backend or path that fails to load fails the run
 (tests/test_backends.py) instead of silently shrinking the matrix.
 """
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -25,16 +27,23 @@ def _paths():
 PATHS = _paths()
 
 
+@contextlib.contextmanager
+def on_path(name, isa=None):
+    """Use backend ``name`` (and, for C, SIMD path ``isa``) inside the block."""
+    with hdc.use_backend(name):
+        if isa is None:
+            yield
+        else:
+            with hdc.use_isa(isa):
+                yield
+
+
 @pytest.fixture(params=PATHS, ids=[name if isa is None else f"{name}-{isa}" for name, isa in PATHS])
 def kernel_path(request):
     """Run the test on one backend (and SIMD path), restoring the previous choice after."""
     name, isa = request.param
-    with hdc.use_backend(name):
-        if isa is None:
-            yield name
-        else:
-            with hdc.use_isa(isa):
-                yield f"{name}-{isa}"
+    with on_path(name, isa):
+        yield name if isa is None else f"{name}-{isa}"
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import hdc
-from conftest import PATHS
+from conftest import PATHS, on_path
 from hdc import attention
 
 
@@ -73,14 +73,6 @@ def test_query_block_at_end_of_key_cache(kernel_path):
     np.testing.assert_array_equal(full, block)
 
 
-def _run_on(name, isa, fn):
-    with hdc.use_backend(name):
-        if isa is None:
-            return fn()
-        with hdc.use_isa(isa):
-            return fn()
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("bits", [256, 1000])
 def test_backends_give_the_same_bits(dtype, bits):
@@ -96,14 +88,16 @@ def test_backends_give_the_same_bits(dtype, bits):
         maj = attention.kwta_attention(q, k, vb, 7, aggregate="majority")
         return soft, maj
 
-    want = _run_on("numpy", None, run)
+    with on_path("numpy"):
+        want = run()
     assert want[0][0].dtype == dtype
     for name, isa in PATHS:
         for threads in (1, 2):
             old = hdc.get_num_threads()
             hdc.set_num_threads(threads)
             try:
-                (out, idx), maj = _run_on(name, isa, run)
+                with on_path(name, isa):
+                    (out, idx), maj = run()
             finally:
                 hdc.set_num_threads(old)
             np.testing.assert_array_equal(idx, want[0][1], err_msg=f"{name} {isa} winners")

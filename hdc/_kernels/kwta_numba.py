@@ -133,41 +133,48 @@ def _winners(qrow, kt, nvis, kk, guess, dbuf, flags, fw, win_d, win_i):
     return np.int64(hi)
 
 
+@jit
+def _scratch(n_k, topk):
+    """Per-thread buffers of :func:`_winners`: (dbuf, fw, flags, win_d, win_i)."""
+    fw = np.empty(n_k // 8 + 1, np.uint64)
+    return (np.empty(n_k, np.uint64), fw, fw.view(np.uint8), np.empty(topk, np.uint64),
+            np.empty(topk, np.int64))
+
+
+@jit
+def _query(qrow, kt_h, nvis, topk, guess, scratch, idx_row):
+    """One query's winners into ``scratch`` (win_d, win_i) and ``idx_row`` (padded with -1).
+
+    Returns ``(kk, guess)``: the number of winners and the next query's guess."""
+    dbuf, fw, flags, win_d, win_i = scratch
+    kk = min(topk, nvis)
+    if kk > 0:
+        guess = _winners(qrow, kt_h, nvis, kk, guess, dbuf, flags, fw, win_d, win_i)
+    for r in range(kk):
+        idx_row[r] = win_i[r]
+    for r in range(kk, topk):
+        idx_row[r] = -1
+    return kk, guess
+
+
 @jit(parallel=True)
 def _select(qw, kt, topk, nvis_arr, dim, out_dist, out_idx):
     n_h, n_q, _ = qw.shape
-    n_k = kt.shape[2]
     total = n_h * n_q
     for c in numba.prange(_N_CHUNKS):
-        dbuf = np.empty(n_k, np.uint64)
-        fw = np.empty(n_k // 8 + 1, np.uint64)
-        flags = fw.view(np.uint8)
+        scratch = _scratch(kt.shape[2], topk)
+        win_d = scratch[3]
         guess = dim // 2
-        win_d = np.empty(topk, np.uint64)
-        win_i = np.empty(topk, np.int64)
         for t in range(c, total, _N_CHUNKS):
-            h = t // n_q
-            i = t - h * n_q
-            nvis = nvis_arr[i]
-            kk = min(topk, nvis)
-            if kk == 0:                           # sees no key: padding only (and zeros)
-                for r in range(topk):
-                    out_idx[h, i, r] = -1
-                    out_dist[h, i, r] = 0xFFFFFFFF
-                continue
-            guess = _winners(qw[h, i], kt[h], nvis, kk, guess, dbuf, flags, fw, win_d, win_i)
-            for r in range(kk):
-                out_idx[h, i, r] = win_i[r]
-                out_dist[h, i, r] = win_d[r]
-            for r in range(kk, topk):
-                out_idx[h, i, r] = -1
-                out_dist[h, i, r] = 0xFFFFFFFF
+            h, i = t // n_q, t % n_q
+            kk, guess = _query(qw[h, i], kt[h], nvis_arr[i], topk, guess, scratch, out_idx[h, i])
+            for r in range(topk):
+                out_dist[h, i, r] = win_d[r] if r < kk else 0xFFFFFFFF
 
 
 @jit(parallel=True)
 def _softmax(qw, kt, v, topk, nvis_arr, dim, inv_temp, out, out_idx):
     n_h, n_q, _ = qw.shape
-    n_k = kt.shape[2]
     dv = v.shape[2]
     total = n_h * n_q
     # distances are integers: the softmax weights exp(-delta / T) come from a table
@@ -175,36 +182,25 @@ def _softmax(qw, kt, v, topk, nvis_arr, dim, inv_temp, out, out_idx):
     for delta in range(dim + 1):
         table[delta] = np.exp(-(delta * inv_temp))
     for c in numba.prange(_N_CHUNKS):
-        dbuf = np.empty(n_k, np.uint64)
-        fw = np.empty(n_k // 8 + 1, np.uint64)
-        flags = fw.view(np.uint8)
-        guess = dim // 2
-        win_d = np.empty(topk, np.uint64)
-        win_i = np.empty(topk, np.int64)
+        scratch = _scratch(kt.shape[2], topk)
+        win_d, win_i = scratch[3], scratch[4]
         acc = np.empty(dv, np.float64)
+        guess = dim // 2
         for t in range(c, total, _N_CHUNKS):
-            h = t // n_q
-            i = t - h * n_q
-            nvis = nvis_arr[i]
-            kk = min(topk, nvis)
-            if kk == 0:                           # sees no key: padding only (and zeros)
-                out_idx[h, i, :] = -1
+            h, i = t // n_q, t % n_q
+            kk, guess = _query(qw[h, i], kt[h], nvis_arr[i], topk, guess, scratch, out_idx[h, i])
+            if kk == 0:                           # sees no key: zeros
                 out[h, i, :] = 0.0
                 continue
-            guess = _winners(qw[h, i], kt[h], nvis, kk, guess, dbuf, flags, fw, win_d, win_i)
             acc[:] = 0.0
             d0 = win_d[0]
             total_w = 0.0
             for r in range(kk):
-                j = win_i[r]
-                out_idx[h, i, r] = j
                 wgt = table[win_d[r] - d0]     # exp((score_j - score_0) / T), score_j - score_0 = d0 - d_j
                 total_w += wgt
-                vj = v[h, j]
+                vj = v[h, win_i[r]]
                 for e in range(dv):
                     acc[e] += wgt * vj[e]
-            for r in range(kk, topk):
-                out_idx[h, i, r] = -1
             scale = 1.0 / total_w
             for e in range(dv):
                 out[h, i, e] = acc[e] * scale
@@ -213,31 +209,19 @@ def _softmax(qw, kt, v, topk, nvis_arr, dim, inv_temp, out, out_idx):
 @jit(parallel=True)
 def _majority(qw, kt, vw, topk, nvis_arr, dim, out, out_idx):
     n_h, n_q, _ = qw.shape
-    n_k = kt.shape[2]
     n_vw = vw.shape[2]
     total = n_h * n_q
     for c in numba.prange(_N_CHUNKS):
-        dbuf = np.empty(n_k, np.uint64)
-        fw = np.empty(n_k // 8 + 1, np.uint64)
-        flags = fw.view(np.uint8)
-        guess = dim // 2
-        win_d = np.empty(topk, np.uint64)
-        win_i = np.empty(topk, np.int64)
+        scratch = _scratch(kt.shape[2], topk)
+        win_i = scratch[4]
         counts = np.empty(64, np.int64)
+        guess = dim // 2
         for t in range(c, total, _N_CHUNKS):
-            h = t // n_q
-            i = t - h * n_q
-            nvis = nvis_arr[i]
-            kk = min(topk, nvis)
-            if kk == 0:                           # sees no key: padding only (and zeros)
-                out_idx[h, i, :] = -1
+            h, i = t // n_q, t % n_q
+            kk, guess = _query(qw[h, i], kt[h], nvis_arr[i], topk, guess, scratch, out_idx[h, i])
+            if kk == 0:                           # sees no key: zeros
                 out[h, i, :] = 0
                 continue
-            guess = _winners(qw[h, i], kt[h], nvis, kk, guess, dbuf, flags, fw, win_d, win_i)
-            for r in range(kk):
-                out_idx[h, i, r] = win_i[r]
-            for r in range(kk, topk):
-                out_idx[h, i, r] = -1
             best = win_i[0]
             for w in range(n_vw):
                 counts[:] = 0
