@@ -2,8 +2,7 @@
 
 Each query code scores every visible key code by ``score = dim - hamming(q, k)`` and keeps only
 its ``topk`` best keys; the output mixes the winners' values only. Selection streams over the
-keys of one query at a time (a distance row, a score histogram and the winners), so memory is
-O(L x topk) plus one row of L distances per thread, never O(L^2).
+keys of one query at a time, so memory is O(L x topk) plus O(L) per thread, never O(L^2).
 
 **Winner order (the tie rule).** Winners are listed highest score first; equal scores are
 ordered by the smaller key index. The torch module :class:`hdc.nn.HammingKWTAAttention` selects
