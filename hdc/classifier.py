@@ -4,6 +4,7 @@ import inspect
 
 import numpy as np
 
+from . import _dask
 from ._validate import check_dim, check_int
 from .accumulator import Accumulator
 from .hv import BinaryHV
@@ -102,6 +103,8 @@ class CentroidClassifier:
     # ---- fitting -------------------------------------------------------------------------------
     def partial_fit(self, X, y, classes=None):
         """Add samples to their classes' counts (classes may be new); returns self."""
+        if _dask.is_collection(X, y):  # Dask collections: counted per partition, summed in a tree
+            return _dask.distributed().partial_fit(self, X, y, classes)
         if not hasattr(self, "_acc"):
             self._setup()
         X, y = self._check_Xy(X, y)
@@ -114,7 +117,12 @@ class CentroidClassifier:
         return self
 
     def fit(self, X, y):
-        """Reset, count every sample into its class, then retrain for ``epochs``; returns self."""
+        """Reset, count every sample into its class, then retrain for ``epochs``; returns self.
+
+        ``X`` and ``y`` may be Dask collections (see :func:`hdc.distributed.fit`): the same model.
+        """
+        if _dask.is_collection(X, y):
+            return _dask.distributed().fit(self, X, y)
         self._setup()
         X, y = self._check_Xy(X, y)
         if len(X) == 0:
@@ -220,7 +228,9 @@ class CentroidClassifier:
         return dist, self.classes_[idx]
 
     def predict(self, X):
-        """Label of the nearest prototype for each row of ``X``, shape ``(n,)``."""
+        """Label of the nearest prototype for each row of ``X``, shape ``(n,)`` (lazy for a dask.array)."""
+        if _dask.is_collection(X):
+            return _dask.distributed().predict(self, X)
         return self.kneighbors(X, 1)[1][:, 0]
 
     def score(self, X, y):

@@ -23,6 +23,7 @@ import numbers
 
 import numpy as np
 
+from . import _dask
 from ._validate import as_rng, check_dim, check_finite_array, check_int, n_words
 from .hv import BinaryHV
 from .ops import permute, random
@@ -134,6 +135,8 @@ class _ScalarEncoder:
 
     def encode(self, values):
         """Level vector of each value: ``values`` any shape -> BinaryHV of that batch shape."""
+        if _dask.is_collection(values):  # a Dask collection: a lazy map over its partitions
+            return _dask.distributed().encode(self, values)
         idx = self.index(values)
         return BinaryHV._wrap(self._codebook[idx], self.dim)
 
@@ -359,6 +362,8 @@ class ItemMemory:
 
     def encode(self, symbols):
         """The hypervector of each symbol (see the class docstring for shapes)."""
+        if _dask.is_collection(symbols):  # a Dask collection: a lazy map over its partitions
+            return _dask.distributed().encode(self, symbols)
         idx = self.index(symbols)
         return BinaryHV._wrap(self._words[idx], self.dim)
 
@@ -415,6 +420,8 @@ class RecordEncoder:
 
     def encode(self, X):
         """Encode feature vectors (see the class docstring for shapes)."""
+        if _dask.is_collection(X):  # a Dask collection: a lazy map over its partitions
+            return _dask.distributed().encode(self, X)
         from ._kernels import encode_kernels as ek
 
         idx = self.index(X)
@@ -551,6 +558,8 @@ class NGramEncoder:
 
     def encode(self, texts):
         """Encode one text / token sequence or a batch (see the class docstring for shapes)."""
+        if _dask.is_collection(texts):  # a Dask collection: a lazy map over its partitions
+            return _dask.distributed().encode(self, texts)
         from ._kernels import encode_kernels as ek
 
         values, lengths, single = self._tokens(texts)
@@ -604,6 +613,8 @@ class RandomProjection:
 
     def encode(self, X, batch_size=4096):
         """Binary codes of float vectors (see the class docstring for shapes)."""
+        if _dask.is_collection(X):  # a Dask collection: a lazy map over its partitions
+            return _dask.distributed().encode(self, X)
         x = check_finite_array(X, "X", dtype=self.dtype)
         if x.ndim not in (1, 2) or x.shape[-1] != self.in_features:
             raise ValueError(f"X must have shape (n, {self.in_features}) or ({self.in_features},), "
