@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..memory import AssociativeMemory, _fsync_dir
+from ..hv import BinaryHV
 from ..ops import topk
 
 # An mmapped shard is scanned in blocks of this many payload bytes; after each block its pages
@@ -137,7 +138,7 @@ class Shard:
 
     def _add(self, x, labels, positions):
         self._label_cache = None
-        self._mem.add(x, labels=labels)
+        self._mem.add(_aligned(x), labels=labels)
         self._pos = np.concatenate([self._pos, positions])
         return len(self._mem)
 
@@ -148,8 +149,7 @@ class Shard:
         nq = 1 if queries.ndim == 0 else len(queries)
         if k == 0:
             return np.empty((nq, 0), np.int32), np.empty((nq, 0), np.int64), np.empty((nq, 0), np.int64)
-        if queries.ndim == 0:
-            queries = queries[None]
+        queries = _aligned(queries[None] if queries.ndim == 0 else queries)
         mapping = self._mapped()
         if mapping is None:
             dist, idx = topk(queries, self._mem.vectors, k)
@@ -207,6 +207,11 @@ class Shard:
                 "positions_crc": _file_crc(order),
                 "position_range": [int(pos[0]), int(pos[-1])] if pos.size else None,
                 "host": os.uname().nodename}
+
+
+def _aligned(x):
+    """``x`` with word-aligned words: Dask's wire format can hand over arrays at odd addresses."""
+    return x if x.words.flags.aligned else BinaryHV._wrap(x.words.copy(), x.dim)
 
 
 def _buffer_address(mapping):

@@ -7,6 +7,7 @@ positions; a search asks every non-empty shard for its ``min(k, len(shard))`` ne
 merges them per query on ``(distance, position)``, so the answer equals, bit for bit and in tie
 order, the answer of one in-process memory holding the same items in the same order.
 """
+import asyncio
 import json
 import os
 import uuid
@@ -25,6 +26,8 @@ _VERSION = 1
 # A worker may hold in RAM shards up to this fraction of its memory_limit: Dask pauses a worker
 # at 80% by default (distributed.worker.memory.pause) and kills it at 95%.
 MEMORY_FRACTION = 0.7
+# How often a call waiting on a shard checks that the shard's worker is still alive.
+_POLL_SECONDS = 1.0
 
 
 class ShardLostError(RuntimeError):
@@ -147,7 +150,7 @@ class ShardedMemory:
             threads_per_worker = max(1, cores // n_workers)
         threads_per_worker = check_int(threads_per_worker, "threads_per_worker", low=1)
         kwargs = dict(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=bool(processes),
-                      memory_limit=memory_limit, dashboard_address=None)
+                      memory_limit=memory_limit, dashboard_address=":0")
         if processes:  # each worker process runs the kernels on its own threads only
             kwargs["env"] = {"HDC_NUM_THREADS": str(threads_per_worker)}
         self._cluster = LocalCluster(**kwargs)
@@ -179,6 +182,10 @@ class ShardedMemory:
 
     def _spawn(self, i, worker, entry=None, directory=None, mmap=False):
         """Create shard ``i``'s actor on ``worker`` (empty, or loaded from a manifest entry)."""
+        with self._client.as_current():
+            return self._spawn_current(i, worker, entry, directory, mmap)
+
+    def _spawn_current(self, i, worker, entry, directory, mmap):
         future = self._client.submit(Shard, self._dim, entry, directory, mmap, actor=True, workers=[worker],
                                      allow_other_workers=False, pure=False,
                                      key=f"hdc-shard-{i}-{uuid.uuid4().hex}")
@@ -223,18 +230,23 @@ class ShardedMemory:
         if lost:
             self._raise_lost(lost)
         shards = range(len(self._shards)) if shards is None else shards
-        futures = [(i, getattr(self._shards[i]["actor"], method)(*args_of(i))) for i in shards]
-        results = {}
-        for i, fut in futures:
+        with self._client.as_current():  # actor handles find their client through it
+            futures = [(i, getattr(self._shards[i]["actor"], method)(*args_of(i))) for i in shards]
+        return [self._result(i, fut) for i, fut in futures]
+
+    def _result(self, i, fut):
+        """Shard ``i``'s answer; ShardLostError if its worker dies meanwhile (checked each second)."""
+        while True:
             try:
-                results[i] = fut.result()
-            except (ValueError, TypeError):
+                return fut.result(timeout=_POLL_SECONDS)
+            except (ValueError, TypeError, KeyError):
                 raise
             except Exception as exc:
-                if self._wait_lost(i):
-                    self._raise_lost([i], exc)
-                raise
-        return [results[i] for i, _ in futures]
+                timed_out = isinstance(exc, (TimeoutError, asyncio.TimeoutError))
+                if self._wait_lost(i, timeout=0 if timed_out else 5.0):
+                    self._raise_lost([i], None if timed_out else exc)
+                if not timed_out:
+                    raise
 
     def _wait_lost(self, i, timeout=5.0):
         """After a failed call: whether shard ``i``'s worker is gone (waits for the scheduler to notice)."""
