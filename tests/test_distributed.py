@@ -280,3 +280,30 @@ def test_dead_worker_is_named_and_recovered(tmp_path):
         d, lab = mem.search(items[:50], 1)   # the originals (saved) come before their late duplicates
         assert d[:, 0].tolist() == [0] * 50 and lab[:, 0].tolist() == list(range(50))
         assert len(mem) == 307 and sum("late1" in mem for _ in [0]) == ("late1" in mem)
+
+
+def test_docstrings_docs_and_example_run(tmp_path):
+    """The modules' doctests, docs/distributed.md's local examples and examples/sharded_memory.py."""
+    import doctest
+    import pathlib
+    import re
+    import subprocess
+    import sys
+
+    from hdc.distributed import collections, sharded
+
+    for module in (sharded, collections):
+        result = doctest.testmod(module)
+        assert result.attempted and not result.failed, module.__name__
+    root = pathlib.Path(__file__).resolve().parent.parent
+    blocks = re.findall(r"```python\n(.*?)```", (root / "docs" / "distributed.md").read_text(), flags=re.S)
+    local = [b for b in blocks if "tcp://" not in b]
+    assert len(local) == 2
+    for block in local:
+        exec(compile(block.replace("/tmp/hdc-sharded-doc", str(tmp_path / "doc")), "docs/distributed.md", "exec"),
+             {"__name__": "docs"})
+    out = subprocess.run([sys.executable, str(root / "examples" / "sharded_memory.py"), "--n", "3000", "--dim", "256",
+                          "--dir", str(tmp_path / "example")], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(root)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "same answers: True" in out.stdout and "expected [0, 1500, 2999]" in out.stdout
