@@ -250,6 +250,15 @@ def test_memory_budget_is_enforced(tmp_path):
             same(mem, ref, hdc.random(5, 64_000, seed=0), 3)
 
 
+def test_a_recreated_shard_refuses_calls(client):
+    """A worker restarted at the same address re-runs the actor's task: an empty shard, not ours."""
+    with ShardedMemory(64, 2, client=client) as mem:
+        mem.add(hdc.random(4, 64, seed=0))
+        mem._shards[1]["token"] = "an-older-incarnation"
+        with pytest.raises(ShardLostError, match=r"lost shard 1 .*re-created empty"):
+            mem.search(hdc.random(1, 64, seed=0), 1)
+
+
 def test_owned_cluster_closes():
     mem = ShardedMemory(64, 2)
     cluster = mem._cluster
@@ -264,7 +273,7 @@ def test_dead_worker_is_named_and_recovered(tmp_path):
         mem.add(items)
         mem.save(tmp_path)
         mem.add(items[:10], labels=[f"late{i}" for i in range(10)])
-        pids = [s["actor"].info().result()[3] for s in mem._shards]
+        pids = [s["actor"].info(s["token"]).result()[3] for s in mem._shards]
         assert len(set(pids)) == 2 and pids[0] == pids[2] != pids[1]
         os.kill(pids[1], signal.SIGKILL)
         deadline = time.monotonic() + 20

@@ -34,6 +34,10 @@ _PAGE = _mmap.PAGESIZE
 SHARD_FILE = re.compile(r"shard-\d{5}-[0-9a-f]{12}\.hdcm(\.pos)?")
 
 
+class ShardLostError(RuntimeError):
+    """A shard's worker died or left: its data is not reachable until :meth:`ShardedMemory.recover`."""
+
+
 def header_crc(path):
     """The ``header_crc`` field of a ``.hdcm`` file: a checksum that covers, through the checksums
     in the header, every byte of the file."""
@@ -90,37 +94,46 @@ class Shard:
     def __init__(self, dim, entry=None, directory=None, mmap=False):
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="hdc-shard")
         self._label_cache = None
+        # Drawn here, so a copy of this actor that Dask re-created (a worker restarted at the same
+        # address re-runs the task) has another token and refuses calls meant for the lost one.
+        self.token = uuid.uuid4().hex
         if entry is None:
             self._mem = AssociativeMemory(dim)
             self._pos = np.empty(0, np.int64)
         else:
             self._mem, self._pos = _load_entry(dim, entry, directory, mmap)
 
-    async def _run(self, fn, *args):
+    async def _run(self, token, fn, *args):
+        if token != self.token:
+            raise ShardLostError("this shard was re-created empty after its worker was lost")
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
-    # ---- the actor's methods: each hands its work to the shard's thread ---------------------
-    async def info(self):
+    # ---- the actor's methods: each checks the caller's token, then works on the shard's thread
+    async def hello(self):
+        """The token the coordinator must present on every later call."""
+        return self.token
+
+    async def info(self, token):
         """(count, in-RAM payload bytes, memory-mapped?, pid)."""
-        return await self._run(self._info)
+        return await self._run(token, self._info)
 
-    async def add(self, x, labels, positions):
-        return await self._run(self._add, x, labels, positions)
+    async def add(self, token, x, labels, positions):
+        return await self._run(token, self._add, x, labels, positions)
 
-    async def search(self, queries, k):
-        return await self._run(self._search, queries, k)
+    async def search(self, token, queries, k):
+        return await self._run(token, self._search, queries, k)
 
-    async def holding(self, targets):
-        return await self._run(self._holding, targets)
+    async def holding(self, token, targets):
+        return await self._run(token, self._holding, targets)
 
-    async def remove(self, targets):
-        return await self._run(self._remove, targets)
+    async def remove(self, token, targets):
+        return await self._run(token, self._remove, targets)
 
-    async def save(self, path):
-        return await self._run(self._save, path)
+    async def save(self, token, path):
+        return await self._run(token, self._save, path)
 
-    async def discard(self, directory, keep):
-        return await self._run(_discard, directory, keep)
+    async def discard(self, token, directory, keep):
+        return await self._run(token, _discard, directory, keep)
 
     # ---- the work ---------------------------------------------------------------------------
     def _mapped(self):

@@ -18,7 +18,7 @@ import numpy as np
 from .._validate import check_dim, check_int, n_words
 from ..memory import LabelNotFound, _labels_array
 from ..ops import as_hv
-from ._shard import Shard, _discard, _write_atomic
+from ._shard import Shard, ShardLostError, _discard, _write_atomic
 
 MANIFEST = "manifest.json"
 _FORMAT = "hdc-sharded-memory"
@@ -28,10 +28,6 @@ _VERSION = 1
 MEMORY_FRACTION = 0.7
 # How often a call waiting on a shard checks that the shard's worker is still alive.
 _POLL_SECONDS = 1.0
-
-
-class ShardLostError(RuntimeError):
-    """A shard's worker died or left: its data is not reachable until :meth:`ShardedMemory.recover`."""
 
 
 def _route(counts, n):
@@ -191,7 +187,8 @@ class ShardedMemory:
                                      key=f"hdc-shard-{i}-{uuid.uuid4().hex}")
         actor = future.result()
         count = 0 if entry is None else entry["count"]
-        return {"future": future, "actor": actor, "worker": worker, "count": count, "mapped": mmap and count > 0}
+        return {"future": future, "actor": actor, "token": actor.hello().result(), "worker": worker, "count": count,
+                "mapped": mmap and count > 0}
 
     def close(self):
         """Release the shards; close the local cluster if this object started it."""
@@ -215,13 +212,16 @@ class ShardedMemory:
             raise ValueError("this ShardedMemory is closed")
 
     def _lost(self):
-        return [i for i, s in enumerate(self._shards) if s["future"].status != "finished"]
+        return [i for i, s in enumerate(self._shards) if s.get("lost") or s["future"].status != "finished"]
 
     def _raise_lost(self, lost, cause=None):
+        for i in lost:
+            self._shards[i]["lost"] = True
         names = ", ".join(f"shard {i} (on {self._shards[i]['worker']}, {self._shards[i]['count']} vectors)"
                           for i in lost)
-        raise ShardLostError(f"lost {names}: its worker died or left the cluster. Call recover() to reload "
-                             "lost shards from their last save()") from cause
+        detail = f" ({cause})" if isinstance(cause, ShardLostError) else ""
+        raise ShardLostError(f"lost {names}: its worker died or left the cluster{detail}. Call recover() to "
+                             "reload lost shards from their last save()") from cause
 
     def _call(self, method, args_of, shards=None):
         """Call ``method`` on the given shards (all by default) at once; results in shard order."""
@@ -231,7 +231,8 @@ class ShardedMemory:
             self._raise_lost(lost)
         shards = range(len(self._shards)) if shards is None else shards
         with self._client.as_current():  # actor handles find their client through it
-            futures = [(i, getattr(self._shards[i]["actor"], method)(*args_of(i))) for i in shards]
+            futures = [(i, getattr(self._shards[i]["actor"], method)(self._shards[i]["token"], *args_of(i)))
+                       for i in shards]
         return [self._result(i, fut) for i, fut in futures]
 
     def _result(self, i, fut):
@@ -239,6 +240,8 @@ class ShardedMemory:
         while True:
             try:
                 return fut.result(timeout=_POLL_SECONDS)
+            except ShardLostError as exc:
+                self._raise_lost([i], exc)
             except (ValueError, TypeError, KeyError):
                 raise
             except Exception as exc:
@@ -254,7 +257,8 @@ class ShardedMemory:
 
         deadline = time.monotonic() + timeout
         while True:
-            if self._shards[i]["future"].status != "finished" or self._shards[i]["worker"] not in self._workers():
+            shard = self._shards[i]
+            if shard.get("lost") or shard["future"].status != "finished" or shard["worker"] not in self._workers():
                 return True
             if time.monotonic() > deadline:
                 return False
