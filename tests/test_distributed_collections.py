@@ -108,3 +108,20 @@ def test_fit_errors():
     padded = da.from_array(np.full((4, 2), np.uint64(2**63)), chunks=2)
     with pytest.raises(ValueError, match="padding"):
         hdc.CentroidClassifier(100).fit(padded, np.zeros(4))
+
+
+def test_fit_on_a_distributed_client_with_progress(capsys):
+    import distributed
+
+    from hdc.distributed import fit
+
+    X = hdc.random(300, 256, seed=5)
+    y = np.arange(300) % 4
+    words = da.from_array(X.words, chunks=(64, -1))
+    ref = hdc.CentroidClassifier(256).fit(X, y)
+    got = fit(hdc.CentroidClassifier(256), words, da.from_array(y, chunks=64), progress=True)
+    np.testing.assert_array_equal(got.counts_[0], ref.counts_[0])
+    assert "100%" in capsys.readouterr().out                      # dask.diagnostics.ProgressBar
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=":0"):
+        got = hdc.CentroidClassifier(256).fit(words, y)             # runs on the default client
+        np.testing.assert_array_equal(got.prototypes_.words, ref.prototypes_.words)
