@@ -226,7 +226,17 @@ def test_a_failed_save_keeps_the_previous_one(client, tmp_path, monkeypatch):
         assert len(os.listdir(tmp_path)) == 5
 
 
-def test_memory_budget_is_enforced(tmp_path):
+@pytest.fixture
+def no_memory_monitor():
+    """Threaded workers with tiny memory limits: the limit is what is tested, not Dask's pausing."""
+    import dask
+
+    off = {f"distributed.worker.memory.{k}": False for k in ("target", "spill", "pause", "terminate")}
+    with dask.config.set(off):
+        yield
+
+
+def test_memory_budget_is_enforced(tmp_path, no_memory_monitor):
     row = 1000 * 8  # dim 64,000: 8,000 bytes per vector
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0",
                                   memory_limit="4MiB") as cluster, distributed.Client(cluster, set_as_default=False) as c:
@@ -236,10 +246,17 @@ def test_memory_budget_is_enforced(tmp_path):
                 mem.add(hdc.random(300, 64_000, seed=1))           # 3.2 MB > 70% of 4 MiB
             assert len(mem) == 100
             mem.save(tmp_path)
-    big = tmp_path / "big"
+    big, pair = tmp_path / "big", tmp_path / "pair"
     with ShardedMemory(64_000, 1, processes=False, n_workers=1, memory_limit="64MiB") as mem:
         mem.add(hdc.random(400, 64_000, seed=0))
         mem.save(big)
+    with ShardedMemory(64_000, 2, processes=False, n_workers=1, memory_limit="64MiB") as mem:
+        mem.add(hdc.random(400, 64_000, seed=0))     # two shards of 1.6 MB: each fits 4 MiB, both do not
+        mem.save(pair)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0",
+                                  memory_limit="4MiB") as cluster, distributed.Client(cluster, set_as_default=False) as c:
+        with pytest.raises(ValueError, match="shards placed on worker .* need 3.1 MiB"):
+            ShardedMemory.load(pair, client=c)
     assert 400 * row > 0.7 * 4 * 2**20
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0",
                                   memory_limit="2MiB") as cluster, distributed.Client(cluster, set_as_default=False) as c:

@@ -185,7 +185,17 @@ class ShardedMemory:
         future = self._client.submit(Shard, self._dim, entry, directory, mmap, actor=True, workers=[worker],
                                      allow_other_workers=False, pure=False,
                                      key=f"hdc-shard-{i}-{uuid.uuid4().hex}")
-        actor = future.result()
+        while True:  # a worker paused by Dask's memory monitor never runs the task: say so, do not hang
+            try:
+                actor = future.result(timeout=_POLL_SECONDS)
+                break
+            except TimeoutError:
+                status = self._worker_info().get(worker, {}).get("status")
+                if status in (None, "paused", "closing", "closed"):
+                    future.release()
+                    raise RuntimeError(f"cannot place shard {i} on worker {worker}: the worker is "
+                                       f"{status or 'gone'} (Dask pauses a worker over 80% of its memory_limit)") \
+                        from None
         count = 0 if entry is None else entry["count"]
         return {"future": future, "actor": actor, "token": actor.hello().result(), "worker": worker, "count": count,
                 "mapped": mmap and count > 0}
@@ -258,7 +268,7 @@ class ShardedMemory:
         deadline = time.monotonic() + timeout
         while True:
             shard = self._shards[i]
-            if shard.get("lost") or shard["future"].status != "finished" or shard["worker"] not in self._workers():
+            if shard.get("lost") or shard["future"].status != "finished" or shard["worker"] not in self._worker_info():
                 return True
             if time.monotonic() > deadline:
                 return False
@@ -432,7 +442,7 @@ class ShardedMemory:
             self._object_labels = manifest["object_labels"]
             self._saved = [(directory, e) for e in manifest["shards"]]
             workers = self._workers()
-            self._refuse_unfit(manifest["shards"], mmap)
+            self._refuse_unfit(manifest["shards"], mmap, workers)
             for i, entry in enumerate(manifest["shards"]):
                 self._shards.append(self._place(i, entry, directory, mmap, workers, workers[i % len(workers)]))
         except BaseException:
@@ -440,17 +450,28 @@ class ShardedMemory:
             raise
         return self
 
-    def _refuse_unfit(self, entries, mmap):
+    def _refuse_unfit(self, entries, mmap, workers):
+        """ValueError if a shard to be held in RAM fits no worker, or the planned placement overfills one."""
         if mmap:
             return
         limits = self._memory_limits()
         row = n_words(self._dim) * 8
-        room = max((MEMORY_FRACTION * v if v else float("inf")) for v in limits.values())
+        room = {w: MEMORY_FRACTION * limits.get(w, 0) if limits.get(w, 0) else float("inf") for w in workers}
+        largest = max(room.values())
+        need = {}
         for i, e in enumerate(entries):
-            if e["count"] * row > room:
-                raise ValueError(f"shard {i} ({e['file']}, {e['count'] * row / 2**20:.1f} MiB) does not fit in RAM "
-                                 f"on any worker (largest budget {room / 2**20:.1f} MiB, {MEMORY_FRACTION:.0%} of "
-                                 "memory_limit); load it with mmap=True or use workers with more memory")
+            size = e["count"] * row
+            if size > largest:
+                raise ValueError(f"shard {i} ({e['file']}, {size / 2**20:.1f} MiB) does not fit in RAM on any worker "
+                                 f"(largest budget {largest / 2**20:.1f} MiB, {MEMORY_FRACTION:.0%} of memory_limit); "
+                                 "load it with mmap=True or use workers with more memory")
+            worker = workers[i % len(workers)]
+            need[worker] = need.get(worker, 0) + size
+        for worker, size in need.items():
+            if size > room[worker]:
+                raise ValueError(f"the shards placed on worker {worker} need {size / 2**20:.1f} MiB in RAM, over its "
+                                 f"budget of {room[worker] / 2**20:.1f} MiB ({MEMORY_FRACTION:.0%} of memory_limit); "
+                                 "load with mmap=True, or on more workers")
 
     def _place(self, i, entry, directory, mmap, workers, default):
         """Create shard ``i`` from its files on ``default``, or the next worker that has them."""
