@@ -101,7 +101,7 @@ def kwta_select(q, k, topk, causal=True):
     """
     lead, n_q, n_k, topk, qw, kw, n_visible = _prepare(q, k, topk, causal)
     n_h = qw.shape[0]
-    dist = np.empty((n_h, n_q, topk), np.uint32)
+    dist = np.empty((n_h, n_q, topk), np.int32)
     idx = np.empty((n_h, n_q, topk), np.int64)
     backend.kernels().kwta_select(qw, kw, topk, n_visible, dist, idx)
     scores = np.where(idx >= 0, q.dim - dist.astype(np.int64), -1).astype(np.int32)

@@ -165,10 +165,12 @@ static void popcount_unit(void *ctx, size_t u, int slot)
         j->ops->popcount_rows(j->a + r0 * j->n_words, j->out32 + r0, r1 - r0, j->n_words);
 }
 
-void hdc_popcount(const uint64_t *x, uint32_t *out, size_t n_rows, size_t n_words)
+void hdc_popcount(const uint64_t *x, int32_t *out, size_t n_rows, size_t n_words)
 {
     int nt = hdc__threads_for((double)n_rows * (double)n_words);
-    elem_job j = {hdc__ham(), x, NULL, NULL, n_rows, units_for(n_rows, nt), n_words, 0, 0, out, 0};
+    /* counts < 2^31 (hdc.h), so the tables' uint32 results are the int32 values */
+    elem_job j = {hdc__ham(), x, NULL, NULL, n_rows, units_for(n_rows, nt), n_words, 0, 0,
+                  (uint32_t *)out, 0};
     hdc__parallel(n_rows ? j.units : 0, nt, popcount_unit, &j);
 }
 
@@ -182,10 +184,11 @@ static void hamming_unit(void *ctx, size_t u, int slot)
         j->ops->hamming_rows(j->a + r0 * w, j->b + r0 * w, j->out32 + r0, r1 - r0, w);
 }
 
-void hdc_hamming(const uint64_t *a, const uint64_t *b, uint32_t *out, size_t n_rows,
+void hdc_hamming(const uint64_t *a, const uint64_t *b, int32_t *out, size_t n_rows,
                  size_t n_words)
 {
     int nt = hdc__threads_for((double)n_rows * (double)n_words);
-    elem_job j = {hdc__ham(), a, b, NULL, n_rows, units_for(n_rows, nt), n_words, 0, 0, out, 0};
+    elem_job j = {hdc__ham(), a, b, NULL, n_rows, units_for(n_rows, nt), n_words, 0, 0,
+                  (uint32_t *)out, 0};
     hdc__parallel(n_rows ? j.units : 0, nt, hamming_unit, &j);
 }
