@@ -61,6 +61,31 @@ def test_elementwise(path):
             assert np.array_equal(g32, w32)
 
 
+def test_outputs_past_the_cache_use_streaming_stores_correctly():
+    """bind and permute outputs of >= 2**20 words take the non-temporal store path: odd row
+    lengths put rows at every 16-byte alignment; every ISA path, 1 and 2 threads."""
+    rng = np.random.default_rng(11)
+    dim = 61_001                      # 954 words per row: rows alternate 16-byte alignment
+    a, b = rand_words(rng, 1100, dim), rand_words(rng, 1100, dim)
+    want = {}
+    for shift in (1, 64, 12_345):
+        want[shift] = np.empty_like(a)
+        ref.permute(a, dim, shift, want[shift])
+    old_isa, old_nt = ck.get_isa(), ck.get_num_threads()
+    try:
+        for isa in ISAS:
+            for nt in (1, 2):
+                ck.set_isa(isa), ck.set_num_threads(nt)
+                got = np.empty_like(a)
+                ck.bind(a.ravel(), b.ravel(), got.ravel())
+                assert np.array_equal(got, a ^ b), (isa, nt)
+                for shift, expected in want.items():
+                    ck.permute(a, dim, shift, got)
+                    assert np.array_equal(got, expected), (isa, nt, shift)
+    finally:
+        ck.set_isa(old_isa), ck.set_num_threads(old_nt)
+
+
 def test_cdist(path):
     rng = np.random.default_rng(2)
     for dim in DIMS:
