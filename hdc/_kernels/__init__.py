@@ -13,11 +13,11 @@ and returns None (``topk`` too). The first four families mirror ``csrc/hdc.h`` o
 =====================================================  ===========================================
 ``bind(a, b, out)``                                    uint64 (n,) each, ``out = a ^ b``
 ``permute(x, dim, shift, out)``                        uint64 (rows, w), ``0 <= shift < dim``
-``popcount(x, out)``                                   x (rows, w), out int32 (rows,)  
-``hamming(a, b, out)``                                 a, b (rows, w), out int32 (rows,)  
-``cdist(a, b, out)``                                   a (na, w), b (nb, w), out int32 (na, nb)  
+``popcount(x, out)``                                   x (rows, w), out int32 (rows,)
+``hamming(a, b, out)``                                 a, b (rows, w), out int32 (rows,)
+``cdist(a, b, out)``                                   a (na, w), b (nb, w), out int32 (na, nb)
 ``topk(q, m, k, n_visible, out_dist, out_idx)``        q (nq, w), m (nm, w), n_visible None or
-                                                       int64 (nq,); out int32 / int64 (nq, k); 
+                                                       int64 (nq,); out int32 / int64 (nq, k);
                                                        nearest first, ties by smaller index,
                                                        invisible slots: INT32_MAX / -1
 ``bundle(x, tie, out)``                                x (n, W) with n >= 1, tie (W,), out (W,)
