@@ -43,8 +43,11 @@ def test_attributes_len_and_equality():
     x = hdc.random_sparse((2, 3), 10, 16, seed=0)
     assert (x.shape, x.ndim, x.blocks, x.block_size, x.dim, x.nbytes, len(x)) == ((2, 3), 2, 10, 16, 160, 60, 2)
     assert (x == x.copy()).all() and x.shape == (x == x).shape
-    y = x.copy()
-    y.indices[1, 2, 0] ^= 1
+    changed = x.indices.copy()
+    changed[1, 2, 0] ^= 1
+    y = hdc.SparseHV(changed, 16)
+    with pytest.raises(ValueError, match="read-only"):
+        x.indices[0, 0, 0] = 1
     assert (x == y).tolist() == [[True] * 3, [True, True, False]]
     assert (x != y).sum() == 1
     assert not (x == hdc.SparseHV(x.indices, 17)).any()          # another block size is never equal
