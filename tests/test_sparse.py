@@ -323,3 +323,59 @@ def test_block_accumulator_errors_and_failed_remove_keeps_counts():
         hdc.BlockAccumulator(3, 0)
     with pytest.raises(ValueError, match="read-only"):
         acc.counts[0, 0] = 5
+
+
+# ---- encoders and the classifier -----------------------------------------------------------------
+
+def test_sparse_encoders_shapes_seeds_and_similarity_structure(kernel_path):
+    mem = hdc.ItemMemory(1000, ["a", "b", "c"], seed=1, block_size=10)
+    assert isinstance(mem, hdc.ItemMemory) and isinstance(mem["a"], hdc.SparseHV)
+    assert (mem.vectors.shape, mem["a"].blocks, mem["a"].block_size) == ((3,), 100, 10)
+    grown = hdc.ItemMemory(1000, ["a"], seed=1, grow=True, block_size=10)
+    assert (grown.encode(["a", "b", "c"]) == mem.vectors).all()          # rows depend on (seed, i) only
+    lev = hdc.LevelEncoder(1000, levels=11, seed=2, block_size=10)
+    sims = hdc.similarity(lev(0.0), lev(np.linspace(0, 1, 11)))
+    np.testing.assert_allclose(sims, 1 - np.arange(11) / 10)             # exactly linear, ends share none
+    rec = hdc.RecordEncoder(1200, n_features=3, levels=5, seed=3, block_size=4)
+    X = np.array([[0.0, 0.5, 1.0], [0.0, 0.5, 0.75], [1.0, 0.0, 0.0]])
+    codes = rec(X)
+    assert codes.shape == (3,) and codes.blocks == 300 and (rec(X[0]) == codes[0])
+    s = hdc.similarity(codes[0], codes)
+    assert s[0] == 1 and s[1] > s[2]
+    # the record is the sparse bundle of bind(id[f], level(x[f])) with the encoder's tie vector
+    pairs = hdc.bind(rec.ids, rec.level_encoder(X[1]))
+    assert (codes[1] == hdc.bundle(pairs, tie=rec.tie))
+    ngram = hdc.NGramEncoder(1024, n=(1, 3), seed=4, block_size=16)
+    a, b, c = ngram(["the cat sat on the mat", "the cat sat on a mat", "zwölf Boxkämpfer jagen"])
+    assert a.blocks == 64 and hdc.similarity(a, b) > hdc.similarity(a, c)
+    # n-gram p = bind_j permute(item[t[p + j]], n - 1 - j); the text is their sparse bundle
+    items = ngram.item_vectors([ord(ch) for ch in "abcd"])
+    grams = [items[i] for i in range(4)]
+    grams += [hdc.bind(hdc.bind(hdc.permute(items[p], 2), hdc.permute(items[p + 1], 1)), items[p + 2])
+              for p in range(2)]
+    assert (ngram("abcd") == hdc.bundle(hdc.SparseHV.stack(grams), tie=ngram.tie))
+    with pytest.raises(ValueError, match="block_size must be <= dim"):
+        hdc.ItemMemory(10, 3, block_size=11)
+    with pytest.raises(ValueError, match="block_size"):
+        hdc.LevelEncoder(10, 3, block_size=0)
+
+
+def test_sparse_centroid_classifier_on_digits():
+    from sklearn.datasets import load_digits
+    X, y = load_digits(return_X_y=True)
+    enc = hdc.RecordEncoder(2048, n_features=64, levels=17, low=0, high=16, seed=0, block_size=8)
+    codes = enc(X[:600])
+    clf = hdc.CentroidClassifier(2048, block_size=8).fit(codes[:400], y[:400])
+    assert clf.prototypes_.shape == (10,) and clf.prototypes_.blocks == 256
+    dense_enc = hdc.RecordEncoder(2048, n_features=64, levels=17, low=0, high=16, seed=0)
+    dense = hdc.CentroidClassifier(2048).fit(dense_enc(X[:400]), y[:400]).score(dense_enc(X[400:600]), y[400:600])
+    assert clf.score(codes[400:], y[400:600]) > max(0.7, dense - 0.05)
+    counts, totals = clf.counts_
+    assert counts.shape == (10, 256, 8) and totals.sum() == 400
+    scores = clf.decision_function(codes[400:403])
+    want = counts[:, np.arange(256), codes[400:403].indices].sum(-1).T / totals
+    np.testing.assert_allclose(scores, want)
+    with pytest.raises(TypeError, match="block_size=8"):
+        clf.predict(hdc.random(3, 2048, seed=0))
+    with pytest.raises(ValueError, match="epochs must be 0"):
+        hdc.CentroidClassifier(2048, block_size=8, epochs=2).fit(codes[:10], y[:10])

@@ -15,6 +15,9 @@ call, every index ``< block_size``), write into caller-allocated outputs and ret
                                              tie, out (C,): per column the weighted most
                                              frequent index; tied maxima: the first at or after
                                              ``tie[c]`` counting up modulo ``L``
+``record_bundle(idx, ids, levels, L, tie,     idx int32 (n, F) level numbers, ids (F, K), levels
+out)``                                       (n_levels, K), tie (K,), out (n, K): per record the
+                                             ``bundle`` of ``(ids[f] + levels[idx[f]]) % L``
 ===========================================  ===================================================
 
 :func:`for_backend` maps a backend name of :mod:`hdc.backend` to its module.

@@ -5,8 +5,8 @@
 - topk: overlaps of a chunk of queries with every stored row, then per query an O(n) selection:
   a histogram of the ``K + 1`` possible overlaps gives the k-th best value, a counting sort places
   the rows above it and the first rows equal to it, in index order (so ties go to smaller index).
-- bundle: per column a histogram of the ``L`` indices (a scratch row per thread) when ``L`` is
-  at most 65536, else a sort of the column; then the tie rule of ``numpy_ref.bundle``.
+- bundle / record_bundle: per column a histogram of the ``L`` indices (a scratch row per thread)
+  when ``L`` is at most 65536, else a sort of the column; then the tie rule of ``numpy_ref.bundle``.
 """
 import numba
 import numpy as np
@@ -154,42 +154,49 @@ def block_counts(x, block_size, weights, counts):
 
 
 @jit
+def _mode(values, w, block_size, t, hist, use_hist, order_buf):
+    """The weighted most frequent of ``values``; tied maxima: the first at or after ``t`` mod block_size."""
+    n = values.shape[0]
+    best_count = np.int64(-1)
+    best_step = np.int64(0)
+    if use_hist:
+        for i in range(n):
+            hist[values[i]] += w[i]
+        for i in range(n):
+            v = values[i]
+            cnt = hist[v]
+            if cnt >= 0:
+                step = (v - t) % block_size
+                if cnt > best_count or (cnt == best_count and step < best_step):
+                    best_count, best_step = cnt, step
+                hist[v] = -1  # counted once
+        for i in range(n):
+            hist[values[i]] = 0
+    else:
+        order_buf[:] = np.argsort(values)
+        i = 0
+        while i < n:
+            v = values[order_buf[i]]
+            cnt = np.int64(0)
+            while i < n and values[order_buf[i]] == v:
+                cnt += w[order_buf[i]]
+                i += 1
+            step = (v - t) % block_size
+            if cnt > best_count or (cnt == best_count and step < best_step):
+                best_count, best_step = cnt, step
+    return (t + best_step) % block_size
+
+
+@jit
 def _bundle_columns(x, block_size, w, tie, out, c_lo, c_hi, use_hist):
     n = x.shape[0]
     hist = np.zeros(block_size if use_hist else 1, np.int64)
     values = np.empty(n, np.int64)
+    order_buf = np.empty(n, np.int64)
     for c in range(c_lo, c_hi):
-        t = np.int64(tie[c])
-        best_count = np.int64(-1)
-        best_step = np.int64(0)
-        if use_hist:
-            for i in range(n):
-                hist[x[i, c]] += w[i]
-            for i in range(n):
-                v = np.int64(x[i, c])
-                cnt = hist[v]
-                if cnt >= 0:
-                    step = (v - t) % block_size
-                    if cnt > best_count or (cnt == best_count and step < best_step):
-                        best_count, best_step = cnt, step
-                    hist[v] = -1  # counted once
-            for i in range(n):
-                hist[x[i, c]] = 0
-        else:
-            for i in range(n):
-                values[i] = x[i, c]
-            order = np.argsort(values)
-            i = 0
-            while i < n:
-                v = values[order[i]]
-                cnt = np.int64(0)
-                while i < n and values[order[i]] == v:
-                    cnt += w[order[i]]
-                    i += 1
-                step = (v - t) % block_size
-                if cnt > best_count or (cnt == best_count and step < best_step):
-                    best_count, best_step = cnt, step
-        out[c] = (t + best_step) % block_size
+        for i in range(n):
+            values[i] = x[i, c]
+        out[c] = _mode(values, w, block_size, np.int64(tie[c]), hist, use_hist, order_buf)
 
 
 @jit(parallel=True)
@@ -209,3 +216,35 @@ def bundle(x, block_size, weights, tie, out):
             _bundle_parallel(x, block_size, w, tie, out, bounds, use_hist)
     else:
         _bundle_columns(x, block_size, w, tie, out, 0, columns, use_hist)
+
+
+@jit
+def _record_rows(idx, ids, levels, block_size, tie, out, r_lo, r_hi, use_hist):
+    features, blocks = ids.shape
+    hist = np.zeros(block_size if use_hist else 1, np.int64)
+    values = np.empty(features, np.int64)
+    order_buf = np.empty(features, np.int64)
+    w = np.ones(features, np.int64)
+    for r in range(r_lo, r_hi):
+        for b in range(blocks):
+            for f in range(features):
+                values[f] = (np.int64(ids[f, b]) + np.int64(levels[idx[r, f], b])) % block_size
+            out[r, b] = _mode(values, w, block_size, np.int64(tie[b]), hist, use_hist, order_buf)
+
+
+@jit(parallel=True)
+def _record_parallel(idx, ids, levels, block_size, tie, out, bounds, use_hist):
+    for p in numba.prange(bounds.shape[0] - 1):
+        _record_rows(idx, ids, levels, block_size, tie, out, bounds[p], bounds[p + 1], use_hist)
+
+
+def record_bundle(idx, ids, levels, block_size, tie, out):
+    use_hist = block_size <= _HIST_MAX
+    n = idx.shape[0]
+    if n > 1 and _parallel(idx.size * ids.shape[1]):
+        parts = min(n, get_num_threads())
+        bounds = (np.arange(parts + 1, dtype=np.int64) * n) // parts
+        with _ParallelCall():
+            _record_parallel(idx, ids, levels, block_size, tie, out, bounds, use_hist)
+    else:
+        _record_rows(idx, ids, levels, block_size, tie, out, 0, n, use_hist)

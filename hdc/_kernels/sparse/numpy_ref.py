@@ -61,3 +61,12 @@ def bundle(x, block_size, weights, tie, out):
     step = np.where(counts == best[run], step, np.iinfo(np.int64).max)
     first = np.minimum.reduceat(step, starts)
     out[...] = (tie.astype(np.int64) + first) % block_size
+
+
+def record_bundle(idx, ids, levels, block_size, tie, out):
+    """Per record ``r`` and block ``b`` the most frequent ``(ids[f, b] + levels[idx[r, f], b]) % L``
+    over the features ``f``, ties as :func:`bundle`."""
+    n, features = idx.shape
+    codes = (ids.astype(np.int64)[:, None, :] + levels[idx.T]) % block_size
+    flat = out.reshape(-1)
+    bundle(codes.reshape(features, -1), block_size, None, np.tile(tie, n), flat)
