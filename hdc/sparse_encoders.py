@@ -24,7 +24,7 @@ import numpy as np
 from ._validate import as_rng, check_int
 from .encoders import (ItemMemory, LevelEncoder, NGramEncoder, RecordEncoder, _BLOCK, _DENSE_KEYS, _stream)
 from .sparse import SparseHV, check_block_size, index_dtype, random_sparse
-from .sparse_ops import kernels
+from .backend import kernels
 
 
 def _blocks(dim, block_size):
@@ -53,7 +53,7 @@ def _keyed_sparse_rows(entropy, tag, keys, blocks, block_size):
 def _bundle_columns(codes, block_size, tie):
     """Per column of ``codes (n, C)`` the most frequent index, ties from ``tie (C,)``."""
     out = np.empty(codes.shape[1], codes.dtype)
-    kernels().bundle(codes, block_size, None, tie, out)
+    kernels().sparse_bundle(codes, block_size, None, tie, out)
     return out
 
 
@@ -142,7 +142,7 @@ class SparseRecordEncoder(RecordEncoder):
         rows = np.ascontiguousarray(np.atleast_2d(idx))
         out = np.empty((rows.shape[0], self.blocks), index_dtype(self.block_size))
         if rows.shape[0]:
-            kernels().record_bundle(rows, self.ids.indices, self.level_encoder._codebook, self.block_size,
+            kernels().sparse_record_bundle(rows, self.ids.indices, self.level_encoder._codebook, self.block_size,
                                     self.tie.indices, out)
         return SparseHV._wrap(out if idx.ndim == 2 else out[0], self.block_size)
 

@@ -12,7 +12,7 @@ import numba
 import numpy as np
 
 from ...primitives import jit
-from ..numba_kernels import _ParallelCall, _parallel, get_num_threads
+from .._numba_threads import ParallelCall, chunk_bounds, get_num_threads, parallel
 
 # Bytes of the (queries, stored rows) overlap block of one topk pass.
 _TOPK_BLOCK_BYTES = 1 << 26
@@ -40,9 +40,9 @@ def _overlap_parallel(a, b, out):
         out[i] = _overlap_row(a[i], b[i])
 
 
-def overlap(a, b, out):
-    if _parallel(a.size // 8):
-        with _ParallelCall():
+def sparse_overlap(a, b, out):
+    if parallel(a.size // 8):
+        with ParallelCall():
             _overlap_parallel(a, b, out)
     else:
         _overlap_serial(a, b, out)
@@ -62,9 +62,9 @@ def _cdist_parallel(a, b, out):
             out[i, j] = _overlap_row(a[i], b[j])
 
 
-def cdist(a, b, out):
-    if _parallel(a.shape[0] * b.size // 8):
-        with _ParallelCall():
+def sparse_cdist(a, b, out):
+    if parallel(a.shape[0] * b.size // 8):
+        with ParallelCall():
             _cdist_parallel(a, b, out)
     else:
         _cdist_serial(a, b, out)
@@ -114,16 +114,16 @@ def _select_parallel(ov, blocks, k, out_overlap, out_idx):
         _select(ov[i], blocks, k, out_overlap[i], out_idx[i])
 
 
-def topk(q, m, k, out_overlap, out_idx):
+def sparse_topk(q, m, k, out_overlap, out_idx):
     n_q, n_m = q.shape[0], m.shape[0]
     chunk = max(1, min(n_q, _TOPK_BLOCK_BYTES // (4 * n_m)))
     ov = np.empty((chunk, n_m), np.int32)
     for q0 in range(0, n_q, chunk):
         q1 = min(n_q, q0 + chunk)
         block = ov[:q1 - q0]
-        cdist(q[q0:q1], m, block)
-        if q1 - q0 > 1 and _parallel(block.size):
-            with _ParallelCall():
+        sparse_cdist(q[q0:q1], m, block)
+        if q1 - q0 > 1 and parallel(block.size):
+            with ParallelCall():
                 _select_parallel(block, q.shape[1], k, out_overlap[q0:q1], out_idx[q0:q1])
         else:
             _select_serial(block, q.shape[1], k, out_overlap[q0:q1], out_idx[q0:q1])
@@ -143,11 +143,11 @@ def _block_counts_serial(x, block_size, w, counts):
             counts[c * block_size + x[i, c]] += w[i]
 
 
-def block_counts(x, block_size, weights, counts):
+def sparse_block_counts(x, block_size, weights, counts):
     w = np.ones(x.shape[0], np.int64) if weights is None else weights
     flat = counts.reshape(-1)
-    if x.shape[1] > 1 and _parallel(x.size):
-        with _ParallelCall():
+    if x.shape[1] > 1 and parallel(x.size):
+        with ParallelCall():
             _block_counts_parallel(x, block_size, w, flat)
     else:
         _block_counts_serial(x, block_size, w, flat)
@@ -205,14 +205,14 @@ def _bundle_parallel(x, block_size, w, tie, out, bounds, use_hist):
         _bundle_columns(x, block_size, w, tie, out, bounds[p], bounds[p + 1], use_hist)
 
 
-def bundle(x, block_size, weights, tie, out):
+def sparse_bundle(x, block_size, weights, tie, out):
     w = np.ones(x.shape[0], np.int64) if weights is None else weights
     use_hist = block_size <= _HIST_MAX
     columns = x.shape[1]
-    if columns > 1 and _parallel(x.size):
+    if columns > 1 and parallel(x.size):
         parts = min(columns, get_num_threads())
-        bounds = (np.arange(parts + 1, dtype=np.int64) * columns) // parts
-        with _ParallelCall():
+        bounds = chunk_bounds(columns, parts)
+        with ParallelCall():
             _bundle_parallel(x, block_size, w, tie, out, bounds, use_hist)
     else:
         _bundle_columns(x, block_size, w, tie, out, 0, columns, use_hist)
@@ -238,13 +238,13 @@ def _record_parallel(idx, ids, levels, block_size, tie, out, bounds, use_hist):
         _record_rows(idx, ids, levels, block_size, tie, out, bounds[p], bounds[p + 1], use_hist)
 
 
-def record_bundle(idx, ids, levels, block_size, tie, out):
+def sparse_record_bundle(idx, ids, levels, block_size, tie, out):
     use_hist = block_size <= _HIST_MAX
     n = idx.shape[0]
-    if n > 1 and _parallel(idx.size * ids.shape[1]):
+    if n > 1 and parallel(idx.size * ids.shape[1]):
         parts = min(n, get_num_threads())
-        bounds = (np.arange(parts + 1, dtype=np.int64) * n) // parts
-        with _ParallelCall():
+        bounds = chunk_bounds(n, parts)
+        with ParallelCall():
             _record_parallel(idx, ids, levels, block_size, tie, out, bounds, use_hist)
     else:
         _record_rows(idx, ids, levels, block_size, tie, out, 0, n, use_hist)
