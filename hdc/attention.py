@@ -10,7 +10,7 @@ with the same rule, so exported models pick identical winners.
 
 **Kernels.** Each backend has its own (``hdc.backend.kernels().kwta_*``): on ``"c"`` a SIMD
 scan over transposed keys that keeps only keys nearer than a running bound, then the winners'
-mix (csrc/attention.c); on ``"numba"`` a fused distance / selection / mixing kernel; on
+mix (csrc/kwta/kwta.c); on ``"numba"`` a fused distance / selection / mixing kernel; on
 ``"numpy"`` the readable reference (backend ``topk`` plus vectorised mixing). All three give the
 same winners and the same output bits (softmax weights are summed in float64 in winner order);
 ``hdc.set_num_threads`` sets the threads.
@@ -101,7 +101,7 @@ def kwta_select(q, k, topk, causal=True):
     """
     lead, n_q, n_k, topk, qw, kw, n_visible = _prepare(q, k, topk, causal)
     n_h = qw.shape[0]
-    dist = np.empty((n_h, n_q, topk), np.uint32)
+    dist = np.empty((n_h, n_q, topk), np.int32)
     idx = np.empty((n_h, n_q, topk), np.int64)
     backend.kernels().kwta_select(qw, kw, topk, n_visible, dist, idx)
     scores = np.where(idx >= 0, q.dim - dist.astype(np.int64), -1).astype(np.int32)

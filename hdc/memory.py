@@ -49,7 +49,7 @@ import zlib
 
 import numpy as np
 
-from ._validate import check_dim, n_words, padding_mask
+from ._validate import MAX_DIM, check_dim, n_words, padding_mask
 from .hv import BinaryHV
 from .ops import _as_batch, as_hv, topk
 
@@ -337,7 +337,7 @@ class AssociativeMemory:
         return BinaryHV._wrap(self._payload()[:self._n], self._dim)
 
     def search(self, queries, k=1):
-        """The ``k`` stored vectors nearest each query: ``(distances uint32, labels)``.
+        """The ``k`` stored vectors nearest each query: ``(distances int32, labels)``.
 
         Shapes: queries ``(nq,)`` -> ``(nq, k)`` each; a single query gives ``(k,)``. Nearest
         first; equal distances in insertion order. ``1 <= k <= len(self)``.
@@ -559,8 +559,8 @@ def _read_meta(f, size, path):
         raise bad("reserved bytes are not zero")
     if kind not in (0, 1):
         raise bad(f"label_kind {kind} is not 0 or 1")
-    if not 1 <= dim < 1 << 40:
-        raise bad(f"dim {dim} out of range")
+    if not 1 <= dim <= MAX_DIM:
+        raise bad(f"dim {dim} is not in [1, 2**31 - 1]")
     w = n_words(dim)
     if payload_nbytes != count * w * 8:
         raise bad(f"payload_nbytes {payload_nbytes} != count {count} x {w} words x 8")

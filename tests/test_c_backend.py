@@ -54,11 +54,36 @@ def test_elementwise(path):
                 ck.permute(a, dim, shift, got)
                 ref.permute(a, dim, shift, want)
                 assert np.array_equal(got, want), (dim, n, shift)
-            g32, w32 = np.empty(n, np.uint32), np.empty(n, np.uint32)
+            g32, w32 = np.empty(n, np.int32), np.empty(n, np.int32)
             ck.popcount(a, g32), ref.popcount(a, w32)
             assert np.array_equal(g32, w32)
             ck.hamming(a, b, g32), ref.hamming(a, b, w32)
             assert np.array_equal(g32, w32)
+
+
+def test_outputs_past_the_cache_use_streaming_stores_correctly():
+    """bind and permute outputs of >= 2**20 words take the non-temporal store path: odd row
+    lengths put rows at every 16-byte alignment; every ISA path, 1 and 2 threads."""
+    rng = np.random.default_rng(11)
+    dim = 61_001                      # 954 words per row: rows alternate 16-byte alignment
+    a, b = rand_words(rng, 1100, dim), rand_words(rng, 1100, dim)
+    want = {}
+    for shift in (1, 64, 12_345):
+        want[shift] = np.empty_like(a)
+        ref.permute(a, dim, shift, want[shift])
+    old_isa, old_nt = ck.get_isa(), ck.get_num_threads()
+    try:
+        for isa in ISAS:
+            for nt in (1, 2):
+                ck.set_isa(isa), ck.set_num_threads(nt)
+                got = np.empty_like(a)
+                ck.bind(a.ravel(), b.ravel(), got.ravel())
+                assert np.array_equal(got, a ^ b), (isa, nt)
+                for shift, expected in want.items():
+                    ck.permute(a, dim, shift, got)
+                    assert np.array_equal(got, expected), (isa, nt, shift)
+    finally:
+        ck.set_isa(old_isa), ck.set_num_threads(old_nt)
 
 
 def test_cdist(path):
@@ -68,7 +93,7 @@ def test_cdist(path):
             m = rand_words(rng, n, dim)
             for nq in (0, 1, 3, 9, 17):
                 q = rand_words(rng, nq, dim)
-                got, want = np.empty((nq, n), np.uint32), np.empty((nq, n), np.uint32)
+                got, want = np.empty((nq, n), np.int32), np.empty((nq, n), np.int32)
                 ck.cdist(q, m, got)
                 ref.cdist(q, m, want)
                 assert np.array_equal(got, want), (dim, n, nq)
@@ -88,7 +113,7 @@ def test_topk(path):
                     vis_cases = [None, rng.integers(-2, n + 3, nq).astype(np.int64),
                                  np.arange(nq, dtype=np.int64) * n // max(nq, 1)]
                     for vis in vis_cases:
-                        gd, gi = np.empty((nq, k), np.uint32), np.empty((nq, k), np.int64)
+                        gd, gi = np.empty((nq, k), np.int32), np.empty((nq, k), np.int64)
                         wd, wi = np.empty_like(gd), np.empty_like(gi)
                         ck.topk(q, m, k, vis, gd, gi)
                         ref.topk(q, m, k, vis, wd, wi)
@@ -104,7 +129,7 @@ def test_topk_large_k_and_causal(path):
     vis = np.arange(1, 21, dtype=np.int64) * 120  # causal-style prefixes ending mid-tile
     for k in (64, 1000, n):
         for v in (None, vis):
-            gd, gi = np.empty((20, k), np.uint32), np.empty((20, k), np.int64)
+            gd, gi = np.empty((20, k), np.int32), np.empty((20, k), np.int64)
             wd, wi = np.empty_like(gd), np.empty_like(gi)
             ck.topk(q, m, k, v, gd, gi)
             ref.topk(q, m, k, v, wd, wi)
@@ -151,9 +176,9 @@ def test_results_do_not_depend_on_threads():
     try:
         for nt in (1, 2, 3):
             ck.set_num_threads(nt)
-            d, i = np.empty((37, 10), np.uint32), np.empty((37, 10), np.int64)
+            d, i = np.empty((37, 10), np.int32), np.empty((37, 10), np.int64)
             ck.topk(q, m, 10, None, d, i)
-            c = np.empty((37, 5000), np.uint32)
+            c = np.empty((37, 5000), np.int32)
             ck.cdist(q, m, c)
             results.append((d, i, c))
     finally:
@@ -217,14 +242,14 @@ def test_wrapper_rejects_bad_arrays():
     with pytest.raises(ValueError, match="overlap"):
         ck.permute(x, 128, 1, x)
     with pytest.raises(ValueError, match="k must be"):
-        ck.topk(x, x, 0, None, np.empty((4, 0), np.uint32), np.empty((4, 0), np.int64))
+        ck.topk(x, x, 0, None, np.empty((4, 0), np.int32), np.empty((4, 0), np.int64))
     with pytest.raises(ValueError, match="out_idx"):
-        ck.topk(x, x, 2, None, np.empty((4, 2), np.uint32), np.empty((4, 3), np.int64))
+        ck.topk(x, x, 2, None, np.empty((4, 2), np.int32), np.empty((4, 3), np.int64))
     with pytest.raises(ValueError, match="n_visible"):
-        ck.topk(x, x, 2, np.zeros(3, np.int64), np.empty((4, 2), np.uint32),
+        ck.topk(x, x, 2, np.zeros(3, np.int64), np.empty((4, 2), np.int32),
                 np.empty((4, 2), np.int64))
     with pytest.raises(ValueError, match="words per row"):
-        ck.cdist(x, np.zeros((4, 3), np.uint64), np.empty((4, 4), np.uint32))
+        ck.cdist(x, np.zeros((4, 3), np.uint64), np.empty((4, 4), np.int32))
     with pytest.raises(ValueError, match="counts"):
         ck.column_counts(x, None, np.zeros(100, np.int64))
     with pytest.raises(ValueError, match="writable"):
@@ -241,7 +266,7 @@ def test_gil_released_during_search():
     """A C search must let other Python threads run while it works."""
     rng = np.random.default_rng(8)
     m, q = rand_words(rng, 40_000, 2048), rand_words(rng, 16, 2048)
-    d, i = np.empty((16, 5), np.uint32), np.empty((16, 5), np.int64)
+    d, i = np.empty((16, 5), np.int32), np.empty((16, 5), np.int64)
     counter = [0]
     stop = threading.Event()
 
@@ -275,7 +300,7 @@ def test_searches_from_several_python_threads_agree():
     queries = [rand_words(rng, 13, 1000) for _ in range(4)]
     expected = []
     for q in queries:
-        d, i = np.empty((13, 7), np.uint32), np.empty((13, 7), np.int64)
+        d, i = np.empty((13, 7), np.int32), np.empty((13, 7), np.int64)
         ref.topk(q, m, 7, None, d, i)
         expected.append((d, i))
     results = [None] * 4
@@ -283,7 +308,7 @@ def test_searches_from_several_python_threads_agree():
     def work(j):
         out = []
         for _ in range(3):
-            d, i = np.empty((13, 7), np.uint32), np.empty((13, 7), np.int64)
+            d, i = np.empty((13, 7), np.int32), np.empty((13, 7), np.int64)
             ck.topk(queries[j], m, 7, None, d, i)
             out.append((d, i))
         results[j] = out
@@ -312,7 +337,7 @@ def test_backend_registry_sees_c():
 def _child_search(conn):
     rng = np.random.default_rng(10)
     m, q = rand_words(rng, 30_000, 512), rand_words(rng, 3, 512)
-    d, i = np.empty((3, 4), np.uint32), np.empty((3, 4), np.int64)
+    d, i = np.empty((3, 4), np.int32), np.empty((3, 4), np.int64)
     ck.set_num_threads(2)
     ck.topk(q, m, 4, None, d, i)
     wd, wi = np.empty_like(d), np.empty_like(i)
@@ -325,7 +350,7 @@ def test_thread_pool_survives_fork():
     import multiprocessing as mp
     rng = np.random.default_rng(11)
     m, q = rand_words(rng, 30_000, 512), rand_words(rng, 3, 512)
-    d, i = np.empty((3, 4), np.uint32), np.empty((3, 4), np.int64)
+    d, i = np.empty((3, 4), np.int32), np.empty((3, 4), np.int64)
     old = ck.get_num_threads()
     ck.set_num_threads(2)
     try:

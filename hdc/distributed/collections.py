@@ -59,6 +59,9 @@ def encode(encoder, X):
     with ``hdc.BinaryHV(block, encoder.dim)``.
     """
     w = n_words(encoder.dim)
+    if getattr(encoder, "block_size", None) is not None:
+        raise ValueError(f"{type(encoder).__name__} makes sparse block codes; out-of-core encoding on Dask "
+                         "collections covers dense encoders (block_size=None) for now")
     if isinstance(encoder, ItemMemory) and encoder.grow:
         raise ValueError("an ItemMemory with grow=True numbers new symbols in the order it meets them, which "
                          "partitions encoded apart cannot share: build it with all its symbols (grow=False)")
