@@ -38,7 +38,7 @@ def _median_ms(fn, repeat):
     return 1e3 * float(np.median(times))
 
 
-def _fill(mem, n, dim, step=100_000):
+def _fill(mem, n, dim, step=25_000):
     for start in range(0, n, step):
         mem.add(hdc.random(min(step, n - start), dim, seed=start))
 
