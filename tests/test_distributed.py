@@ -237,34 +237,37 @@ def no_memory_monitor():
 
 
 def test_memory_budget_is_enforced(tmp_path, no_memory_monitor):
-    row = 1000 * 8  # dim 64,000: 8,000 bytes per vector
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0",
-                                  memory_limit="4MiB") as cluster, distributed.Client(cluster, set_as_default=False) as c:
-        with ShardedMemory(64_000, 2, client=c) as mem:
-            mem.add(hdc.random(100, 64_000, seed=0))               # 0.8 MB: fits
-            with pytest.raises(ValueError, match="memory_limit"):
-                mem.add(hdc.random(300, 64_000, seed=1))           # 3.2 MB > 70% of 4 MiB
-            assert len(mem) == 100
-            mem.save(tmp_path)
+    """Room on a worker = 70% of memory_limit less what it uses (threaded workers: this process)."""
+    import psutil
+
+    dim, row = 64_000, 8_000
+
+    def cluster(room_mib, n_workers=1):
+        limit = int((psutil.Process().memory_info().rss + room_mib * 2**20) / 0.7)
+        return distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=False,
+                                        dashboard_address=":0", memory_limit=limit)
+
     big, pair = tmp_path / "big", tmp_path / "pair"
-    with ShardedMemory(64_000, 1, processes=False, n_workers=1, memory_limit="64MiB") as mem:
-        mem.add(hdc.random(400, 64_000, seed=0))
+    with cluster(10) as cl, distributed.Client(cl, set_as_default=False) as c:
+        with ShardedMemory(dim, 2, client=c) as mem:
+            mem.add(hdc.random(100, dim, seed=0))              # 0.8 MB: fits in ~10 MiB of room
+            with pytest.raises(ValueError, match="would pass 70% of its memory_limit"):
+                mem.add(hdc.random(3000, dim, seed=1))         # 24 MB: refused before anything is sent
+            assert len(mem) == 100
+    with ShardedMemory(dim, 1, processes=False, n_workers=1, memory_limit=0) as mem:
+        mem.add(hdc.random(3200, dim, seed=0))                 # one 25.6 MB shard
         mem.save(big)
-    with ShardedMemory(64_000, 2, processes=False, n_workers=1, memory_limit="64MiB") as mem:
-        mem.add(hdc.random(400, 64_000, seed=0))     # two shards of 1.6 MB: each fits 4 MiB, both do not
+    with ShardedMemory(dim, 2, processes=False, n_workers=1, memory_limit=0) as mem:
+        mem.add(hdc.random(1600, dim, seed=0))                 # two shards of 6.4 MB
         mem.save(pair)
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0",
-                                  memory_limit="4MiB") as cluster, distributed.Client(cluster, set_as_default=False) as c:
-        with pytest.raises(ValueError, match="shards placed on worker .* need 3.1 MiB"):
-            ShardedMemory.load(pair, client=c)
-    assert 400 * row > 0.7 * 4 * 2**20
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0",
-                                  memory_limit="2MiB") as cluster, distributed.Client(cluster, set_as_default=False) as c:
+    with cluster(10) as cl, distributed.Client(cl, set_as_default=False) as c:
+        with pytest.raises(ValueError, match="shards placed on worker .* need 12.2 MiB"):
+            ShardedMemory.load(pair, client=c)                 # each fits the room, both do not
         with pytest.raises(ValueError, match="does not fit in RAM on any worker.*mmap=True"):
             ShardedMemory.load(big, client=c)
         with ShardedMemory.load(big, client=c, mmap=True) as mem:   # memory-mapped: fine, and exact
             ref = hdc.AssociativeMemory.load(big / json.loads((big / "manifest.json").read_text())["shards"][0]["file"])
-            same(mem, ref, hdc.random(5, 64_000, seed=0), 3)
+            same(mem, ref, hdc.random(5, dim, seed=0), 3)
 
 
 def test_a_recreated_shard_refuses_calls(client):

@@ -93,9 +93,9 @@ class ShardedMemory:
 
     A worker that dies takes its shards with it: the next call raises :class:`ShardLostError`
     naming them (never a partial answer), and :meth:`recover` reloads each from its last
-    :meth:`save` on a live worker. A shard held in RAM must fit in ``MEMORY_FRACTION`` (0.7) of
-    its worker's ``memory_limit``; ``add`` and ``load`` refuse what does not fit (a ValueError,
-    not an out-of-memory kill). Memory-mapped shards are scanned in blocks and do not count.
+    :meth:`save` on a live worker. Shards held in RAM must fit in ``MEMORY_FRACTION`` (0.7) of
+    their worker's ``memory_limit``, less what the worker process already uses; ``add`` and
+    ``load`` refuse what does not fit (a ValueError, not an out-of-memory kill). Memory-mapped shards are scanned in blocks and do not count.
 
     Shapes: as ``AssociativeMemory``: ``search(queries (nq,), k)`` -> ``(nq, k)`` distances and
     labels; a single query gives ``(k,)``.
@@ -173,8 +173,18 @@ class ShardedMemory:
             raise RuntimeError("the Dask cluster has no workers")
         return workers
 
-    def _memory_limits(self):
-        return {addr: w.get("memory_limit") or 0 for addr, w in self._worker_info().items()}
+    def _budgets(self):
+        """Per worker: (bytes it may still take in RAM, its memory now, its memory_limit); no limit -> inf.
+
+        The room is ``MEMORY_FRACTION`` of the limit minus what the worker process uses now (as
+        its last heartbeat reported), so the worker's own footprint counts too.
+        """
+        out = {}
+        for addr, w in self._worker_info().items():
+            limit = w.get("memory_limit") or 0
+            used = (w.get("metrics") or {}).get("memory") or 0
+            out[addr] = (MEMORY_FRACTION * limit - used if limit else float("inf"), used, limit)
+        return out
 
     def _spawn(self, i, worker, entry=None, directory=None, mmap=False):
         """Create shard ``i``'s actor on ``worker`` (empty, or loaded from a manifest entry)."""
@@ -304,17 +314,17 @@ class ShardedMemory:
     def _check_fits(self, extra):
         """ValueError if adding ``extra[i]`` vectors to shard ``i`` overfills a worker's RAM budget."""
         row = n_words(self._dim) * 8
-        limits = self._memory_limits()
-        per_worker = {}
+        budgets = self._budgets()
+        new = {}
         for i, s in enumerate(self._shards):
-            mapped = s["mapped"] and not extra[i]
-            per_worker[s["worker"]] = per_worker.get(s["worker"], 0) + (0 if mapped else (s["count"] + extra[i]) * row)
-        for worker, need in per_worker.items():
-            limit = limits.get(worker, 0)
-            if limit and need > MEMORY_FRACTION * limit:
-                raise ValueError(f"the shards on worker {worker} would hold {need / 2**20:.1f} MiB in RAM, over "
-                                 f"{MEMORY_FRACTION:.0%} of its memory_limit ({limit / 2**20:.1f} MiB); use more "
-                                 "shards or workers, or workers with a larger memory_limit")
+            if extra[i]:  # a memory-mapped shard is copied into RAM by its first add
+                new[s["worker"]] = new.get(s["worker"], 0) + (extra[i] + (s["count"] if s["mapped"] else 0)) * row
+        for worker, size in new.items():
+            room, used, limit = budgets.get(worker, (float("inf"), 0, 0))
+            if size > room:
+                raise ValueError(f"adding {size / 2**20:.1f} MiB to the shards on worker {worker} (using "
+                                 f"{used / 2**20:.1f} MiB now) would pass {MEMORY_FRACTION:.0%} of its memory_limit "
+                                 f"({limit / 2**20:.1f} MiB); use more shards or workers, or a larger memory_limit")
 
     def add(self, x, labels=None):
         """Store hypervector(s) ``x`` (one or a 1-D batch) with optional labels (as AssociativeMemory)."""
@@ -454,24 +464,24 @@ class ShardedMemory:
         """ValueError if a shard to be held in RAM fits no worker, or the planned placement overfills one."""
         if mmap:
             return
-        limits = self._memory_limits()
+        budgets = self._budgets()
         row = n_words(self._dim) * 8
-        room = {w: MEMORY_FRACTION * limits.get(w, 0) if limits.get(w, 0) else float("inf") for w in workers}
+        room = {w: budgets.get(w, (float("inf"),))[0] for w in workers}
         largest = max(room.values())
         need = {}
         for i, e in enumerate(entries):
             size = e["count"] * row
             if size > largest:
                 raise ValueError(f"shard {i} ({e['file']}, {size / 2**20:.1f} MiB) does not fit in RAM on any worker "
-                                 f"(largest budget {largest / 2**20:.1f} MiB, {MEMORY_FRACTION:.0%} of memory_limit); "
-                                 "load it with mmap=True or use workers with more memory")
+                                 f"(the most room is {largest / 2**20:.1f} MiB: {MEMORY_FRACTION:.0%} of memory_limit "
+                                 "less what the worker uses); load it with mmap=True or use workers with more memory")
             worker = workers[i % len(workers)]
             need[worker] = need.get(worker, 0) + size
         for worker, size in need.items():
             if size > room[worker]:
                 raise ValueError(f"the shards placed on worker {worker} need {size / 2**20:.1f} MiB in RAM, over its "
-                                 f"budget of {room[worker] / 2**20:.1f} MiB ({MEMORY_FRACTION:.0%} of memory_limit); "
-                                 "load with mmap=True, or on more workers")
+                                 f"room of {room[worker] / 2**20:.1f} MiB ({MEMORY_FRACTION:.0%} of memory_limit less "
+                                 "what it uses); load with mmap=True, or on more workers")
 
     def _place(self, i, entry, directory, mmap, workers, default):
         """Create shard ``i`` from its files on ``default``, or the next worker that has them."""
