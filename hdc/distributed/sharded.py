@@ -151,7 +151,7 @@ class ShardedMemory:
             kwargs["env"] = {"HDC_NUM_THREADS": str(threads_per_worker)}
         self._cluster = LocalCluster(**kwargs)
         try:
-            self._client = Client(self._cluster, set_as_default=False)
+            self._client = Client(self._cluster, set_as_default=False, direct_to_workers=True)
         except BaseException:
             self._cluster.close()
             raise
