@@ -110,7 +110,7 @@ def beyond(args):
         q = hdc.random(64, args.dim, seed=7)
         with distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
                                       memory_limit=args.limit, dashboard_address=":0") as cluster, \
-                distributed.Client(cluster, set_as_default=False) as client:
+                distributed.Client(cluster, set_as_default=False, direct_to_workers=True) as client:
             try:
                 ShardedMemory.load(folder, client=client)
                 print("  ERROR: loading into RAM was not refused")

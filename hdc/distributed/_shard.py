@@ -21,8 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..memory import AssociativeMemory, _fsync_dir
+from .._validate import padding_mask
 from ..hv import BinaryHV
+from ..memory import AssociativeMemory, _fsync_dir
 from ..ops import topk
 
 # An mmapped shard is scanned in blocks of this many payload bytes; after each block its pages
@@ -189,9 +190,7 @@ class Shard:
                 order = np.lexsort((i_all, d_all), axis=1)[:, :k]
                 best_d = np.take_along_axis(d_all, order, 1)
                 best_i = np.take_along_axis(i_all, order, 1)
-            lo = (base + start * row_bytes) // _PAGE * _PAGE
-            hi = base + stop * row_bytes
-            mapping.madvise(_mmap.MADV_DONTNEED, lo, hi - lo)
+            _drop(mapping, base, start * row_bytes, stop * row_bytes)
         return best_d, best_i
 
     def _holding(self, targets):
@@ -263,8 +262,39 @@ def _load_entry(dim, entry, directory, mmap):
     if pos.size != len(mem) or (pos.size > 1 and np.any(np.diff(pos) <= 0)) or (pos.size and pos[0] < 0):
         raise ValueError(f"{order}: malformed: {pos.size} positions for {len(mem)} vectors, or not increasing")
     if mmap and len(mem):
-        mem.verify()  # check the payload checksums now, then drop the pages it touched from RSS
         mapping = getattr(mem, "_source", None)
-        if mapping is not None:
-            mapping.madvise(_mmap.MADV_DONTNEED)
+        if mapping is not None and getattr(mem, "_pending", None) is not None:
+            _verify_mapped(mem, mapping)
+        mem.verify()  # a no-op once verified; checks in one pass if the memory was not mapped
     return mem, pos
+
+
+def _drop(mapping, base, start, stop):
+    """Drop bytes [start, stop) past ``base`` of a read-only mapping from this process's RSS."""
+    lo = (base + start) // _PAGE * _PAGE
+    mapping.madvise(_mmap.MADV_DONTNEED, lo, base + stop - lo)
+
+
+def _verify_mapped(mem, mapping):
+    """``mem.verify()`` (payload CRCs, zero padding bits) in blocks of ``_SCAN_BYTES``, dropping each
+    checked block from RSS, so checking a shard larger than the worker's memory_limit is safe."""
+    path, crcs, chunk = mem._pending
+    words = mem._words
+    base = words.__array_interface__["data"][0] - _buffer_address(mapping)
+    raw = memoryview(words.reshape(-1)).cast("B")
+    group = max(1, _SCAN_BYTES // chunk)
+    for c0 in range(0, len(crcs), group):
+        for c in range(c0, min(len(crcs), c0 + group)):
+            if zlib.crc32(raw[c * chunk:(c + 1) * chunk]) != crcs[c]:
+                raise ValueError(f"{path}: checksum mismatch in payload bytes [{c * chunk}, "
+                                 f"{min((c + 1) * chunk, len(raw))}) (chunk {c}): the file is corrupted")
+        _drop(mapping, base, c0 * chunk, min(len(raw), (c0 + group) * chunk))
+    dim = mem.dim
+    if dim % 64:
+        rows = max(1, _SCAN_BYTES // (words.shape[1] * 8))
+        mask = ~padding_mask(dim)
+        for r0 in range(0, words.shape[0], rows):
+            if np.any(words[r0:r0 + rows, -1] & mask):
+                raise ValueError(f"{path}: malformed payload: nonzero padding bits past dim={dim}")
+            _drop(mapping, base, r0 * words.shape[1] * 8, min(len(raw), (r0 + rows) * words.shape[1] * 8))
+    mem._pending = None
