@@ -234,12 +234,12 @@ class ShardedMemory:
     def _lost(self):
         return [i for i, s in enumerate(self._shards) if s.get("lost") or s["future"].status != "finished"]
 
-    def _raise_lost(self, lost, cause=None):
+    def _raise_lost(self, lost, cause=None, reason=None):
         for i in lost:
             self._shards[i]["lost"] = True
         names = ", ".join(f"shard {i} (on {self._shards[i]['worker']}, {self._shards[i]['count']} vectors)"
                           for i in lost)
-        detail = f" ({cause})" if isinstance(cause, ShardLostError) else ""
+        detail = f" ({cause})" if isinstance(cause, ShardLostError) else f" ({reason})" if reason else ""
         raise ShardLostError(f"lost {names}: its worker died or left the cluster{detail}. Call recover() to "
                              "reload lost shards from their last save()") from cause
 
@@ -248,7 +248,7 @@ class ShardedMemory:
         self._check_open()
         lost = self._lost()
         if lost:
-            self._raise_lost(lost)
+            self._raise_lost(lost, reason="found before the call")
         shards = range(len(self._shards)) if shards is None else shards
         with self._client.as_current():  # actor handles find their client through it
             futures = [(i, getattr(self._shards[i]["actor"], method)(self._shards[i]["token"], *args_of(i)))
@@ -266,23 +266,39 @@ class ShardedMemory:
                 raise
             except Exception as exc:
                 timed_out = isinstance(exc, (TimeoutError, asyncio.TimeoutError))
-                if self._wait_lost(i, timeout=0 if timed_out else 5.0):
-                    self._raise_lost([i], None if timed_out else exc)
+                reason = self._wait_lost(i, timeout=_POLL_SECONDS if timed_out else 5.0, settle=timed_out)
+                if reason:
+                    self._raise_lost([i], None if timed_out else exc, reason)
                 if not timed_out:
                     raise
 
-    def _wait_lost(self, i, timeout=5.0):
-        """After a failed call: whether shard ``i``'s worker is gone (waits for the scheduler to notice)."""
+    def _lost_reason(self, i):
+        """Why shard ``i`` is unreachable, or None: its worker left, or its actor's task is not held."""
+        shard = self._shards[i]
+        if shard.get("lost"):
+            return "lost earlier"
+        status = shard["future"].status
+        if status in ("lost", "error", "cancelled"):
+            return f"its actor's task is {status}"
+        if shard["worker"] not in self._worker_info():
+            return "its worker is no longer in the cluster"
+        if status != "finished":
+            return f"its actor's task is {status}"
+        return None
+
+    def _wait_lost(self, i, timeout=5.0, settle=False):
+        """Whether (and why) shard ``i`` is lost. Waits up to ``timeout`` for the scheduler to notice a
+        failure; with ``settle``, a loss must still show after ``timeout`` (no transient states)."""
         import time
 
         deadline = time.monotonic() + timeout
         while True:
-            shard = self._shards[i]
-            if shard.get("lost") or shard["future"].status != "finished" or shard["worker"] not in self._worker_info():
-                return True
+            reason = self._lost_reason(i)
+            if reason and not settle or not reason and settle:
+                return reason
             if time.monotonic() > deadline:
-                return False
-            time.sleep(0.05)
+                return reason
+            time.sleep(0.05 if not settle else timeout)
 
     # ---- AssociativeMemory API ---------------------------------------------------------------
     @property
@@ -502,7 +518,7 @@ class ShardedMemory:
         reloaded), and the memory keeps refusing calls until it is closed.
         """
         self._check_open()
-        lost = [i for i in range(len(self._shards)) if self._wait_lost(i, timeout=0)]
+        lost = [i for i in range(len(self._shards)) if self._lost_reason(i)]
         workers = self._workers()
         done, never = [], []
         for i in lost:
