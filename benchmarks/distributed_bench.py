@@ -20,7 +20,6 @@ import argparse
 import os
 import resource
 import shutil
-import sys
 import tempfile
 import time
 
@@ -189,7 +188,6 @@ def main():
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    hdc.show_config() if "-v" in sys.argv else None
     globals()[args.what](args)
 
 

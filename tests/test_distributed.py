@@ -23,7 +23,8 @@ from hdc.memory import LabelNotFound
 
 @pytest.fixture(scope="module")
 def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster:
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=":0") as cluster:
         with distributed.Client(cluster, set_as_default=False) as c:
             yield c
 
@@ -50,7 +51,8 @@ _ops = st.lists(st.one_of(
     st.tuples(st.just("remove"), st.integers(1, 5))), min_size=1, max_size=6)
 
 
-@settings(max_examples=int(os.environ.get("HDC_DIST_EXAMPLES", 25)), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=int(os.environ.get("HDC_DIST_EXAMPLES", 25)), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(n_shards=st.sampled_from([1, 2, 3, 7]), dim=st.sampled_from([1, 63, 65, 200]), ops=_ops,
        k_frac=st.floats(0, 1), seed=st.integers(0, 2**16))
 def test_equal_to_in_process_memory(client, n_shards, dim, ops, k_frac, seed):

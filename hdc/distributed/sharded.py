@@ -95,7 +95,8 @@ class ShardedMemory:
     naming them (never a partial answer), and :meth:`recover` reloads each from its last
     :meth:`save` on a live worker. Shards held in RAM must fit in ``MEMORY_FRACTION`` (0.7) of
     their worker's ``memory_limit``, less what the worker process already uses; ``add`` and
-    ``load`` refuse what does not fit (a ValueError, not an out-of-memory kill). Memory-mapped shards are scanned in blocks and do not count.
+    ``load`` refuse what does not fit (a ValueError, not an out-of-memory kill). Memory-mapped
+    shards are scanned in blocks and do not count.
 
     Shapes: as ``AssociativeMemory``: ``search(queries (nq,), k)`` -> ``(nq, k)`` distances and
     labels; a single query gives ``(k,)``.
