@@ -128,6 +128,16 @@ def kernels():
     return _require(get_backend())
 
 
+_FAMILY_MODULE = {"c": "c", "numba": "numba", "numpy": "numpy_ref"}
+
+
+def kernel_family(family):
+    """The module of op family ``family`` (``hdc/_kernels/<family>/``) for the active backend."""
+    name = get_backend()
+    _require(name)
+    return importlib.import_module(f"hdc._kernels.{family}.{_FAMILY_MODULE[name]}")
+
+
 def set_num_threads(n):
     """Threads used by the C and Numba kernels (default: ``HDC_NUM_THREADS``, else all cores)."""
     global _num_threads
