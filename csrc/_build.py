@@ -20,7 +20,9 @@ def _rel(*parts):
 
 SOURCES = ["dispatch.c", "pool.c", "elementwise.c", "search.c", "count.c", "attention.c",
            "hamming/scalar.c", "hamming/scalar_popcnt.c", "hamming/avx2.c", "hamming/avx512.c",
-           "bundle/scalar.c", "bundle/avx2.c", "bundle/avx512.c"]
+           "bundle/scalar.c", "bundle/avx2.c", "bundle/avx512.c", "kwta_sparse/kwta_sparse.c"]
+# headers of the C API, in cdef order
+HEADERS = ["hdc.h", "kwta_sparse/kwta_sparse.h"]
 
 # portable: no -march=native; each ISA file sets its own target
 # -ffp-contract=off: no fused multiply-add, so float results are the same on every ISA path
@@ -35,10 +37,11 @@ def cdef_from_header(path):
 
 
 ffi = FFI()
-ffi.cdef(cdef_from_header(os.path.join(HERE, "hdc.h")))
+for header in HEADERS:
+    ffi.cdef(cdef_from_header(os.path.join(HERE, header)))
 ffi.set_source(
     "hdc._kernels._hdc_c",
-    '#include "hdc.h"',
+    "".join(f'#include "{header}"\n' for header in HEADERS),
     sources=[_rel(s) for s in SOURCES],
     include_dirs=[_rel()],
     extra_compile_args=COMPILE_ARGS,
