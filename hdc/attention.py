@@ -29,6 +29,7 @@ import numpy as np
 from . import backend
 from ._validate import check_int
 from .hv import BinaryHV
+from .sparse import SparseHV
 
 __all__ = ["kwta_attention", "kwta_select"]
 
@@ -38,9 +39,7 @@ _AGGREGATES = ("softmax", "majority")
 # ---- validation --------------------------------------------------------------------------------
 
 def _is_sparse(x):
-    # TODO(event): import hdc.SparseHV directly once the sparse block codes are merged
-    import hdc
-    return isinstance(x, getattr(hdc, "SparseHV", ()))
+    return isinstance(x, SparseHV)
 
 
 def _check_codes(q, k):
