@@ -38,14 +38,28 @@ import numpy as np
 
 from ..attention import kwta_attention
 from ..hv import BinaryHV
+from ..sparse import SparseHV
 
-__all__ = ["PackedModel", "FORMAT"]
+__all__ = ["PackedModel", "FORMAT", "key_cache_bytes_per_token"]
 
 FORMAT = "hdc.packed-transformer/1"
 _CONFIG_KEYS = ("vocab_size", "d_model", "n_layers", "n_heads", "code_bits", "topk", "attention",
                 "max_len", "d_ff", "temperature", "head", "n_voters", "voter_temperature", "token_shift")
 # keys added later, with the value files written before them mean
-_CONFIG_DEFAULTS = {"learn_temperature": False}
+_CONFIG_DEFAULTS = {"learn_temperature": False, "code": "dense", "blocks": None, "block_size": None,
+                    "ffn_topk": None}
+
+
+def key_cache_bytes_per_token(config):
+    """Key bytes cached per token by a model of ``config`` (torch or packed)."""
+    c = config
+    if c["attention"] == "dense":
+        per_head = c["code_bits"] * 4
+    elif c.get("code", "dense") == "sparse":
+        per_head = c["blocks"] * (1 if c["block_size"] <= 256 else 2)    # uint8 / uint16 indices
+    else:
+        per_head = -(-c["code_bits"] // 8)
+    return c["n_layers"] * c["n_heads"] * per_head
 
 
 def _layer_norm(x, g, b, eps=1e-5):
@@ -88,9 +102,11 @@ class PackedModel:
         self._w = {k: v.astype(np.float64) for k, v in self.arrays.items()}    # computed in float64
         c = self.config
         self.d_head = c["d_model"] // c["n_heads"] if c["n_heads"] else 0
+        default_temperature = 1.0 if c["code"] == "sparse" else math.sqrt(c["code_bits"]) / 2
         self.temperature = (float(c["temperature"]) if c["temperature"] is not None
-                            else math.sqrt(c["code_bits"]) / 2)
+                            else default_temperature)
         self.n_bits = max(1, math.ceil(math.log2(c["vocab_size"])))
+        self._ff2_rows = {}
         need = ["tok.weight", "pos.weight", "ln_f.weight", "ln_f.bias"] + (["prev.weight"] if c["token_shift"] else [])
         for i in range(c["n_layers"]):
             need += [f"blocks.{i}.{n}" for n in (
@@ -124,9 +140,7 @@ class PackedModel:
     # ---- measurements ----------------------------------------------------------------------------
     def key_cache_bytes_per_token(self):
         """Key bytes cached per token: packed codes for kwta, float32 keys for dense."""
-        c = self.config
-        per_head = c["code_bits"] // 8 if c["attention"] == "kwta" else c["code_bits"] * 4
-        return c["n_layers"] * c["n_heads"] * per_head
+        return key_cache_bytes_per_token(self.config)
 
     def active_voters(self, threshold=1e-3):
         """Mean voters per bit with weight above ``threshold`` (voter head only)."""
@@ -154,25 +168,47 @@ class PackedModel:
             out = _softmax(s) @ v
             winners.append(None)
         else:
-            qc = BinaryHV.from_bool(q >= 0)           # (B, H, L) codes of `bits` elements
-            kc = BinaryHV.from_bool(k >= 0)
+            topk = c["topk"]
+            if c["code"] == "sparse":                 # (B, H, L) codes: argmax per block
+                shape = (b, h, n, c["blocks"], c["block_size"])
+                qc = SparseHV(q.reshape(shape).argmax(-1), c["block_size"])
+                kc = SparseHV(k.reshape(shape).argmax(-1), c["block_size"])
+                topk = min(topk, n)                   # sparse codes: topk <= keys is required
+                if key_flip:
+                    raise ValueError("key_flip is defined for dense codes only")
+            else:
+                qc = BinaryHV.from_bool(q >= 0)       # (B, H, L) codes of `bits` elements
+                kc = BinaryHV.from_bool(k >= 0)
             if key_flip:
                 flips = rng.random(kc.shape + (bits,)) < key_flip
                 kc = kc ^ BinaryHV.from_bool(flips)
             if c["learn_temperature"]:          # one temperature per head: one call per head
                 temps = np.exp(a[p + "log_temperature"])
-                parts = [kwta_attention(qc[:, j], kc[:, j], np.ascontiguousarray(v[:, j]), c["topk"],
+                parts = [kwta_attention(qc[:, j], kc[:, j], np.ascontiguousarray(v[:, j]), topk,
                                         causal=True, temperature=float(temps[j]), return_indices=True)
                          for j in range(h)]
                 out = np.stack([o for o, _ in parts], 1)
                 idx = np.stack([i for _, i in parts], 1)
             else:
-                out, idx = kwta_attention(qc, kc, np.ascontiguousarray(v), c["topk"], causal=True,
+                out, idx = kwta_attention(qc, kc, np.ascontiguousarray(v), topk, causal=True,
                                           aggregate="softmax", temperature=self.temperature,
                                           return_indices=True)
+            if topk < c["topk"]:
+                idx = np.pad(idx, [(0, 0)] * (idx.ndim - 1) + [(0, c["topk"] - topk)], constant_values=-1)
             winners.append(idx)
         out = out.transpose(0, 2, 1, 3).reshape(b, n, c["d_model"])
         return _linear(out, a[p + "out_proj.weight"], a[p + "out_proj.bias"])
+
+    def _feed_forward(self, i, hdn):
+        """Second feed-forward layer; with ``ffn_topk`` only the active units' weight rows."""
+        k, a, p = self.config["ffn_topk"], self._w, f"blocks.{i}."
+        if k is None:
+            return _linear(hdn, a[p + "ff2.weight"], a[p + "ff2.bias"])
+        rows = self._ff2_rows.setdefault(i, np.ascontiguousarray(a[p + "ff2.weight"].T))  # (d_ff, d)
+        # the k largest units per token (as torch.topk: ties among equal values are measure-zero)
+        active = np.argpartition(-hdn, k - 1, axis=-1)[..., :k]
+        vals = np.take_along_axis(hdn, active, -1)
+        return np.einsum("...k,...kd->...d", vals, rows[active]) + a[p + "ff2.bias"]
 
     def forward(self, tokens, return_winners=False, key_flip=0.0, voter_flip=0.0, seed=0):
         """Logits ``(B, L, V)`` (or bit probabilities); ``key_flip`` / ``voter_flip`` flip that
@@ -200,7 +236,7 @@ class PackedModel:
                                     float(key_flip), rng)
             hdn = _gelu_tanh(_linear(_layer_norm(x, a[p + "ln2.weight"], a[p + "ln2.bias"]),
                                      a[p + "ff1.weight"], a[p + "ff1.bias"]))
-            x = x + _linear(hdn, a[p + "ff2.weight"], a[p + "ff2.bias"])
+            x = x + self._feed_forward(i, hdn)
         x = _layer_norm(x, a["ln_f.weight"], a["ln_f.bias"])
         if c["head"] == "linear":
             out = _linear(x, a["head.weight"], a["head.bias"])
