@@ -154,7 +154,7 @@ class PackedModel:
         return _softmax(t * self._w["head.vote"], -1)
 
     # ---- forward -------------------------------------------------------------------------------
-    def _attention(self, i, x, winners, key_flip, rng):
+    def _attention(self, i, x, winners, key_flip, rng, stats):
         c, a = self.config, self._w
         p = f"blocks.{i}.attn."
         b, n, _ = x.shape
@@ -167,6 +167,7 @@ class PackedModel:
             s = np.where(np.tril(np.ones((n, n), bool)), s, -np.inf)
             out = _softmax(s) @ v
             winners.append(None)
+            stats["touched"] += b * h * n * (n + 1) // 2
         else:
             topk = c["topk"]
             if c["code"] == "sparse":                 # (B, H, L) codes: argmax per block
@@ -174,45 +175,59 @@ class PackedModel:
                 qc = SparseHV(q.reshape(shape).argmax(-1), c["block_size"])
                 kc = SparseHV(k.reshape(shape).argmax(-1), c["block_size"])
                 topk = min(topk, n)                   # sparse codes: topk <= keys is required
-                if key_flip:
-                    raise ValueError("key_flip is defined for dense codes only")
+                if key_flip:                          # that fraction of key blocks re-drawn
+                    ki = kc.indices
+                    redraw = rng.random(ki.shape) < key_flip
+                    kc = SparseHV(np.where(redraw, rng.integers(0, c["block_size"], ki.shape), ki),
+                                  c["block_size"])
             else:
                 qc = BinaryHV.from_bool(q >= 0)       # (B, H, L) codes of `bits` elements
                 kc = BinaryHV.from_bool(k >= 0)
-            if key_flip:
+            if key_flip and c["code"] == "dense":
                 flips = rng.random(kc.shape + (bits,)) < key_flip
                 kc = kc ^ BinaryHV.from_bool(flips)
             if c["learn_temperature"]:          # one temperature per head: one call per head
                 temps = np.exp(a[p + "log_temperature"])
                 parts = [kwta_attention(qc[:, j], kc[:, j], np.ascontiguousarray(v[:, j]), topk,
-                                        causal=True, temperature=float(temps[j]), return_indices=True)
+                                        causal=True, temperature=float(temps[j]), return_indices=True,
+                                        return_touched=True)
                          for j in range(h)]
-                out = np.stack([o for o, _ in parts], 1)
-                idx = np.stack([i for _, i in parts], 1)
+                out = np.stack([o for o, _, _ in parts], 1)
+                idx = np.stack([i for _, i, _ in parts], 1)
+                stats["touched"] += sum(t for _, _, t in parts)
             else:
-                out, idx = kwta_attention(qc, kc, np.ascontiguousarray(v), topk, causal=True,
-                                          aggregate="softmax", temperature=self.temperature,
-                                          return_indices=True)
+                out, idx, touched = kwta_attention(qc, kc, np.ascontiguousarray(v), topk, causal=True,
+                                                   aggregate="softmax", temperature=self.temperature,
+                                                   return_indices=True, return_touched=True)
+                stats["touched"] += touched
             if topk < c["topk"]:
                 idx = np.pad(idx, [(0, 0)] * (idx.ndim - 1) + [(0, c["topk"] - topk)], constant_values=-1)
             winners.append(idx)
         out = out.transpose(0, 2, 1, 3).reshape(b, n, c["d_model"])
         return _linear(out, a[p + "out_proj.weight"], a[p + "out_proj.bias"])
 
-    def _feed_forward(self, i, hdn):
+    def _feed_forward(self, i, hdn, work):
         """Second feed-forward layer; with ``ffn_topk`` only the active units' weight rows."""
         k, a, p = self.config["ffn_topk"], self._w, f"blocks.{i}."
         if k is None:
+            work["ffn_density"].append(float(np.mean(hdn != 0)) if hdn.size else 0.0)
             return _linear(hdn, a[p + "ff2.weight"], a[p + "ff2.bias"])
         rows = self._ff2_rows.setdefault(i, np.ascontiguousarray(a[p + "ff2.weight"].T))  # (d_ff, d)
         # the k largest units per token (as torch.topk: ties among equal values are measure-zero)
         active = np.argpartition(-hdn, k - 1, axis=-1)[..., :k]
         vals = np.take_along_axis(hdn, active, -1)
+        work["ffn_density"].append(float(np.mean(vals != 0)) * k / hdn.shape[-1] if hdn.size else 0.0)
         return np.einsum("...k,...kd->...d", vals, rows[active]) + a[p + "ff2.bias"]
 
-    def forward(self, tokens, return_winners=False, key_flip=0.0, voter_flip=0.0, seed=0):
+    def forward(self, tokens, return_winners=False, key_flip=0.0, voter_flip=0.0, seed=0, stats=None):
         """Logits ``(B, L, V)`` (or bit probabilities); ``key_flip`` / ``voter_flip`` flip that
-        fraction of key-code bits / voters (drawn from ``seed``) to measure robustness."""
+        fraction of key-code bits / voters (drawn from ``seed``) to measure robustness (sparse
+        codes: that fraction of key blocks gets a random index).
+
+        ``stats``: a dict to fill with the work done: ``pairs_touched_fraction`` (query-key
+        pairs the attention kernels touched over all causal pairs, over every layer and head;
+        1 for dense attention and dense codes, which score every pair) and ``ffn_density`` (per
+        layer, the fraction of hidden feed-forward units that pass, nonzero, per token)."""
         c, a = self.config, self._w
         tokens = np.asarray(tokens)
         if tokens.ndim != 2 or not np.issubdtype(tokens.dtype, np.integer):
@@ -230,13 +245,18 @@ class PackedModel:
         if c["token_shift"] and n > 1:
             x[:, 1:] += a["prev.weight"][tokens[:, :-1]]
         winners = []
+        work = {"touched": 0, "ffn_density": []}
         for i in range(c["n_layers"]):
             p = f"blocks.{i}."
             x = x + self._attention(i, _layer_norm(x, a[p + "ln1.weight"], a[p + "ln1.bias"]), winners,
-                                    float(key_flip), rng)
+                                    float(key_flip), rng, work)
             hdn = _gelu_tanh(_linear(_layer_norm(x, a[p + "ln2.weight"], a[p + "ln2.bias"]),
                                      a[p + "ff1.weight"], a[p + "ff1.bias"]))
-            x = x + self._feed_forward(i, hdn)
+            x = x + self._feed_forward(i, hdn, work)
+        if stats is not None:
+            pairs = c["n_layers"] * c["n_heads"] * tokens.shape[0] * n * (n + 1) // 2
+            stats["pairs_touched_fraction"] = work["touched"] / pairs if pairs else 0.0
+            stats["ffn_density"] = work["ffn_density"]
         x = _layer_norm(x, a["ln_f.weight"], a["ln_f.bias"])
         if c["head"] == "linear":
             out = _linear(x, a["head.weight"], a["head.bias"])
