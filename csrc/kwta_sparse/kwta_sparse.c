@@ -7,9 +7,11 @@
  * the prefix of a bucket below a causal query's visible count is exactly the bucket of an index
  * built incrementally from the keys before it. A query visits only its own bucket in each block,
  * counting overlaps per key in a zeroed per-thread array and listing the keys it touched; only
- * those are ranked (insertion into k slots keyed by (n_blocks - overlap) << 32 | key, smaller
- * is better) and reset. Work per query: O(B + overlaps + touched x k in the worst case), never
- * a scan of the keys. Memory: 4 bytes per key and block (plus offsets), O(n_k + k) per thread.
+ * those are ranked and reset. Ranking: a histogram of their overlaps (1 .. B) gives the cut-off
+ * overlap s; keys above it all win, and the keys at s that fill the remaining slots are the
+ * smallest-numbered ones (a quickselect). Work per query: O(B + overlaps + touched), never a
+ * scan of the keys. Memory: 4 bytes per key and block (plus offsets), O(n_k + B) per thread.
+ * The softmax mix is attention.c's (hdc__kwta_mix: winners as (B - overlap) << 32 | key).
  *
  * Units are blocks of queries of one head, claimed dynamically. Each query's result depends only
  * on its own winners accumulated in a fixed order: the same for every thread count.
@@ -23,6 +25,7 @@
 #define QBLOCK 32   /* queries per work unit */
 
 typedef struct {
+    hdc_kwta_mix_fn mix;    /* softmax modes */
     const uint32_t *q, *keys;
     size_t n_heads, n_q, n_k, n_b, k, width, blocks;
     uint64_t bs;
@@ -96,10 +99,9 @@ static size_t bound(const uint32_t *vals, size_t n, uint32_t x, int after)
 }
 
 typedef struct {
-    uint32_t *counts, *list;
+    uint32_t *counts, *list, *hist, *bits, *range;
     uint64_t *win;
-    double *acc;
-    uint32_t *bits;
+    double *wgt;
 } sscratch;
 
 static sscratch scratch_of(const sjob *j, int slot)
@@ -108,19 +110,101 @@ static sscratch scratch_of(const sjob *j, int slot)
     sscratch s;
     s.counts = (uint32_t *)p;
     s.list = s.counts + j->n_k;
-    s.win = (uint64_t *)(s.list + j->n_k + (j->n_k & 1));
-    s.acc = (double *)(s.win + j->k);
-    s.bits = (uint32_t *)(s.acc + (j->mode == 1 || j->mode == 2 ? j->width : 0));
+    s.win = (uint64_t *)(s.list + j->n_k);            /* 2 n_k uint32: 8-byte aligned */
+    s.wgt = (double *)(s.win + j->k);
+    s.hist = (uint32_t *)(s.wgt + j->k);
+    s.bits = s.hist + j->n_b + 2;
+    s.range = s.bits + 64;
     return s;
 }
 
 static size_t scratch_bytes(const sjob *j)
 {
-    size_t b = (2 * j->n_k + 1) * sizeof(uint32_t) + j->k * sizeof(uint64_t)
-               + j->width * sizeof(double) + 64 * sizeof(uint32_t);
+    size_t b = 2 * j->n_k * sizeof(uint32_t) + j->k * (sizeof(uint64_t) + sizeof(double))
+               + (3 * j->n_b + 2 + 64) * sizeof(uint32_t);
     if (!j->small && j->n_k * sizeof(uint64_t) > b)
         b = j->n_k * sizeof(uint64_t);   /* the build's pairs reuse the same slot */
     return (b + 63) / 64 * 64;
+}
+
+/* reorder a[0..n) so that a[0..m) hold its m smallest (distinct) values, in any order */
+static void smallest_u32(uint32_t *a, size_t n, size_t m)
+{
+    size_t lo = 0, hi = n;
+    while (hi - lo > 1 && m > lo && m < hi) {
+        uint32_t p = a[lo + (hi - lo) / 2];
+        size_t lt = lo, gt = hi;               /* three-way partition around p */
+        for (size_t i = lo; i < gt;) {
+            if (a[i] < p) {
+                uint32_t t = a[i];
+                a[i++] = a[lt];
+                a[lt++] = t;
+            } else if (a[i] > p) {
+                uint32_t t = a[i];
+                a[i] = a[--gt];
+                a[gt] = t;
+            } else {
+                ++i;
+            }
+        }
+        if (m <= lt)
+            hi = lt;
+        else if (m >= gt)
+            lo = gt;
+        else
+            break;                             /* the cut falls among the values equal to p */
+    }
+}
+
+static void sort_u64(uint64_t *a, size_t n)
+{
+    for (size_t i = 1; i < n; ++i) {
+        uint64_t x = a[i];
+        size_t p = i;
+        for (; p > 0 && a[p - 1] > x; --p)
+            a[p] = a[p - 1];
+        a[p] = x;
+    }
+}
+
+/* the winners among the n_t touched keys (s->list, overlaps in s->counts, reset here) into
+ * s->win[0..return) as (n_b - overlap) << 32 | key, ascending: highest overlap first, ties by
+ * smaller key */
+static size_t rank(const sjob *j, sscratch *s, size_t n_t)
+{
+    size_t k = j->k, n_b = j->n_b;
+    if (n_t <= k) {
+        for (size_t t = 0; t < n_t; ++t) {
+            uint32_t key = s->list[t];
+            s->win[t] = (uint64_t)(n_b - s->counts[key]) << 32 | key;
+            s->counts[key] = 0;
+        }
+        sort_u64(s->win, n_t);
+        return n_t;
+    }
+    memset(s->hist, 0, (n_b + 1) * sizeof *s->hist);
+    for (size_t t = 0; t < n_t; ++t)
+        s->hist[s->counts[s->list[t]]]++;
+    size_t cut = n_b, above = 0;               /* above: keys with overlap > cut */
+    while (above + s->hist[cut] < k) {
+        above += s->hist[cut];
+        --cut;
+    }
+    size_t need = k - above, n_win = 0, n_eq = 0;
+    /* keys above the cut go to win; keys at it are compacted into the front of list */
+    for (size_t t = 0; t < n_t; ++t) {
+        uint32_t key = s->list[t], c = s->counts[key];
+        s->counts[key] = 0;
+        if (c > cut)
+            s->win[n_win++] = (uint64_t)(n_b - c) << 32 | key;
+        else if (c == cut)
+            s->list[n_eq++] = key;
+    }
+    smallest_u32(s->list, n_eq, need);
+    for (size_t t = 0; t < need; ++t)
+        s->win[n_win++] = (uint64_t)(n_b - cut) << 32 | s->list[t];
+    sort_u64(s->win, n_win);
+    return n_win;
 }
 
 /* winners of query row qr of head h into s->win[0..return) */
@@ -128,20 +212,23 @@ static size_t query(const sjob *j, size_t h, const uint32_t *qr, size_t nvis, ss
                     uint64_t *touched)
 {
     size_t n_t = 0, n_k = j->n_k;
+    /* bucket bounds of every block first, prefetching the buckets: the B random reads overlap */
     for (size_t b = 0; b < j->n_b; ++b) {
         size_t t = h * j->n_b + b;
-        const uint32_t *ent = j->entries + t * n_k;
-        size_t lo, hi;
         if (j->small) {
             const uint32_t *off = j->offsets + t * (j->bs + 1);
-            lo = off[qr[b]];
-            hi = off[qr[b] + 1];
+            s->range[2 * b] = off[qr[b]];
+            s->range[2 * b + 1] = off[qr[b] + 1];
         } else {
             const uint32_t *vals = j->vals + t * n_k;
-            lo = bound(vals, n_k, qr[b], 0);
-            hi = bound(vals, n_k, qr[b], 1);
+            s->range[2 * b] = (uint32_t)bound(vals, n_k, qr[b], 0);
+            s->range[2 * b + 1] = (uint32_t)bound(vals, n_k, qr[b], 1);
         }
-        for (size_t p = lo; p < hi; ++p) {
+        __builtin_prefetch(j->entries + t * n_k + s->range[2 * b]);
+    }
+    for (size_t b = 0; b < j->n_b; ++b) {
+        const uint32_t *ent = j->entries + (h * j->n_b + b) * n_k;
+        for (size_t p = s->range[2 * b]; p < s->range[2 * b + 1]; ++p) {
             uint32_t key = ent[p];
             if (key >= nvis)
                 break;
@@ -150,57 +237,19 @@ static size_t query(const sjob *j, size_t h, const uint32_t *qr, size_t nvis, ss
         }
     }
     *touched += n_t;
-    size_t n = 0, k = j->k;
-    for (size_t t = 0; t < n_t; ++t) {
-        uint32_t key = s->list[t];
-        uint64_t e = (uint64_t)(j->n_b - s->counts[key]) << 32 | key;
-        s->counts[key] = 0;
-        size_t p;
-        if (n == k) {
-            if (e > s->win[k - 1])
-                continue;
-            p = k - 1;
-        } else {
-            p = n++;
-        }
-        for (; p > 0 && s->win[p - 1] > e; --p)
-            s->win[p] = s->win[p - 1];
-        s->win[p] = e;
-    }
-    return n;
+    return rank(j, s, n_t);
 }
 
 static void mix(const sjob *j, size_t h, size_t row, const uint64_t *win, size_t n, sscratch *s)
 {
     size_t width = j->width, n_k = j->n_k;
     if (j->mode == 1 || j->mode == 2) {
-        for (size_t e = 0; e < width; ++e)
-            s->acc[e] = 0.0;
-        double total = 0.0;
-        for (size_t r = 0; r < n; ++r) {
-            double w = j->table[(win[r] >> 32) - (win[0] >> 32)];
-            size_t key = (uint32_t)win[r];
-            total += w;
-            if (j->mode == 1) {
-                const float *vr = (const float *)j->v + (h * n_k + key) * width;
-                for (size_t e = 0; e < width; ++e)
-                    s->acc[e] += w * (double)vr[e];
-            } else {
-                const double *vr = (const double *)j->v + (h * n_k + key) * width;
-                for (size_t e = 0; e < width; ++e)
-                    s->acc[e] += w * vr[e];
-            }
-        }
-        double scale = n ? 1.0 / total : 0.0;
-        if (j->mode == 1) {
-            float *o = (float *)j->out + row * width;
-            for (size_t e = 0; e < width; ++e)
-                o[e] = (float)(s->acc[e] * scale);
-        } else {
-            double *o = (double *)j->out + row * width;
-            for (size_t e = 0; e < width; ++e)
-                o[e] = s->acc[e] * scale;
-        }
+        size_t esize = j->mode == 1 ? sizeof(float) : sizeof(double);
+        char *o = (char *)j->out + row * width * esize;
+        if (n == 0)
+            memset(o, 0, width * esize);
+        else
+            j->mix(j->table, win, n, (const char *)j->v + h * n_k * width * esize, width, s->wgt, o);
         return;
     }
     /* majority of the winners' value words */
@@ -234,6 +283,11 @@ static void query_unit(void *ctx, size_t u, int slot)
     size_t i1 = i0 + QBLOCK < j->n_q ? i0 + QBLOCK : j->n_q;
     sscratch s = scratch_of(j, slot);
     for (size_t i = i0; i < i1; ++i) {
+        if (j->small && i + 1 < i1) {          /* the next query's bucket offsets */
+            const uint32_t *qn = j->q + (h * j->n_q + i + 1) * j->n_b;
+            for (size_t b = 0; b < j->n_b; ++b)
+                __builtin_prefetch(j->offsets + (h * j->n_b + b) * (j->bs + 1) + qn[b]);
+        }
         size_t nvis = j->n_k;
         if (j->n_visible) {
             int64_t c = j->n_visible[i];
@@ -281,6 +335,7 @@ int hdc_kwta_sparse(const uint32_t *q, const uint32_t *keys, size_t n_heads, siz
               .n_visible = n_visible, .mode = mode, .v = v, .out_score = out_score, .out = out,
               .out_idx = out_idx};
     j.blocks = (n_q + QBLOCK - 1) / QBLOCK;
+    j.mix = hdc__kwta_mix(mode == 2, hdc_get_isa());
     /* offsets cost 4 bytes per possible index: worth it while no larger than the entries */
     j.small = block_size <= n_k + 1024;
     j.scratch_bytes = scratch_bytes(&j);
