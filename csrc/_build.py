@@ -18,11 +18,21 @@ def _rel(*parts):
     return os.path.relpath(os.path.join(HERE, *parts), ROOT if os.getcwd() == ROOT else os.getcwd())
 
 
-SOURCES = ["dispatch.c", "pool.c", "elementwise.c", "search.c", "count.c", "attention.c",
-           "hamming/scalar.c", "hamming/scalar_popcnt.c", "hamming/avx2.c", "hamming/avx512.c",
-           "bundle/scalar.c", "bundle/avx2.c", "bundle/avx512.c", "kwta_sparse/kwta_sparse.c"]
-# headers of the C API, in cdef order
-HEADERS = ["hdc.h", "kwta_sparse/kwta_sparse.h"]
+# Shared files at the top; one folder per op family: its driver (ISA-independent) and, for the
+# families with per-ISA tables (internal.h), one file per SIMD path.
+SHARED = ["dispatch.c", "pool.c"]
+FAMILIES = ["elementwise", "hamming", "search", "bundle", "kwta", "kwta_sparse"]
+
+
+def _sources():
+    found = list(SHARED)
+    for family in FAMILIES:
+        found += sorted(os.path.join(family, f) for f in os.listdir(os.path.join(HERE, family))
+                        if f.endswith(".c"))
+    return found
+
+
+SOURCES = _sources()
 
 # portable: no -march=native; each ISA file sets its own target
 # -ffp-contract=off: no fused multiply-add, so float results are the same on every ISA path
@@ -37,11 +47,10 @@ def cdef_from_header(path):
 
 
 ffi = FFI()
-for header in HEADERS:
-    ffi.cdef(cdef_from_header(os.path.join(HERE, header)))
+ffi.cdef(cdef_from_header(os.path.join(HERE, "hdc.h")))
 ffi.set_source(
     "hdc._kernels._hdc_c",
-    "".join(f'#include "{header}"\n' for header in HEADERS),
+    '#include "hdc.h"',
     sources=[_rel(s) for s in SOURCES],
     include_dirs=[_rel()],
     extra_compile_args=COMPILE_ARGS,

@@ -10,7 +10,7 @@ with the same rule, so exported models pick identical winners.
 
 **Kernels.** Each backend has its own (``hdc.backend.kernels().kwta_*``): on ``"c"`` a SIMD
 scan over transposed keys that keeps only keys nearer than a running bound, then the winners'
-mix (csrc/attention.c); on ``"numba"`` a fused distance / selection / mixing kernel; on
+mix (csrc/kwta/kwta.c); on ``"numba"`` a fused distance / selection / mixing kernel; on
 ``"numpy"`` the readable reference (backend ``topk`` plus vectorised mixing). All three give the
 same winners and the same output bits (softmax weights are summed in float64 in winner order);
 ``hdc.set_num_threads`` sets the threads.
@@ -136,9 +136,8 @@ class _Codes:
         Returns the number of query-key pairs touched: for sparse codes the kernel's count, for
         dense codes every visible pair (the scan scores them all)."""
         if self.sparse:
-            family = backend.kernel_family("kwta_sparse")
-            return getattr(family, mode)(self.q, self.k, self.block_size, self.topk,
-                                         self.n_visible, *args)
+            return getattr(backend.kernels(), "kwta_sparse_" + mode)(
+                self.q, self.k, self.block_size, self.topk, self.n_visible, *args)
         getattr(backend.kernels(), "kwta_" + mode)(self.q, self.k, self.topk, self.n_visible,
                                                     *args)
         per_head = self.n_q * self.n_k if self.n_visible is None else int(self.n_visible.sum())

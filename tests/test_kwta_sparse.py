@@ -151,9 +151,9 @@ def test_bad_input():
 
 
 def test_c_kernel_rejects_indices_out_of_range():
-    fam = __import__("hdc._kernels.kwta_sparse.c", fromlist=["select"])
+    fam = __import__("hdc._kernels.kwta_sparse.c", fromlist=["kwta_sparse_select"])
     q = np.zeros((1, 2, 3), np.uint32)
     q[0, 1, 2] = 8
     score, idx = np.empty((1, 2, 1), np.int32), np.empty((1, 2, 1), np.int64)
     with pytest.raises(ValueError, match="block_size"):
-        fam.select(q, q, 8, 1, None, score, idx)
+        fam.kwta_sparse_select(q, q, 8, 1, None, score, idx)

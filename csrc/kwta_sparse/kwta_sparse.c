@@ -19,8 +19,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "internal.h"
-#include "kwta_sparse/kwta_sparse.h"
+#include "../internal.h"
 
 #define QBLOCK 32   /* queries per work unit */
 

@@ -5,9 +5,10 @@ arrays it is given; the C kernel itself rejects indices >= block_size before rea
 """
 import numpy as np
 
-from ..c_kernels import _arr, _p, _shape, ffi, lib
+from .._c import I64 as _I64, U32 as _U32, U64 as _U64, check_array as _arr, check_shape as _shape
+from .._c import ffi, lib, ptr as _p
 
-_U32, _I32, _I64, _U64 = (np.dtype(t) for t in (np.uint32, np.int32, np.int64, np.uint64))
+_I32 = np.dtype(np.int32)
 
 
 def _call(q, keys, block_size, k, n_visible, mode, v, width, inv_temp, out_score, out, out_idx):
@@ -41,13 +42,13 @@ def _call(q, keys, block_size, k, n_visible, mode, v, width, inv_temp, out_score
     return int(touched[0])
 
 
-def select(q, keys, block_size, k, n_visible, out_score, out_idx):
+def kwta_sparse_select(q, keys, block_size, k, n_visible, out_score, out_idx):
     _arr(out_score, "out_score", _I32, 3, True), _shape(out_score, "out_score", out_idx.shape)
     return _call(q, keys, block_size, k, n_visible, 0, ffi.NULL, 0, 0.0,
                  _p(out_score, "int32_t *"), ffi.NULL, out_idx)
 
 
-def softmax(q, keys, block_size, k, n_visible, v, inv_temp, out, out_idx):
+def kwta_sparse_softmax(q, keys, block_size, k, n_visible, v, inv_temp, out, out_idx):
     if v.dtype not in (np.float32, np.float64):
         raise ValueError(f"v must be float32 or float64, got {v.dtype}")
     _arr(v, "v", v.dtype, 3), _arr(out, "out", v.dtype, 3, True)
@@ -58,7 +59,7 @@ def softmax(q, keys, block_size, k, n_visible, v, inv_temp, out, out_idx):
                  ffi.NULL, _p(out, "void *"), out_idx)
 
 
-def majority(q, keys, block_size, k, n_visible, v, out, out_idx):
+def kwta_sparse_majority(q, keys, block_size, k, n_visible, v, out, out_idx):
     _arr(v, "v", _U64, 3), _arr(out, "out", _U64, 3, True)
     _shape(v, "v", (q.shape[0], keys.shape[1], v.shape[2]))
     _shape(out, "out", (q.shape[0], q.shape[1], v.shape[2]))

@@ -11,6 +11,7 @@ import numba
 import numpy as np
 
 from ...primitives import jit
+from .._numba_threads import ParallelCall
 
 _N_CHUNKS = 64  # queries dealt to chunks round-robin, so causal rows balance across threads
 
@@ -143,18 +144,19 @@ def _call(q, keys, k, n_visible, mode, vf, vw, inv_temp, out_score, out_f, out_w
     if n_h == 0 or n_q == 0:
         return 0
     nvis = np.full(n_q, n_k, np.int64) if n_visible is None else np.clip(n_visible, 0, n_k)
-    order, vals = _index(keys)
-    return int(_run(q, order, vals, k, nvis, mode, vf, vw, float(inv_temp), out_score, out_f,
-                    out_w, out_idx))
+    with ParallelCall():
+        order, vals = _index(keys)
+        return int(_run(q, order, vals, k, nvis, mode, vf, vw, float(inv_temp), out_score, out_f,
+                        out_w, out_idx))
 
 
-def select(q, keys, block_size, k, n_visible, out_score, out_idx):
+def kwta_sparse_select(q, keys, block_size, k, n_visible, out_score, out_idx):
     return _call(q, keys, k, n_visible, 0, _NO_F, _NO_W, 0.0, out_score, _NO_F, _NO_W, out_idx)
 
 
-def softmax(q, keys, block_size, k, n_visible, v, inv_temp, out, out_idx):
+def kwta_sparse_softmax(q, keys, block_size, k, n_visible, v, inv_temp, out, out_idx):
     return _call(q, keys, k, n_visible, 1, v, _NO_W, inv_temp, _NO_S, out, _NO_W, out_idx)
 
 
-def majority(q, keys, block_size, k, n_visible, v, out, out_idx):
+def kwta_sparse_majority(q, keys, block_size, k, n_visible, v, out, out_idx):
     return _call(q, keys, k, n_visible, 2, _NO_F, v, 0.0, _NO_S, _NO_F, out, out_idx)

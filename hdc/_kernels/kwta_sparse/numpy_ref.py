@@ -6,12 +6,12 @@ import math
 
 import numpy as np
 
-from ..numpy_ref import _bits, _pack
+from ..bundle.numpy_ref import pack_bits as _pack, unpack_bits as _bits
 
 _QUERY_ROWS = 256   # queries scored at a time, so memory stays O(256 x Lk x B)
 
 
-def select(q, keys, block_size, k, n_visible, out_score, out_idx):
+def kwta_sparse_select(q, keys, block_size, k, n_visible, out_score, out_idx):
     n_h, n_q, _ = q.shape
     n_k = keys.shape[1]
     touched = 0
@@ -35,10 +35,10 @@ def select(q, keys, block_size, k, n_visible, out_score, out_idx):
     return touched
 
 
-def softmax(q, keys, block_size, k, n_visible, v, inv_temp, out, out_idx):
+def kwta_sparse_softmax(q, keys, block_size, k, n_visible, v, inv_temp, out, out_idx):
     n_h, n_q, n_b = q.shape
     score = np.empty((n_h, n_q, k), np.int32)
-    touched = select(q, keys, block_size, k, n_visible, score, out_idx)
+    touched = kwta_sparse_select(q, keys, block_size, k, n_visible, score, out_idx)
     valid = out_idx >= 0
     # weight of winner r: exp((s_r - s_0) / T) from a table of integer gaps (math.exp, the C
     # library's, as the C and Numba kernels use); summed in float64 in winner order
@@ -58,10 +58,10 @@ def softmax(q, keys, block_size, k, n_visible, v, inv_temp, out, out_idx):
     return touched
 
 
-def majority(q, keys, block_size, k, n_visible, v, out, out_idx):
+def kwta_sparse_majority(q, keys, block_size, k, n_visible, v, out, out_idx):
     n_h, n_q, _ = q.shape
     score = np.empty((n_h, n_q, k), np.int32)
-    touched = select(q, keys, block_size, k, n_visible, score, out_idx)
+    touched = kwta_sparse_select(q, keys, block_size, k, n_visible, score, out_idx)
     valid = out_idx >= 0
     count = valid.sum(-1)
     rows = v[np.arange(n_h)[:, None, None], np.where(valid, out_idx, 0)]   # (H, Lq, k, VW)
