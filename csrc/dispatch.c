@@ -18,6 +18,7 @@ static int g_threads = 1;
 
 static const hdc_ham_ops *g_ham = &hdc_ham_scalar;
 static const hdc_count_ops *g_count = &hdc_count_scalar;
+static const hdc_sparse_ops *g_sparse = &hdc_sparse_scalar;
 
 int hdc_isa_compiled(void)
 {
@@ -76,16 +77,19 @@ static void activate(int isa)
     case HDC_ISA_AVX512:
         __atomic_store_n(&g_ham, &hdc_ham_avx512, __ATOMIC_RELAXED);
         __atomic_store_n(&g_count, &hdc_count_avx512, __ATOMIC_RELAXED);
+        __atomic_store_n(&g_sparse, &hdc_sparse_avx512bw, __ATOMIC_RELAXED);
         break;
     case HDC_ISA_AVX2:
         __atomic_store_n(&g_ham, &hdc_ham_avx2, __ATOMIC_RELAXED);
         __atomic_store_n(&g_count, &hdc_count_avx2, __ATOMIC_RELAXED);
+        __atomic_store_n(&g_sparse, &hdc_sparse_avx2, __ATOMIC_RELAXED);
         break;
 #endif
     default:
         __atomic_store_n(&g_ham, g_has_popcnt ? &hdc_ham_scalar_popcnt : &hdc_ham_scalar,
                          __ATOMIC_RELAXED);
         __atomic_store_n(&g_count, &hdc_count_scalar, __ATOMIC_RELAXED);
+        __atomic_store_n(&g_sparse, &hdc_sparse_scalar, __ATOMIC_RELAXED);
         isa = HDC_ISA_SCALAR;
     }
     __atomic_store_n(&g_isa, isa, __ATOMIC_RELAXED);
@@ -138,6 +142,7 @@ void hdc_set_num_threads(int n)
 
 const hdc_ham_ops *hdc__ham(void) { return __atomic_load_n(&g_ham, __ATOMIC_RELAXED); }
 const hdc_count_ops *hdc__count(void) { return __atomic_load_n(&g_count, __ATOMIC_RELAXED); }
+const hdc_sparse_ops *hdc__sparse(void) { return __atomic_load_n(&g_sparse, __ATOMIC_RELAXED); }
 
 /* below this many words of work a call stays on the calling thread (waking a team costs a few
  * microseconds, about what 30k words of popcount take) */

@@ -92,4 +92,19 @@ int hdc_kwta_majority(const uint64_t *q, const uint64_t *keys, size_t n_heads, s
                       size_t n_k, size_t n_words, size_t k, const int64_t *n_visible,
                       const uint64_t *v, size_t v_words, uint64_t *out, int64_t *out_idx);
 
+/* ---- sparse ---- */
+/* Sparse block codes: rows of `blocks` indices, each `itemsize` bytes (1, 2 or 4: uint8, uint16,
+ * uint32), rows contiguous. Indices are only compared, so any values are safe. Each returns 0,
+ * -1 for a bad itemsize (or k), -2 if an allocation failed. */
+/* out[r] = number of equal indices of rows a[r] and b[r], r < rows */
+int hdc_sparse_overlap(const void *a, const void *b, size_t rows, size_t blocks, int itemsize,
+                       int32_t *out);
+/* out[i * nb + j] = number of equal indices of a[i] and b[j] */
+int hdc_sparse_cdist(const void *a, size_t na, const void *b, size_t nb, size_t blocks,
+                     int itemsize, int32_t *out);
+/* per query i, the k (1 <= k <= nm) stored rows of highest overlap, highest first, equal
+ * overlaps by smaller index: out_overlap / out_idx[i * k + r]; blocks < 2^30 */
+int hdc_sparse_topk(const void *q, size_t nq, const void *m, size_t nm, size_t blocks,
+                    int itemsize, size_t k, int32_t *out_overlap, int64_t *out_idx);
+
 #endif

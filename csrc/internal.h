@@ -66,9 +66,20 @@ typedef struct {
                    int64_t *counts);
 } hdc_count_ops;
 
+/* Sparse block codes (sparse/): eq_rows[t] for indices of 1, 2, 4 bytes (t = 0, 1, 2):
+ * out[r] = number of j < blocks with q[j] == m[r * blocks + j], for r < n_rows */
+typedef void (*hdc_sparse_eq_fn)(const void *q, const void *m, size_t n_rows, size_t blocks,
+                                 int32_t *out);
+typedef struct {
+    const char *name;
+    hdc_sparse_eq_fn eq_rows[3];
+} hdc_sparse_ops;
+
 extern const hdc_ham_ops hdc_ham_scalar, hdc_ham_scalar_popcnt;
 extern const hdc_count_ops hdc_count_scalar;
+extern const hdc_sparse_ops hdc_sparse_scalar;
 #ifdef HDC_X86
+extern const hdc_sparse_ops hdc_sparse_avx2, hdc_sparse_avx512bw;
 extern const hdc_ham_ops hdc_ham_avx2, hdc_ham_avx512;
 extern const hdc_count_ops hdc_count_avx2, hdc_count_avx512;
 #endif
@@ -76,6 +87,7 @@ extern const hdc_count_ops hdc_count_avx2, hdc_count_avx512;
 /* the tables of the active path (dispatch.c) */
 const hdc_ham_ops *hdc__ham(void);
 const hdc_count_ops *hdc__count(void);
+const hdc_sparse_ops *hdc__sparse(void);
 /* threads to use for `work` units (about one word touched each): 1 below a threshold */
 int hdc__threads_for(double work);
 

@@ -1,16 +1,33 @@
-"""The functional core: random, bind, permute, bundle, popcount, hamming, similarity, cdist, topk.
+"""The functional core: random, bind, unbind, permute, bundle, popcount, overlap, hamming, similarity,
+cdist, topk.
 
 Each function validates its arguments, allocates the output and hands off to the active
 backend's kernels (see :mod:`hdc.backend`). All backends give bit-identical results.
+Given a :class:`~hdc.SparseHV`, a function hands the call to its sparse form in
+:mod:`hdc.sparse_ops`.
 """
+import functools
+
 import numpy as np
 
 from . import backend
 from ._validate import as_rng, check_dim, check_int, n_words, padding_mask
 from .hv import BinaryHV
+from .sparse import SparseHV
 
 # Rows gathered at a time when broadcasting elementwise ops, to bound temporary memory.
 _GATHER_ROWS = 1 << 14
+
+
+def sparse_aware(fn):
+    """Hand the call to :mod:`hdc.sparse_ops`' function of the same name when an argument is a SparseHV."""
+    @functools.wraps(fn)
+    def dispatch(*args, **kwargs):
+        if any(isinstance(v, SparseHV) for v in args) or any(isinstance(v, SparseHV) for v in kwargs.values()):
+            from . import sparse_ops
+            return getattr(sparse_ops, fn.__name__)(*args, **kwargs)
+        return fn(*args, **kwargs)
+    return dispatch
 
 
 def as_hv(x, name):
@@ -82,6 +99,7 @@ def _broadcast_pairs(a, b, kernel, out_dtype, words_out):
     return out
 
 
+@sparse_aware
 def bind(a, b):
     """XOR binding with broadcasting over batch shapes; self-inverse.
 
@@ -102,6 +120,20 @@ def bind(a, b):
     return BinaryHV._wrap(_broadcast_pairs(a, b, row_bind, np.uint64, True), a.dim)
 
 
+@sparse_aware
+def unbind(a, b):
+    """The inverse of :func:`bind`: for ``BinaryHV`` it is ``bind`` itself (XOR is self-inverse);
+    for ``SparseHV`` blockwise ``(a - b) mod block_size``.
+
+    >>> import hdc
+    >>> x, y = hdc.random(2, 1000, seed=1)
+    >>> bool(hdc.unbind(hdc.bind(x, y), y) == x)
+    True
+    """
+    return bind(a, b)
+
+
+@sparse_aware
 def permute(x, shifts=1):
     """Cyclic rotation over the ``dim`` elements: ``out[(i + shifts) % dim] = x[i]``.
 
@@ -129,6 +161,24 @@ def popcount(x):
     return out
 
 
+@sparse_aware
+def overlap(a, b):
+    """Active elements in common, int32 of the broadcast batch shape: ``popcount(a & b)`` for
+    ``BinaryHV``, the number of equal blocks for ``SparseHV``.
+
+    >>> import hdc
+    >>> a, b = hdc.BinaryHV.from_bool([1, 1, 0, 1]), hdc.BinaryHV.from_bool([1, 0, 0, 1])
+    >>> int(hdc.overlap(a, b))
+    2
+    """
+    as_hv(a, "a"), as_hv(b, "b")
+    check_same_dim(a, b)
+    # |a & b| = (|a| + |b| - |a ^ b|) / 2, from the popcount and hamming kernels
+    ones = popcount(a).astype(np.int64) + popcount(b).astype(np.int64)
+    return ((ones - hamming(a, b)) // 2).astype(np.int32)
+
+
+@sparse_aware
 def hamming(a, b):
     """Hamming distance with broadcasting over batch shapes, int32 of the broadcast shape.
 
@@ -145,11 +195,13 @@ def hamming(a, b):
     return _broadcast_pairs(a, b, kernels.hamming, np.int32, False)
 
 
+@sparse_aware
 def similarity(a, b):
     """``1 - 2 * hamming / dim`` in [-1, 1] (float64), broadcasting like :func:`hamming`."""
     return 1.0 - 2.0 * hamming(a, b).astype(np.float64) / a.dim
 
 
+@sparse_aware
 def cdist(a, b):
     """Hamming distances of all pairs, int32 ``(len(a), len(b))``, computed in blocks.
 
@@ -169,6 +221,7 @@ def cdist(a, b):
     return out
 
 
+@sparse_aware
 def topk(queries, memory, k):
     """The ``k`` stored vectors nearest each query: ``(distances int32, indices int64)``.
 
@@ -249,6 +302,7 @@ def majority_from_counts(counts, total, tie_words, dim):
     return BinaryHV.from_packed(np.packbits(bits, axis=-1, bitorder="little"), dim).words
 
 
+@sparse_aware
 def bundle(x, weights=None, tie=None, seed=None):
     """Elementwise (weighted) majority over the first batch axis.
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from . import backend
 from ._validate import check_int
-from .ops import _as_batch, as_hv, check_same_dim
+from .ops import _as_batch, as_hv, check_same_dim, sparse_aware
 
 # Bytes of the (queries x stored) distance block held at a time: the memory bound of a search.
 # 1 MiB keeps the block in L2 between the kernel writing it and the threshold reading it.
@@ -63,6 +63,7 @@ def _matches(rq, rm, radius):
             np.concatenate(ds).astype(np.int32, copy=False))
 
 
+@sparse_aware
 def within(queries, memory, radius, *, flat=False):
     """Every stored vector within Hamming distance ``radius`` (inclusive) of each query.
 

@@ -48,6 +48,10 @@ dim)``                                                 locations (CSR)
 out_sums)``
 =====================================================  ===========================================
 
+The sparse family (sparse block codes, index arrays; the table is in ``sparse/__init__.py``):
+``sparse_overlap``, ``sparse_cdist``, ``sparse_topk``, ``sparse_block_counts``, ``sparse_bundle``,
+``sparse_record_bundle``.
+
 ``set_num_threads(n)`` / ``get_num_threads()`` control the threads a backend uses.
 The dispatcher that picks a backend lives in :mod:`hdc.backend`.
 """
@@ -63,6 +67,8 @@ FAMILIES = {
     "bundle": ("bundle", "column_counts"),
     "kwta": ("kwta_select", "kwta_softmax", "kwta_majority"),
     "encode": ("ngram_majority", "record_majority", "retrain_epoch", "sdm_write", "sdm_read"),
+    "sparse": ("sparse_overlap", "sparse_cdist", "sparse_topk", "sparse_block_counts", "sparse_bundle",
+               "sparse_record_bundle"),
 }
 
 
