@@ -21,7 +21,7 @@ def _rel(*parts):
 # Shared files at the top; one folder per op family: its driver (ISA-independent) and, for the
 # families with per-ISA tables (internal.h), one file per SIMD path.
 SHARED = ["dispatch.c", "pool.c"]
-FAMILIES = ["elementwise", "hamming", "search", "bundle", "kwta", "sparse"]
+FAMILIES = ["elementwise", "hamming", "search", "bundle", "kwta", "kwta_sparse", "sparse"]
 
 
 def _sources():

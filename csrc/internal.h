@@ -91,6 +91,14 @@ const hdc_sparse_ops *hdc__sparse(void);
 /* threads to use for `work` units (about one word touched each): 1 below a threshold */
 int hdc__threads_for(double work);
 
+/* attention.c: the softmax mix of one query's winners win[0..kk) (entries (d << 32 | key), d
+ * ascending): out = sum_r table[d_r - d_0] * v[key_r] / sum_r table[d_r - d_0], summed in double
+ * in winner order (wgt: kk doubles of scratch); v, out: float (f64 == 0) or double rows of dv.
+ * The same arithmetic on every ISA path. */
+typedef void (*hdc_kwta_mix_fn)(const double *table, const uint64_t *win, size_t kk, const void *v,
+                                size_t dv, double *wgt, void *out);
+hdc_kwta_mix_fn hdc__kwta_mix(int f64, int isa);
+
 /* pool.c: run fn(ctx, unit, slot) for every unit < units on up to n_threads threads (the
  * caller included); slot < n_threads identifies the thread, each slot's units ascend */
 typedef void (*hdc_task_fn)(void *ctx, size_t unit, int slot);
