@@ -126,3 +126,18 @@ def test_encoders_classifier_sdm_identical_on_every_path():
             got = _public_results()
         for g, w in zip(got, want):
             np.testing.assert_array_equal(g, w, err_msg=f"{name}-{isa}")
+
+
+def test_c_backend_runs_the_numba_encode_kernels_with_its_thread_count():
+    from hdc._kernels import _numba_threads
+
+    X = np.random.default_rng(1).uniform(size=(4, 3))
+    before = hdc.get_num_threads()
+    try:
+        with hdc.use_backend("c"):
+            for n in (1, 2):
+                hdc.set_num_threads(n)
+                hdc.RecordEncoder(128, 3, seed=0).encode(X)
+                assert _numba_threads.get_num_threads() == min(n, _numba_threads._MAX_THREADS)
+    finally:
+        hdc.set_num_threads(before)
