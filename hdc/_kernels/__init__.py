@@ -50,7 +50,7 @@ out_sums)``
 
 The sparse family (sparse block codes, index arrays; the table is in ``sparse/__init__.py``):
 ``sparse_overlap``, ``sparse_cdist``, ``sparse_topk``, ``sparse_block_counts``, ``sparse_bundle``,
-``sparse_record_bundle``.
+``sparse_record_bundle``, ``sparse_index_build``, ``sparse_index_topk``.
 
 ``set_num_threads(n)`` / ``get_num_threads()`` control the threads a backend uses.
 The dispatcher that picks a backend lives in :mod:`hdc.backend`.
@@ -65,7 +65,7 @@ FAMILIES = {
     "kwta": ("kwta_select", "kwta_softmax", "kwta_majority"),
     "encode": ("ngram_majority", "record_majority", "retrain_epoch", "sdm_write", "sdm_read"),
     "sparse": ("sparse_overlap", "sparse_cdist", "sparse_topk", "sparse_block_counts", "sparse_bundle",
-               "sparse_record_bundle"),
+               "sparse_record_bundle", "sparse_index_build", "sparse_index_topk"),
 }
 
 
