@@ -1,6 +1,6 @@
 """C kernels of the sparse family (csrc/sparse/): overlap, all-pairs overlap and top-k by byte /
 word compares (AVX-512BW masks or AVX2 movemasks, popcounted). Counting (``sparse_block_counts``,
-``sparse_bundle``, ``sparse_record_bundle``) runs the Numba kernels, or the NumPy reference where
+``sparse_bundle``, ``sparse_record_bundle``) and the inverted index run the Numba kernels, or the NumPy reference where
 Numba is not installed, chosen on first call so loading the C backend does not import Numba.
 """
 import importlib
@@ -71,3 +71,11 @@ def sparse_bundle(x, block_size, weights, tie, out):
 
 def sparse_record_bundle(idx, ids, levels, block_size, tie, out):
     _counting().sparse_record_bundle(idx, ids, levels, block_size, tie, out)
+
+
+def sparse_index_build(x, block_size, offsets, postings):
+    _counting().sparse_index_build(x, block_size, offsets, postings)
+
+
+def sparse_index_topk(q, block_size, offsets, postings, n_items, k, out_overlap, out_idx):
+    _counting().sparse_index_topk(q, block_size, offsets, postings, n_items, k, out_overlap, out_idx)
