@@ -19,8 +19,9 @@ def _rel(*parts):
 
 
 SOURCES = ["dispatch.c", "pool.c", "elementwise.c", "search.c", "count.c", "attention.c",
-           "hamming/scalar.c", "hamming/scalar_popcnt.c", "hamming/avx2.c", "hamming/avx512.c",
-           "bundle/scalar.c", "bundle/avx2.c", "bundle/avx512.c"]
+           "hamming/scalar.c", "hamming/scalar_popcnt.c", "hamming/avx2.c", "hamming/avx512bw.c",
+           "hamming/avx512vpopcnt.c", "hamming/neon.c",
+           "bundle/scalar.c", "bundle/avx2.c", "bundle/avx512bw.c", "bundle/neon.c"]
 
 # portable: no -march=native; each ISA file sets its own target
 # -ffp-contract=off: no fused multiply-add, so float results are the same on every ISA path

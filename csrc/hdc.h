@@ -14,10 +14,21 @@
 #include <stdint.h>
 
 /* ---- ISA dispatch and threads ------------------------------------------------------------ */
-/* ISA ids: 0 = scalar, 1 = avx2, 2 = avx512 (AVX-512F/BW + VPOPCNTDQ). */
+/* ISA ids, lowest first: 0 = scalar, 1 = avx2 (AVX2 + POPCNT), 2 = avx512bw (AVX-512 F/BW/VL),
+ * 3 = avx512vpopcnt (avx512bw + VPOPCNTDQ), 4 = neon (aarch64 Advanced SIMD). */
+enum { HDC_N_ISAS = 5 };
+/* CPU features behind the paths, as seen by hdc_cpu_features() (CPUID + XGETBV, or the aarch64
+ * hwcaps): OS_YMM / OS_ZMM mean the OS saves the AVX / AVX-512 register state. */
+enum {
+    HDC_CPU_POPCNT = 1, HDC_CPU_AVX2 = 2, HDC_CPU_OS_YMM = 4, HDC_CPU_AVX512F = 8,
+    HDC_CPU_AVX512BW = 16, HDC_CPU_AVX512VL = 32, HDC_CPU_AVX512VPOPCNTDQ = 64,
+    HDC_CPU_OS_ZMM = 128, HDC_CPU_ASIMD = 256
+};
+int hdc_cpu_features(void);   /* bitmask of HDC_CPU_* this CPU and OS provide */
+int hdc_isa_needs(int isa);   /* the HDC_CPU_* bits path `isa` needs (-1 for an unknown id) */
 int hdc_isa_compiled(void);   /* bitmask (1 << id) of the paths compiled into this build */
-int hdc_isa_supported(void);  /* bitmask of the paths this CPU and OS can run (CPUID + XGETBV) */
-int hdc_get_isa(void);        /* the active path */
+int hdc_isa_supported(void);  /* bitmask of the paths this CPU and OS can run */
+int hdc_get_isa(void);        /* the active path (at load: the best supported one) */
 int hdc_set_isa(int isa);     /* 0 on success, -1 if that path is not compiled or not supported */
 int hdc_get_num_threads(void);
 void hdc_set_num_threads(int n); /* n >= 1 */

@@ -296,7 +296,7 @@ int main(void)
         fprintf(stderr, "hdc_set_isa accepted an invalid id\n");
         return 1;
     }
-    for (int isa = 0; isa < 3; ++isa) {
+    for (int isa = 0; isa < HDC_N_ISAS; ++isa) {
         if (!(supported & (1 << isa))) {
             if (hdc_set_isa(isa) != -1) {
                 fprintf(stderr, "hdc_set_isa(%d) accepted an unsupported path\n", isa);

@@ -1,11 +1,12 @@
-/* bundle/avx512.c: bit-sliced counting on 512-bit vectors (the CSA pairs compile to vpternlogq);
- * counts are expanded with masked adds, 8 columns per instruction. */
+/* bundle/avx512bw.c: bit-sliced counting on 512-bit vectors (the CSA pairs compile to vpternlogq);
+ * counts are expanded with masked adds, 8 columns per instruction. Both AVX-512 paths (avx512bw,
+ * avx512vpopcnt) use this table: counting needs no VPOPCNTDQ. */
 #include "../internal.h"
 #ifdef HDC_X86
 #pragma GCC target("avx512f,avx512bw")
 #include <immintrin.h>
 #define VW 8
-#define COUNT_TABLE hdc_count_avx512
+#define COUNT_TABLE hdc_count_avx512bw
 #define HDC_EXPAND_DEFINED 1
 
 static void expand(const uint64_t *sl, int n_slices, size_t ncols, uint64_t scale,
