@@ -207,6 +207,14 @@ def test_paths_follow_cpu_features():
     assert ck.lib.hdc_isa_needs(ck.ISA_NAMES.index("avx512bw")) & ck.lib.HDC_CPU_OS_ZMM
 
 
+def test_ci_isa_list_matches_dispatch():
+    """.ci/cpu_isas (the kernel's CPU flags, what CI requires) and CPUID/XGETBV dispatch agree."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([os.path.join(root, ".ci", "cpu_isas")], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == ",".join(ISAS)
+
+
 def _isa_in_subprocess(value):
     code = "import hdc; print(hdc.get_isa())"
     # the subprocess must import the same (installed) hdc as this test, not the source tree:
