@@ -3,6 +3,7 @@
     python benchmarks/attention_vs_sdpa.py                       # issue 5's case: L=4096, 4 heads,
                                                                  # 256-bit codes, topk=32, dv=64
     python benchmarks/attention_vs_sdpa.py --L 1024 2048 4096 --json out.json
+    python benchmarks/attention_vs_sdpa.py --isas all             # the C kernel on every SIMD path
 
 Runs are interleaved (one repeat of every variant per round) so background load hits them
 alike; medians over rounds are reported, with ratios to SDPA taken in the same run, both of
@@ -22,7 +23,7 @@ import time
 import numpy as np
 
 
-def _variants(L, heads, bits, topk, dv, threads):
+def _variants(L, heads, bits, topk, dv, threads, isas=()):
     import torch
 
     import hdc
@@ -36,9 +37,11 @@ def _variants(L, heads, bits, topk, dv, threads):
     vb = hdc.random((heads, L), bits, seed=3)
     tq, tk, tv = (torch.randn(1, heads, L, 64) for _ in range(3))
 
-    def on(name, values, aggregate="softmax"):
+    def on(name, values, aggregate="softmax", isa=None):
         def f():
             with hdc.use_backend(name):
+                if isa is not None:
+                    hdc.set_isa(isa)
                 attention.kwta_attention(q, k, values, topk, causal=True, aggregate=aggregate)
         return f
 
@@ -49,13 +52,21 @@ def _variants(L, heads, bits, topk, dv, threads):
     out = {f"kwta ({name})": on(name, v) for name in hdc.backends()
            if name != "numpy" or L <= 2048}      # the NumPy reference is slow at 4096
     if "c" in hdc.backends():
-        out["kwta majority (c)"] = on("c", vb, "majority")
+        out["kwta majority (c)"] = on("c", vb, "majority", hdc.get_isa() if isas else None)
+        for isa in isas:
+            out[f"kwta (c, {isa})"] = on("c", v, isa=isa)
+        if isas:  # the plain variants run on the best path
+            best = hdc.available_isas()[-1]
+            out["kwta (c)"] = on("c", v, isa=best)
+            out["kwta majority (c)"] = on("c", vb, "majority", best)
     out["torch sdpa float32"] = sdpa
     return out
 
 
-def measure(L, heads=4, bits=256, topk=32, dv=64, threads=2, rounds=7, settle=0.2):
-    variants = _variants(L, heads, bits, topk, dv, threads)
+def measure(L, heads=4, bits=256, topk=32, dv=64, threads=2, rounds=7, settle=0.2, isas=()):
+    """Interleaved medians of every variant at sequence length L (``isas``: extra C variants, one
+    per SIMD path)."""
+    variants = _variants(L, heads, bits, topk, dv, threads, isas)
     for f in variants.values():        # warm up (compiles the Numba kernel)
         f()
     times = {name: [] for name in variants}
@@ -90,11 +101,19 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--settle", type=float, default=0.2,
                     help="seconds of idle before each timed call (default 0.2)")
+    ap.add_argument("--isas", default="", metavar="LIST",
+                    help="also time the C kernel on these SIMD paths (comma-separated, or 'all')")
     ap.add_argument("--json", metavar="PATH")
     args = ap.parse_args(argv)
+    import hdc
+    isas = hdc.available_isas() if args.isas == "all" else tuple(filter(None, args.isas.split(",")))
+    for isa in isas:
+        if isa not in hdc.available_isas():
+            ap.error(f"--isas: {isa!r} is not available here ({', '.join(hdc.available_isas())})")
     results = []
     for L in args.L:
-        r = measure(L, args.heads, args.bits, args.topk, args.dv, args.threads, args.rounds, args.settle)
+        r = measure(L, args.heads, args.bits, args.topk, args.dv, args.threads, args.rounds, args.settle,
+                    isas)
         results.append(r)
         print(f"\nL={L}, {args.heads} heads, {args.bits}-bit codes, topk={args.topk}, dv={args.dv}, "
               f"{args.threads} threads, median of {args.rounds} interleaved rounds")

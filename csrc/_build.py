@@ -18,7 +18,7 @@ def _rel(*parts):
     return os.path.relpath(os.path.join(HERE, *parts), ROOT if os.getcwd() == ROOT else os.getcwd())
 
 
-SOURCES = ["dispatch.c", "pool.c", "elementwise.c", "search.c", "count.c", "attention.c",
+SOURCES = ["dispatch.c", "pool.c", "elementwise.c", "search.c", "count.c", "attention.c", "limits.c",
            "hamming/scalar.c", "hamming/scalar_popcnt.c", "hamming/avx2.c", "hamming/avx512bw.c",
            "hamming/avx512vpopcnt.c", "hamming/neon.c",
            "bundle/scalar.c", "bundle/avx2.c", "bundle/avx512bw.c", "bundle/neon.c"]

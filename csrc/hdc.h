@@ -101,4 +101,9 @@ int hdc_kwta_majority(const uint64_t *q, const uint64_t *keys, size_t n_heads, s
                       size_t n_k, size_t n_words, size_t k, const int64_t *n_visible,
                       const uint64_t *v, size_t v_words, uint64_t *out, int64_t *out_idx);
 
+/* ---- machine limits (hdc bench) -------------------------------------------------------- */
+/* out[c] = XOR of x[r * n_words + c] over r < n_rows, on all threads: reading x at the least cost
+ * (the limit bundling is measured against). Returns 0, or -1 when scratch memory ran out. */
+int hdc_xor_reduce(const uint64_t *x, size_t n_rows, size_t n_words, uint64_t *out);
+
 #endif

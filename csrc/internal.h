@@ -76,6 +76,9 @@ typedef struct {
     /* counts[64 * (c - c0) + b] += scale * count of bit b of column word c (mod 2^64) */
     void (*expand)(const uint64_t *sl, int n_slices, size_t ncols, uint64_t scale,
                    int64_t *counts);
+    /* acc[c] ^= x[r * w + c] for r < n, c < w: reading rows at the least cost, the limit that
+     * hdc bench measures count_add against (limits.c) */
+    void (*xor_rows)(const uint64_t *x, size_t n, size_t w, uint64_t *acc);
 } hdc_count_ops;
 
 extern const hdc_ham_ops hdc_ham_scalar, hdc_ham_scalar_popcnt;
