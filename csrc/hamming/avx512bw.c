@@ -1,8 +1,8 @@
 /* hamming/avx512bw.c: distances with AVX-512 F/BW/VL but no VPOPCNTDQ (Skylake-SP, Cascade
  * Lake). Bits are counted per byte with the nibble lookup (vpshufb) and summed per 64-bit lane
  * with vpsadbw; long rows first go through a Harley-Seal tree of carry-save adders (vpternlogq),
- * so only one vector in eight is counted that way. Tails use masked loads: no load passes the end
- * of a row. dist_multi takes 8 queries per row while the row is in L1. */
+ * so only one vector in eight is counted that way; short rows are register-blocked 8 at a time.
+ * Tails use masked loads: no load passes the end of a row. */
 #include "../internal.h"
 #ifdef HDC_X86
 #pragma GCC target("avx512f,avx512bw,avx512vl,popcnt")
@@ -109,10 +109,48 @@ static uint32_t dist_row(const uint64_t *a, const uint64_t *b, size_t w)
     return row_count(a, b, 1, w);
 }
 
-/* 8 queries against one row (in L1 after the first) */
+/* short rows (under 64 words): 8 rows or queries at a time against one shared operand, byte
+ * counts (at most 8 vectors of <= 8 per byte) summed per lane once and reduced together */
+#define SHORT_ROW 64
+
+/* out[0..7] = popcount(s ^ o[i]) for the 8 rows o[i] = base + i * step, w < SHORT_ROW */
+static inline __attribute__((always_inline)) __m256i dist8_short(const uint64_t *s,
+                                                                 const uint64_t *base,
+                                                                 size_t step, size_t w)
+{
+    __m512i b[8];
+    for (int i = 0; i < 8; ++i)
+        b[i] = _mm512_setzero_si512();
+    size_t c = 0;
+    for (; c + 8 <= w; c += 8) {
+        __m512i sv = _mm512_loadu_si512(s + c);
+        for (int i = 0; i < 8; ++i)
+            b[i] = _mm512_add_epi8(b[i], popcnt_bytes(_mm512_xor_si512(
+                                             sv, _mm512_loadu_si512(base + i * step + c))));
+    }
+    if (c < w) {
+        __mmask8 k = (__mmask8)((1u << (w - c)) - 1);
+        __m512i sv = _mm512_maskz_loadu_epi64(k, s + c);
+        for (int i = 0; i < 8; ++i)
+            b[i] = _mm512_add_epi8(b[i], popcnt_bytes(_mm512_xor_si512(
+                                             sv, _mm512_maskz_loadu_epi64(k, base + i * step + c))));
+    }
+    const __m512i z = _mm512_setzero_si512();
+    return reduce8(_mm512_sad_epu8(b[0], z), _mm512_sad_epu8(b[1], z), _mm512_sad_epu8(b[2], z),
+                   _mm512_sad_epu8(b[3], z), _mm512_sad_epu8(b[4], z), _mm512_sad_epu8(b[5], z),
+                   _mm512_sad_epu8(b[6], z), _mm512_sad_epu8(b[7], z));
+}
+
+/* 8 queries against each row: short rows register-blocked, long ones (in L1 after the first
+ * query) through Harley-Seal per query */
 static void dist_multi(const uint64_t *q, const uint64_t *m, size_t n_rows, size_t w,
                        uint32_t *out)
 {
+    if (w < SHORT_ROW) {
+        for (size_t r = 0; r < n_rows; ++r)
+            _mm256_storeu_si256((__m256i *)(out + r * QB), dist8_short(m + r * w, q, w, w));
+        return;
+    }
     for (size_t r = 0; r < n_rows; ++r)
         for (size_t j = 0; j < QB; ++j)
             out[r * QB + j] = dist_row(q + j * w, m + r * w, w);
@@ -120,7 +158,11 @@ static void dist_multi(const uint64_t *q, const uint64_t *m, size_t n_rows, size
 
 static void dist_one(const uint64_t *q, const uint64_t *m, size_t n_rows, size_t w, uint32_t *out)
 {
-    for (size_t r = 0; r < n_rows; ++r)
+    size_t r = 0;
+    if (w < SHORT_ROW)
+        for (; r + 8 <= n_rows; r += 8)
+            _mm256_storeu_si256((__m256i *)(out + r), dist8_short(q, m + r * w, w, w));
+    for (; r < n_rows; ++r)
         out[r] = dist_row(q, m + r * w, w);
 }
 
