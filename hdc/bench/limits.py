@@ -128,27 +128,35 @@ def measure(mode="quick", timing=None):
     vis = np.arange(1, L + 1, dtype=np.int64)  # causal
     aout = np.empty((ATT_HEADS, L, ATT_DV), np.float32)
     aidx = np.empty((ATT_HEADS, L, ATT_TOPK), np.int64)
+    best = isas[-1]
+
+    def on(isa, fn):
+        def call():
+            ck.set_isa(isa)
+            fn()
+        return call
+
+    # (op, label, kernel, limit: (name, call, its time -> the kernel's fraction of it) or None);
+    # a limit is timed in the same round-robin as the kernel on every path
     cases = [
         ("bundle", f"bundle {x.shape[0]:,} x dim {dim:,}", lambda: ck.bundle(x, tie, out),
-         lambda t: limits["bundle_read_s"] / t, "XOR-reduce of the input"),
+         ("XOR-reduce of the input", lambda: xor_reduce(x, acc), lambda t_lim, t: t_lim / t)),
         ("topk", f"topk k={k}, 1 query x {m.shape[0]:,} dim {dim:,}",
          lambda: ck.topk(q1, m, k, None, d1, i1),
-         lambda t: m.nbytes / t / 1e9 / limits["read_gb_per_s"], "read bandwidth"),
+         ("read bandwidth", lambda: xor_reduce(m, acc), lambda t_lim, t: t_lim / t)),
         ("topk", f"topk k={k}, {nq} queries x {n_batch:,} dim {dim:,}",
-         lambda: ck.topk(qb, mb, k, None, db, ib), None, None),
+         lambda: ck.topk(qb, mb, k, None, db, ib), None),
         ("attention", f"k-WTA attention (softmax) L={L:,}, {ATT_HEADS} heads, {ATT_BITS}-bit codes, "
          f"top-{ATT_TOPK}", lambda: ck.kwta_softmax(aq, ak, ATT_TOPK, vis, av, 1.0, aout, aidx),
-         None, None),
+         None),
     ]
     rows = []
     try:
-        for op, label, fn, frac, limit_name in cases:
-            def on(isa, fn=fn):
-                def call():
-                    ck.set_isa(isa)
-                    fn()
-                return call
-            st = time_interleaved({isa: on(isa) for isa in isas}, **timing)
+        for op, label, fn, limit in cases:
+            fns = {isa: on(isa, fn) for isa in isas}
+            if limit is not None:
+                fns["limit"] = on(best, limit[1])
+            st = time_interleaved(fns, **timing)
             for isa in isas:
                 t = st[isa]["median_s"]
                 lower = _next_lower(isas, isa)
@@ -156,7 +164,9 @@ def measure(mode="quick", timing=None):
                     "op": op, "case": label, "isa": isa, "median_s": t, "iqr_s": st[isa]["iqr_s"],
                     "next_lower": lower,
                     "speedup_vs_next_lower": st[lower]["median_s"] / t if lower else None,
-                    "fraction_of_limit": frac(t) if frac else None, "limit": limit_name})
+                    "limit": limit[0] if limit else None,
+                    "limit_s": st["limit"]["median_s"] if limit else None,
+                    "fraction_of_limit": limit[2](st["limit"]["median_s"], t) if limit else None})
     finally:
         ck.set_isa(previous)
     return {"limits": limits, "isa_paths": rows}
@@ -169,14 +179,13 @@ def targets(res):
     by = {(r["op"], r["case"], r["isa"]): r for r in rows}
     for r in rows:
         if r["op"] == "topk" and r["limit"] == "read bandwidth":
-            out.append({"target": f"{r['case']}: >= 0.8x the read bandwidth "
-                        f"({res['limits']['read_gb_per_s']:.1f} GB/s)", "implementation": f"hdc[c] {r['isa']}",
+            out.append({"target": f"{r['case']}: >= 0.8x the read bandwidth of the same run",
+                        "implementation": f"hdc[c] {r['isa']}",
                         "threshold": 0.8, "unit": "x", "value": r["fraction_of_limit"],
                         "met": r["fraction_of_limit"] >= 0.8})
         if r["op"] == "bundle":
             slow = 1 / r["fraction_of_limit"]
-            out.append({"target": f"{r['case']}: <= 3x the C XOR-reduce of its input "
-                        f"({res['limits']['bundle_read_s'] * 1e6:.1f} us)",
+            out.append({"target": f"{r['case']}: <= 3x the C XOR-reduce of its input",
                         "implementation": f"hdc[c] {r['isa']}", "threshold": 3.0, "unit": "x slower",
                         "value": slow, "met": slow <= 3.0})
             if r["isa"] == "avx512bw" and (r["op"], r["case"], "avx2") in by:
