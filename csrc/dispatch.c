@@ -3,9 +3,11 @@
  * Each path needs a set of CPU features; every feature bit is tested on its own (CPUID leaves 1
  * and 7, XGETBV for the OS-saved YMM/ZMM state; on aarch64 the HWCAP_ASIMD bit), once at load,
  * and the best runnable path becomes active. hdc_set_isa() changes it later (Python's
- * hdc.set_isa and the HDC_ISA variable, read in hdc/backend.py, go through it). The active tables
+ * hdc.set_isa and the HDC_ISA variable, applied by hdc/backend.py with an error when this CPU
+ * cannot run the path, go through it). The active tables
  * are read with relaxed atomics.
  */
+#include <stdlib.h>
 #include "internal.h"
 #ifdef HDC_X86
 #include <cpuid.h>
@@ -154,6 +156,10 @@ __attribute__((constructor)) static void hdc_init(void)
 {
     activate(best(hdc_isa_supported()));
     g_threads = hdc__default_threads();
+    /* for C programs linking the library directly (Python sets the count itself) */
+    const char *nt = getenv("HDC_NUM_THREADS");
+    if (nt && atoi(nt) >= 1)
+        g_threads = atoi(nt);
 }
 
 int hdc_get_isa(void) { return __atomic_load_n(&g_isa, __ATOMIC_RELAXED); }

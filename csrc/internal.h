@@ -3,7 +3,8 @@
  * Each kernel family (hamming/, bundle/) has one file per instruction set (bundle/avx512bw.c
  * serves both AVX-512 paths: counting needs no VPOPCNTDQ). Those files fill a
  * table of function pointers; csrc/dispatch.c picks the table once (CPUID + XGETBV) and the
- * drivers (search.c, count.c, elementwise.c) call through it. Nothing here is public API.
+ * drivers (search/search.c, bundle/count.c, elementwise/elementwise.c, kwta/kwta.c) call
+ * through it. Nothing here is public API.
  */
 #ifndef HDC_INTERNAL_H
 #define HDC_INTERNAL_H

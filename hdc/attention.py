@@ -10,7 +10,7 @@ with the same rule, so exported models pick identical winners.
 
 **Kernels.** Each backend has its own (``hdc.backend.kernels().kwta_*``): on ``"c"`` a SIMD
 scan over transposed keys that keeps only keys nearer than a running bound, then the winners'
-mix (csrc/attention.c); on ``"numba"`` a fused distance / selection / mixing kernel; on
+mix (csrc/kwta/kwta.c); on ``"numba"`` a fused distance / selection / mixing kernel; on
 ``"numpy"`` the readable reference (backend ``topk`` plus vectorised mixing). All three give the
 same winners and the same output bits (softmax weights are summed in float64 in winner order);
 ``hdc.set_num_threads`` sets the threads.

@@ -12,6 +12,9 @@ import importlib
 import os
 import threading
 
+from . import _env
+
+# each backend's facade: one module with every kernel of every family (see hdc._kernels)
 _MODULES = {"c": "hdc._kernels.c_kernels", "numba": "hdc._kernels.numba_kernels",
             "numpy": "hdc._kernels.numpy_ref"}
 _PREFERENCE = ("c", "numba", "numpy")
@@ -28,23 +31,13 @@ _state = threading.local()
 _default = None
 
 
-def _threads_from_env():
-    """``HDC_NUM_THREADS`` as a thread count for every backend, or None when unset."""
-    value = os.environ.get("HDC_NUM_THREADS")
-    if not value:
-        return None
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"HDC_NUM_THREADS must be a positive integer, got {value!r}")
-    return int(value)
-
-
-_num_threads = _threads_from_env()
+_num_threads = _env.num_threads()
 
 
 def _apply_isa_from_env(module):
     """``HDC_ISA`` (a path name or 'auto') applied to the C backend when it loads; a path this
     CPU or build lacks is an error naming the missing feature and the available paths."""
-    value = os.environ.get("HDC_ISA")
+    value = _env.isa()
     if value:
         try:
             module.set_isa(value)
@@ -98,7 +91,7 @@ def _require(name):
 def _initial_default():
     global _default
     if _default is None:
-        env = os.environ.get("HDC_BACKEND")
+        env = _env.backend()
         if env:
             try:
                 _require(env)
@@ -137,7 +130,7 @@ def use_backend(name):
 
 
 def kernels():
-    """The kernel module of the active backend."""
+    """The kernel facade of the active backend: every kernel of every family (hdc._kernels)."""
     return _require(get_backend())
 
 

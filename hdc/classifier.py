@@ -6,6 +6,7 @@ import numpy as np
 
 from ._validate import check_dim, check_int
 from .accumulator import Accumulator
+from .backend import kernels
 from .hv import BinaryHV
 from .ops import as_hv, random, topk
 
@@ -131,8 +132,6 @@ class CentroidClassifier:
         counts and prototypes of the last epoch with the best accuracy on ``(X, y)`` are kept.
         ``train_accuracy_`` lists the accuracy before the first epoch and after each one.
         """
-        from ._kernels import encode_kernels as ek
-
         self._check_fitted()
         X, y = self._check_Xy(X, y)
         epochs = check_int(epochs, "epochs", low=0)
@@ -153,7 +152,7 @@ class CentroidClassifier:
         for _ in range(epochs):
             if history[-1] == 1.0 and margin == 0:
                 break
-            ek.retrain_epoch(X.words, y_idx, rng.permutation(len(X)), counts, totals, protos,
+            kernels().retrain_epoch(X.words, y_idx, rng.permutation(len(X)), counts, totals, protos,
                              self._tie.words, lr, self._dim, margin, moves)
             wrong = moves >= 0
             # replay the epoch's moves on the exact counts (sums commute: order does not matter)

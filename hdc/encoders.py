@@ -24,6 +24,7 @@ import numbers
 import numpy as np
 
 from ._validate import as_rng, check_dim, check_finite_array, check_int, n_words
+from .backend import kernels
 from .hv import BinaryHV
 from .ops import permute, random
 
@@ -415,14 +416,12 @@ class RecordEncoder:
 
     def encode(self, X):
         """Encode feature vectors (see the class docstring for shapes)."""
-        from ._kernels import encode_kernels as ek
-
         idx = self.index(X)
         rows = np.ascontiguousarray(np.atleast_2d(idx))
         out = np.empty((rows.shape[0], n_words(self.dim)), np.uint64)
         if rows.shape[0]:
-            ek.record_majority(rows, self.ids.words, self.level_encoder.codebook.words, self.tie.words,
-                               out, ek.chunks(rows.shape[0]))
+            kernels().record_majority(rows, self.ids.words, self.level_encoder.codebook.words,
+                                      self.tie.words, out)
         return BinaryHV._wrap(out if idx.ndim == 2 else out[0], self.dim)
 
     __call__ = encode
@@ -551,8 +550,6 @@ class NGramEncoder:
 
     def encode(self, texts):
         """Encode one text / token sequence or a batch (see the class docstring for shapes)."""
-        from ._kernels import encode_kernels as ek
-
         values, lengths, single = self._tokens(texts)
         short = np.flatnonzero(lengths < self.sizes[0])
         if short.size:
@@ -566,8 +563,8 @@ class NGramEncoder:
         np.cumsum(lengths, out=offsets[1:])
         out = np.empty((lengths.size, n_words(self.dim)), np.uint64)
         if lengths.size:
-            ek.ngram_majority(cols, offsets, self._table, np.array(self.sizes, np.int64), self.tie.words,
-                              out, ek.chunks(lengths.size))
+            kernels().ngram_majority(cols, offsets, self._table, np.array(self.sizes, np.int64),
+                                     self.tie.words, out)
         return BinaryHV._wrap(out[0] if single else out, self.dim)
 
     __call__ = encode

@@ -14,8 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import hdc
+from hdc._kernels import _numba_threads as nt
 from hdc._kernels import numba_kernels as nk
 from hdc._kernels import numpy_ref as ref
+from hdc._kernels.bundle import numba as bundle_numba
 
 DIMS = [1, 63, 64, 65, 127, 1000, 8191]
 ROWS = [0, 1, 7, 33]
@@ -37,8 +39,8 @@ def threads(request, monkeypatch):
     before = nk.get_num_threads()
     nk.set_num_threads(request.param)
     if request.param > 1:
-        monkeypatch.setattr(nk, "_par_work", 0)
-        monkeypatch.setattr(nk, "_MIN_PAR_WORK", 0)
+        monkeypatch.setattr(nt, "_par_work", 0)
+        monkeypatch.setattr(nt, "_MIN_PAR_WORK", 0)
     yield nk.get_num_threads()
     nk.set_num_threads(before)
 
@@ -171,8 +173,8 @@ def test_thread_counts_give_identical_results(rng, monkeypatch):
     vis = rng.integers(0, 2100, size=20).astype(np.int64)
     results = []
     before = nk.get_num_threads()
-    monkeypatch.setattr(nk, "_par_work", 0)
-    monkeypatch.setattr(nk, "_MIN_PAR_WORK", 0)
+    monkeypatch.setattr(nt, "_par_work", 0)
+    monkeypatch.setattr(nt, "_MIN_PAR_WORK", 0)
     try:
         for t in (1, 2):
             nk.set_num_threads(t)
@@ -252,9 +254,10 @@ def test_set_num_threads_clamps_and_validates():
 def test_import_compiles_nothing():
     """Importing the backend (and hdc.primitives) must not compile: kernels compile on first use."""
     code = (
-        "import numba, hdc._kernels.numba_kernels as nk, hdc.primitives as p\n"
+        "import sys, numba, hdc._kernels.numba_kernels, hdc.primitives\n"
         "from numba.core.registry import CPUDispatcher\n"
-        "ds = [f for m in (nk, p) for f in vars(m).values() if isinstance(f, CPUDispatcher)]\n"
+        "ms = [m for n, m in sys.modules.items() if n.startswith('hdc.')]\n"
+        "ds = [f for m in ms for f in vars(m).values() if isinstance(f, CPUDispatcher)]\n"
         "assert len(ds) > 20, len(ds)\n"
         "print(sum(len(d.signatures) for d in ds))\n"
     )
@@ -273,14 +276,14 @@ def test_column_counts_every_weight_plan_matches(rng):
         weights = weights.astype(np.int64)
         want = np.zeros(x.shape[1] * 64, np.int64)
         ref.column_counts(x, weights, want)
-        (by_value, _), (by_bits, _), _ = nk._group_plans(weights)
+        (by_value, _), (by_bits, _), _ = bundle_numba._group_plans(weights)
         n_tiles = -(-x.shape[1] // 8)
         for plan in (by_value, by_bits):
             got = np.zeros_like(want)
-            nk._counts_groups(x, *plan, got, 0, n_tiles, 8)
+            bundle_numba._counts_groups(x, *plan, got, 0, n_tiles, 8)
             np.testing.assert_array_equal(got, want)
         got = np.zeros_like(want)
-        nk._counts_weighted_tiles(x, weights, got, 0, n_tiles, 8)
+        bundle_numba._counts_weighted_tiles(x, weights, got, 0, n_tiles, 8)
         np.testing.assert_array_equal(got, want)
 
 

@@ -18,32 +18,17 @@ True
 import numpy as np
 
 
-def _lib():
-    from .._kernels._hdc_c import ffi, lib
-    return ffi, lib
-
-
 def xor_reduce(x, out=None):
     """XOR of the rows of ``x`` (uint64, shape (n, w)) -> (w,), on every C thread.
 
     Shapes: ``x`` (n, w) C-contiguous uint64; returns / fills ``out`` (w,).
     """
-    if not isinstance(x, np.ndarray) or x.dtype != np.uint64 or x.ndim != 2:
-        raise TypeError(f"x must be a 2-D uint64 numpy array, got {type(x).__name__} "
-                        f"{getattr(x, 'dtype', '')} {getattr(x, 'shape', '')}")
-    if not x.flags.c_contiguous or not x.flags.aligned:
-        raise ValueError("x must be C-contiguous and aligned")
-    ffi, lib = _lib()
+    from .._kernels._c import U64, check_array, check_shape, lib, u64
+    check_array(x, "x", U64, 2)
     if out is None:
         out = np.empty(x.shape[1], np.uint64)
-    elif (not isinstance(out, np.ndarray) or out.dtype != np.uint64 or out.shape != (x.shape[1],)
-          or not out.flags.c_contiguous or not out.flags.writeable):
-        raise ValueError(f"out must be a writable C-contiguous uint64 array of shape "
-                         f"({x.shape[1]},)")
-    if out.size == 0:
-        return out
-    src = ffi.cast("uint64_t *", ffi.from_buffer(x)) if x.size else ffi.NULL
-    if lib.hdc_xor_reduce(src, x.shape[0], x.shape[1], ffi.cast("uint64_t *", ffi.from_buffer(out))):
+    check_array(out, "out", U64, 1, writable=True), check_shape(out, "out", (x.shape[1],))
+    if out.size and lib.hdc_xor_reduce(u64(x), x.shape[0], x.shape[1], u64(out)):
         raise MemoryError("hdc_xor_reduce could not allocate its per-thread partial rows")
     return out
 

@@ -11,7 +11,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from ..primitives import _ctpop64, jit
+from ...primitives import _ctpop64, jit
 
 _N_CHUNKS = 64  # queries are dealt to chunks round-robin, so causal rows balance across threads
 

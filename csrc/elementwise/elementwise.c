@@ -1,8 +1,8 @@
-/* elementwise.c: hdc_bind, hdc_permute, hdc_popcount, hdc_hamming and the small dispatch
+/* elementwise/elementwise.c: hdc_bind, hdc_permute, hdc_popcount, hdc_hamming and the small dispatch
  * wrappers. bind and permute are memory-bound word loops the compiler vectorises for the
  * baseline target; rows are split between threads above a size threshold. */
 #include <string.h>
-#include "internal.h"
+#include "../internal.h"
 
 /* outputs above this many words skip the caches (non-temporal stores) */
 #define STREAM_WORDS ((size_t)1 << 20)

@@ -1,4 +1,4 @@
-/* attention.c: Hamming k-winner-take-all attention (hdc_kwta_*), the driver of kwta_scan.
+/* kwta/kwta.c: Hamming k-winner-take-all attention (hdc_kwta_*), the driver of kwta_scan.
  *
  * Keys are rearranged once per call into blocks of 8 transposed keys (word c of key j at
  * kt[(j / 8) * 8 w + 8 c + j % 8]) so the scan computes 8 (AVX-512) or 4 (AVX2) distances per
@@ -19,7 +19,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "internal.h"
+#include "../internal.h"
 
 #define CHUNK 256   /* keys scanned between checks of the candidate buffer */
 #define QBLOCK 32   /* queries per work unit */

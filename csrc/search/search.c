@@ -1,4 +1,4 @@
-/* search.c: hdc_cdist and hdc_topk, the ISA-independent drivers of hamming/<isa>.c.
+/* search/search.c: hdc_cdist and hdc_topk, the ISA-independent drivers of hamming/<isa>.c.
  *
  * The stored rows are walked in tiles that stay in L2 while every query group of the calling
  * thread is scored against them (dist_multi register-blocks qb queries per memory load).
@@ -8,7 +8,7 @@
  */
 #include <stdint.h>
 #include <stdlib.h>
-#include "internal.h"
+#include "../internal.h"
 
 #define TILE_BYTES (192u * 1024u)
 #define TILE_MAX_ROWS 2048u
