@@ -161,6 +161,20 @@ static void test_search(size_t dim, size_t n_m, size_t n_q)
     free(m), free(q), free(cd), free(want), free(all), free(vis);
 }
 
+static void test_xor_reduce(size_t dim, size_t n)
+{
+    size_t w = words_of(dim);
+    uint64_t *x = rand_rows(n, dim), *out = alloc(w * sizeof *out);
+    CHECK(hdc_xor_reduce(x, n, w, out) == 0, "xor_reduce dim=%zu n=%zu failed", dim, n);
+    for (size_t c = 0; c < w; ++c) {
+        uint64_t want = 0;
+        for (size_t r = 0; r < n; ++r)
+            want ^= x[r * w + c];
+        CHECK(out[c] == want, "xor_reduce dim=%zu n=%zu word=%zu", dim, n, c);
+    }
+    free(x), free(out);
+}
+
 static void test_counts(size_t dim, size_t n)
 {
     size_t w = words_of(dim);
@@ -340,7 +354,7 @@ int main(void)
         fprintf(stderr, "hdc_set_isa accepted an invalid id\n");
         return 1;
     }
-    for (int isa = 0; isa < 3; ++isa) {
+    for (int isa = 0; isa < HDC_N_ISAS; ++isa) {
         if (!(supported & (1 << isa))) {
             if (hdc_set_isa(isa) != -1) {
                 fprintf(stderr, "hdc_set_isa(%d) accepted an unsupported path\n", isa);
@@ -359,6 +373,7 @@ int main(void)
                 size_t big = dim <= 1000 ? 1 : 0; /* large dims: fewer cases, same code paths */
                 for (size_t r = 0; r < sizeof rows / sizeof *rows - (1 - big); ++r) {
                     test_elementwise(dim, rows[r]);
+                    test_xor_reduce(dim, rows[r]);
                     if (rows[r])
                         test_counts(dim, rows[r] + (size_t)(dim == 129) * 16);
                     for (size_t qi = 0; qi < sizeof queries / sizeof *queries; qi += 2 - big)
