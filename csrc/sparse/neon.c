@@ -18,8 +18,8 @@
             const type *b = (const type *)m + r * blocks;                                          \
             int32_t s = 0;                                                                         \
             for (size_t j = 0; j < body;) {                                                        \
-                size_t stop = body - j > (size_t)(FLUSH) * lanes ? j + (size_t)(FLUSH) * lanes      \
-                                                                 : body;                           \
+                size_t most = (size_t)(FLUSH) * lanes;                                             \
+                size_t stop = body - j > most ? j + most : body;                                   \
                 V acc = DUP(0);                                                                    \
                 for (; j < stop; j += lanes)                                                       \
                     acc = SUB(acc, CEQ(LD(a + j), LD(b + j)));                                     \
