@@ -16,10 +16,21 @@
 #include <stdint.h>
 
 /* ---- ISA dispatch and threads ------------------------------------------------------------ */
-/* ISA ids: 0 = scalar, 1 = avx2, 2 = avx512 (AVX-512F/BW + VPOPCNTDQ). */
+/* ISA ids, lowest first: 0 = scalar, 1 = avx2 (AVX2 + POPCNT), 2 = avx512bw (AVX-512 F/BW/VL),
+ * 3 = avx512vpopcnt (avx512bw + VPOPCNTDQ), 4 = neon (aarch64 Advanced SIMD). */
+enum { HDC_N_ISAS = 5 };
+/* CPU features behind the paths, as seen by hdc_cpu_features() (CPUID + XGETBV, or the aarch64
+ * hwcaps): OS_YMM / OS_ZMM mean the OS saves the AVX / AVX-512 register state. */
+enum {
+    HDC_CPU_POPCNT = 1, HDC_CPU_AVX2 = 2, HDC_CPU_OS_YMM = 4, HDC_CPU_AVX512F = 8,
+    HDC_CPU_AVX512BW = 16, HDC_CPU_AVX512VL = 32, HDC_CPU_AVX512VPOPCNTDQ = 64,
+    HDC_CPU_OS_ZMM = 128, HDC_CPU_ASIMD = 256
+};
+int hdc_cpu_features(void);   /* bitmask of HDC_CPU_* this CPU and OS provide */
+int hdc_isa_needs(int isa);   /* the HDC_CPU_* bits path `isa` needs (-1 for an unknown id) */
 int hdc_isa_compiled(void);   /* bitmask (1 << id) of the paths compiled into this build */
-int hdc_isa_supported(void);  /* bitmask of the paths this CPU and OS can run (CPUID + XGETBV) */
-int hdc_get_isa(void);        /* the active path */
+int hdc_isa_supported(void);  /* bitmask of the paths this CPU and OS can run */
+int hdc_get_isa(void);        /* the active path (at load: the best supported one) */
 int hdc_set_isa(int isa);     /* 0 on success, -1 if that path is not compiled or not supported */
 int hdc_get_num_threads(void);
 void hdc_set_num_threads(int n); /* n >= 1 */
@@ -125,5 +136,10 @@ int hdc_kwta_sparse(const uint32_t *q, const uint32_t *keys, size_t n_heads, siz
                     const int64_t *n_visible, int mode, const void *v, size_t width,
                     double inv_temp, int32_t *out_score, void *out, int64_t *out_idx,
                     uint64_t *touched);
+
+/* ---- machine limits (hdc bench) -------------------------------------------------------- */
+/* out[c] = XOR of x[r * n_words + c] over r < n_rows, on all threads: reading x at the least cost
+ * (the limit bundling is measured against). Returns 0, or -1 when scratch memory ran out. */
+int hdc_xor_reduce(const uint64_t *x, size_t n_rows, size_t n_words, uint64_t *out);
 
 #endif

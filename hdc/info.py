@@ -82,7 +82,7 @@ def _c_backend_info():
     else:
         # probe: each path set_isa accepts is available; restore the previous one afterwards
         previous, ok = info["isa"], []
-        for isa in ("scalar", "avx2", "avx512"):
+        for isa in ("scalar", "avx2", "avx512bw", "avx512vpopcnt", "neon"):
             try:
                 backend.set_isa(isa)
                 ok.append(isa)

@@ -217,7 +217,7 @@ static mix_fn pick_mix(int mode, int isa)
 {
     int f64 = mode == KWTA_SOFTMAX_F64;
 #ifdef HDC_X86
-    if (isa == HDC_ISA_AVX512)
+    if (HDC_ISA_IS_AVX512(isa))
         return f64 ? mix_f64_avx512 : mix_f32_avx512;
     if (isa == HDC_ISA_AVX2)
         return f64 ? mix_f64_avx2 : mix_f32_avx2;
