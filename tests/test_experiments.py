@@ -142,7 +142,7 @@ def test_biterror_tiny_run(tmp_path):
     assert acc["hdc_prototypes"]["1"] < 0.2                  # every bit flipped: farthest prototype wins
     assert acc["voter_classifier_M1"]["1"] < 0.2             # the single voter of every bit inverted
     assert acc["binary_mlp_signs"]["1"] < 0.3
-    assert set(res["targets"]) == {"HDC prototypes lose <= 2 points at 20% flipped bits"} or res["targets"] == {}
+    assert res["targets"] == {}                             # 0.2 is not among the fractions
     assert (tmp_path / "biterror.json").exists() and _is_png(tmp_path / "biterror.png")
     assert "p=30%" in (tmp_path / "biterror.md").read_text()
 
@@ -157,7 +157,7 @@ def test_sparsity_and_ablation_tiny_runs(tmp_path):
     layers = res["attention"]["kwta"]
     assert layers["layer 0"]["keys_attended"]["mean"] <= 1 and res["attention"]["dense"]["layer 0"][
         "keys_attended"]["mean"] == pytest.approx(1.0)
-    assert "pending" in (tmp_path / "s" / "sparsity.md").read_text()
+    assert "kwta+ffn_topk" in (tmp_path / "s" / "sparsity.md").read_text()     # measured, or "pending"
     res = ablation.run(quick=True, seeds=1, axes=["voters", "topk"], out=tmp_path / "a", progress=False,
                        sizes=dict(voters=(1, 2), epochs=2, topk=(1, "dense"), lm_steps=2))
     assert set(res["voters"]) == {"M=1", "M=2"} and set(res["topk"]) == {"1", "dense"}

@@ -16,12 +16,10 @@ the HD-transformer's k-WTA attention.
 >>> sorted(res["voters"]["M=4"])
 ['tau=0.05M (default)', 'tau=0.5M', 'tau=inf (argmax)', 'tau=0 (mean)']
 """
-import numpy as np
-
 from . import data, models as zoo
 from .._validate import check_int
 from ._common import (Timer, check_seeds, environment, figure, fmt, md_header, md_table, prepare_out,
-                      progress_bar, resolve_sizes, summarize, write_outputs)
+                      progress_bar, resolve_sizes, summarize, use_one_torch_thread, write_outputs)
 from .sparsity import THRESHOLD
 
 __all__ = ["run", "AXES"]
@@ -90,8 +88,7 @@ def run(quick=False, seeds=3, out=None, force=False, progress=True, axes=None, s
     size = resolve_sizes(SIZES, quick, sizes)
     size["voters"] = tuple(check_int(m, "voters", low=1, high=4096) for m in size["voters"])
     out = prepare_out(out, force)
-    import torch
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    use_one_torch_thread()
     configs = _lm_configs(axes, size)
     n_jobs = ("voters" in axes) + len({tuple(sorted(c.items())) for c in configs.values()})
     raw = {}
@@ -137,7 +134,8 @@ def markdown(result):
         if axis in result:
             lines += [f"\n## {axis}: held-out bits per character (base: {result['config']['base']})\n",
                       md_table([axis, "bpc", "parameters"],
-                               [[v, fmt(r["bpc"]), f"{r['parameters']['mean']:,.0f}"] for v, r in result[axis].items()])]
+                               [[v, fmt(r["bpc"]), f"{r['parameters']['mean']:,.0f}"]
+                                for v, r in result[axis].items()])]
     return "\n".join(lines) + "\n"
 
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from . import data, models as zoo
 from ._common import (Timer, check_seeds, environment, figure, fmt, md_header, md_table, prepare_out, progress_bar,
-                      resolve_sizes, summarize, write_outputs)
+                      resolve_sizes, summarize, use_one_torch_thread, write_outputs)
 from .metrics import continual_metrics
 
 __all__ = ["run", "SCENARIOS", "DIGIT_MODELS", "LANGUAGE_MODELS"]
@@ -113,11 +113,13 @@ def run(quick=False, seeds=3, out=None, force=False, progress=True, scenarios=No
     out = prepare_out(out, force)
     size = resolve_sizes(SIZES, quick, sizes)
     jobs = [(s, m) for s in scenarios for m in models if s != "languages" or m in LANGUAGE_MODELS]
+    if not jobs:
+        raise ValueError(f"the languages scenario needs a model from {LANGUAGE_MODELS}, got {models}")
     result = {"experiment": "forgetting", "quick": bool(quick), "seeds": seeds,
               "command": command or f"hdc experiment forgetting{' --quick' if quick else ''} --seeds {seeds}",
               "config": {**size, "scenarios": scenarios, "models": models, "texts": texts},
               "scenarios": {s: {} for s in scenarios}}
-    _setup_torch()
+    use_one_torch_thread()
     with Timer() as timer, progress_bar(len(jobs) * seeds, "forgetting", progress) as bar:
         for scenario, name in jobs:
             runs = []
@@ -136,11 +138,6 @@ def run(quick=False, seeds=3, out=None, force=False, progress=True, scenarios=No
     result["targets"] = _targets(result)
     result["files"] = [str(p) for p in write_outputs(result, out, markdown, plot)]
     return result
-
-
-def _setup_torch():
-    import torch
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
 
 
 def _summarize_runs(runs):

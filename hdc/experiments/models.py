@@ -72,9 +72,6 @@ class HDCCentroid:
         _, idx = hdc.topk(self.encode(X), prototypes, 1)
         return float(np.mean(self.clf.classes_[idx[:, 0]] == y))
 
-    def n_bytes(self):
-        return 10 * self.clf.dim // 8
-
 
 class _TorchClassifier:
     """Shared torch training: Adam, cross-entropy (or the model's own loss), minibatches."""
@@ -114,9 +111,6 @@ class _TorchClassifier:
             pred = self._predict(self.forward(self._inputs(X), **forward_kw)).numpy()
         return float(np.mean(pred == np.asarray(y)))
 
-    def n_parameters(self):
-        return sum(p.numel() for p in self.net.parameters())
-
 
 class MLP(_TorchClassifier):
     """80 -> ``hidden`` -> 10; ReLU, or k-WTA (``kwta=k``); ``binary=True``: sign weights (see module docstring)."""
@@ -153,11 +147,6 @@ class MLP(_TorchClassifier):
     def forward(self, x):
         import torch.nn.functional as F
         return F.linear(self.hidden(x), self._weight(1), self.net[1].bias)
-
-    def n_bytes(self):
-        if self.binary:         # one bit per weight, float32 biases and scales
-            return sum(layer.weight.numel() for layer in self.net) // 8 + 4 * (self.net[0].bias.numel() + 12)
-        return 4 * self.n_parameters()
 
 
 class VoterClassifier(_TorchClassifier):

@@ -9,9 +9,9 @@
   (k-WTA: its winners; dense: every key gets weight) and the fraction of keys that hold 90% of
   the attention weight;
 - ``hidden``: per layer, the fraction of feed-forward hidden units that are active (GELU output
-  > 0) and the fraction holding 90% of the activation mass, for both twins; and the digits MLP
-  (ReLU) against its k-WTA twin. A k-WTA feed-forward (``ffn_topk``, issue 13) is not in this
-  build: its row is reported as pending.
+  > 0, as read by the second FFN layer) and the fraction holding 90% of the activation mass, for
+  both twins and, where ``HDTransformer`` has ``ffn_topk`` (issue 13), a third twin with a k-WTA
+  feed-forward (else that row says "pending"); and the digits MLP (ReLU) against its k-WTA twin.
 
 >>> from hdc.experiments import sparsity
 >>> res = sparsity.run(quick=True, seeds=1, parts=["voters"], progress=False)
@@ -22,7 +22,7 @@ import numpy as np
 
 from . import data, models as zoo
 from ._common import (Timer, check_seeds, environment, figure, fmt, md_header, md_table, prepare_out,
-                      progress_bar, resolve_sizes, summarize, write_outputs)
+                      progress_bar, resolve_sizes, summarize, use_one_torch_thread, write_outputs)
 
 __all__ = ["run", "PARTS", "mass_fraction"]
 
@@ -66,12 +66,12 @@ def _voters(seed, size):
 def _lm_stats(model, task):
     """Per layer: attended-key fraction, 90%-mass key fraction, FFN active and 90%-mass fractions."""
     import torch
-    from torch.nn import functional as F
     captured = {}
     hooks = []
-    for i, block in enumerate(model.blocks):
-        hooks.append(block.attn.register_forward_pre_hook(lambda mod, args, i=i: captured.__setitem__(("att", i), args[0])))
-        hooks.append(block.ff1.register_forward_hook(lambda mod, args, out, i=i: captured.__setitem__(("ff", i), out)))
+    for i, block in enumerate(model.blocks):        # the inputs of the attention and of the 2nd FFN layer
+        for name, module in (("att", block.attn), ("ff", block.ff2)):
+            hooks.append(module.register_forward_pre_hook(
+                lambda mod, args, key=(name, i): captured.__setitem__(key, args[0])))
     x = torch.from_numpy(task.eval_batches()[0][0][:16])
     try:
         with torch.no_grad():
@@ -85,7 +85,7 @@ def _lm_stats(model, task):
                 n_visible = visible.sum(-1)
                 attended = ((weights > 0) & visible).sum(-1) / n_visible
                 mass = [mass_fraction(weights[..., q, :q + 1]) for q in range(L)]
-                hidden = F.gelu(captured[("ff", i)], approximate="tanh").numpy()
+                hidden = captured[("ff", i)].numpy()               # what the second FFN layer reads
                 rows.append({"keys_attended": float(attended.mean()), "keys_mass90": float(np.mean(mass)),
                              "ffn_active": float((hidden > 0).mean()),
                              "ffn_mass90": mass_fraction(np.abs(hidden))})
@@ -117,14 +117,30 @@ def _attention_hidden(seed, size):
     from hdc.nn.tasks import CharLM
     task = CharLM(text=data.text("python-docs", 200_000), seq_len=64, seed=seed, max_eval_chars=4096)
     rows = {}
-    for attention in ("kwta", "dense"):
-        model = training.build_model(task, attention, d_model=64, n_layers=2, n_heads=2, code_bits=64, topk=8,
-                                     seed=seed)
+    for variant, extra in _lm_variants():
+        model = training.build_model(task, variant.split("+")[0], d_model=64, n_layers=2, n_heads=2, code_bits=64,
+                                     topk=8, seed=seed)
+        if extra:                       # the k-WTA feed-forward twin: same seed, one more setting
+            import torch
+            from hdc.nn import HDTransformer
+            torch.manual_seed(seed)
+            model = HDTransformer(**{**model.config, **extra})
         training.train(model, task, steps=size["lm_steps"], batch_size=32, warmup=20, seed=seed, progress=False)
         bpc = training.evaluate(model, task)["bpc"]
         for layer, stats in enumerate(_lm_stats(model, task)):
-            rows[(attention, f"layer {layer}")] = {"bpc": bpc, **stats}
+            rows[(variant, f"layer {layer}")] = {"bpc": bpc, **stats}
     return rows
+
+
+def _lm_variants():
+    """k-WTA, its dense twin and, when this build's HDTransformer has ``ffn_topk``, k-WTA with a
+    k-WTA feed-forward (the 32 largest of 256 hidden units per token)."""
+    import inspect
+    from hdc.nn import HDTransformer
+    variants = [("kwta", None), ("dense", None)]
+    if "ffn_topk" in inspect.signature(HDTransformer.__init__).parameters:
+        variants.append(("kwta+ffn_topk", {"ffn_topk": 32}))
+    return variants
 
 
 def _mlp_hidden(seed, size):
@@ -150,8 +166,7 @@ def run(quick=False, seeds=3, out=None, force=False, progress=True, parts=None, 
     if not parts or any(p not in PARTS for p in parts):
         raise ValueError(f"parts must be a non-empty list from {PARTS}, got {parts}")
     out = prepare_out(out, force)
-    import torch
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    use_one_torch_thread()
     size = resolve_sizes(SIZES, quick, sizes)
     jobs = [("voters", _voters)] * ("voters" in parts) + [("attention", _attention_hidden)] * (
         "attention" in parts or "hidden" in parts) + [("hidden_mlp", _mlp_hidden)] * ("hidden" in parts)
@@ -169,8 +184,9 @@ def run(quick=False, seeds=3, out=None, force=False, progress=True, parts=None, 
               "command": command or f"hdc experiment sparsity{' --quick' if quick else ''} --seeds {seeds}",
               "config": {**{k: list(v) if isinstance(v, tuple) else v for k, v in size.items()},
                          "parts": parts, "threshold": THRESHOLD},
-              "seconds": timer.seconds, "cpu_seconds": timer.cpu_seconds, "environment": environment(),
-              "ffn_topk": "pending: the k-WTA feed-forward (ffn_topk, issue 13) is not in this build"}
+              "seconds": timer.seconds, "cpu_seconds": timer.cpu_seconds, "environment": environment()}
+    if "attention" in raw and "kwta+ffn_topk" not in raw["attention"]:
+        result["ffn_topk"] = "pending: this build's HDTransformer has no ffn_topk (issue 13)"
     for part, groups in raw.items():
         result[part] = {g: {row: {m: summarize(v) for m, v in metrics.items()} for row, metrics in rows.items()}
                         for g, rows in groups.items()}
@@ -193,7 +209,7 @@ def markdown(result):
                            [[a, layer, fmt(r["bpc"]), fmt(r["keys_attended"]), fmt(r["keys_mass90"]),
                              fmt(r["ffn_active"]), fmt(r["ffn_mass90"])] for a, rows in result["attention"].items()
                             for layer, r in rows.items()])
-                  + f"\n| kwta + ffn_topk | all | {result['ffn_topk']} | | | | |"]
+                  + (f"\n| kwta+ffn_topk | all | {result['ffn_topk']} | | | | |" if "ffn_topk" in result else "")]
     if "hidden_mlp" in result:
         lines += ["\n## Digits MLP hidden layer: ReLU against k-WTA (8 of 64)\n",
                   md_table(["model", "accuracy", "hidden units active", "units for 90% mass"],
