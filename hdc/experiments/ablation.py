@@ -13,8 +13,8 @@ the HD-transformer's k-WTA attention.
 
 >>> from hdc.experiments import ablation
 >>> res = ablation.run(quick=True, seeds=1, axes=["voters"], sizes=dict(voters=[4], epochs=3), progress=False)
->>> sorted(res["voters"]["M=4"])
-['tau=0.05M (default)', 'tau=0.5M', 'tau=inf (argmax)', 'tau=0 (mean)']
+>>> list(res["voters"]["M=4"])
+['tau=0 (mean)', 'tau=0.05M (default)', 'tau=0.5M', 'tau=inf (argmax)']
 """
 from . import data, models as zoo
 from .._validate import check_int

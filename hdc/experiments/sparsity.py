@@ -39,7 +39,7 @@ def mass_fraction(weights, share=0.9):
     ``weights`` ``(..., n)`` non-negative. Rows with total 0 count as 0.
 
     >>> float(mass_fraction(np.array([[0.7, 0.2, 0.1, 0.0], [0.25, 0.25, 0.25, 0.25]])))
-    0.625
+    0.75
     """
     w = np.asarray(weights, np.float64)
     w = w.reshape(-1, w.shape[-1])
