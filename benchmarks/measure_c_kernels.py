@@ -2,7 +2,7 @@
 
 Plain script (no pytest): prints one table of medians and ratios, all measured in this run.
 
-    cd /work/main && PYTHONPATH=. python benchmarks/measure_c_kernels.py [--quick] [--isa avx512]
+    cd /work/main && PYTHONPATH=. python benchmarks/measure_c_kernels.py [--quick] [--isa avx512bw]
 
 Baselines: torchhd BSC hamming_similarity, NumPy float32 matvec / matmul (the dense-float
 way to score), faiss IndexBinaryFlat (codes built from .words viewed as uint8), and the NumPy
@@ -192,7 +192,7 @@ def bench_faiss(rng, quick):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a quick look)")
-    parser.add_argument("--isa", default="auto", help="scalar, avx2, avx512 or auto")
+    parser.add_argument("--isa", default="auto", help="a SIMD path (hdc.available_isas()) or auto")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--only", default="bundle,cdist,elementwise,topk,faiss")
     args = parser.parse_args()

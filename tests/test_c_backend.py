@@ -198,32 +198,71 @@ def test_isa_controls():
             assert ck.get_isa() == isa
         ck.set_isa("auto")
         assert ck.get_isa() == ISAS[-1]
+        if "avx512vpopcnt" in ISAS:
+            ck.set_isa("avx512")  # the first release's name of the same path
+            assert ck.get_isa() == "avx512vpopcnt"
     finally:
         ck.set_isa(old)
-    with pytest.raises(ValueError, match="isa must be one of"):
+    with pytest.raises(ValueError, match="isa must be one of .* available here"):
         ck.set_isa("sse9")
     for isa in set(ck.ISA_NAMES) - set(ISAS):
-        with pytest.raises(ValueError, match=f"isa '{isa}' is not available"):
+        with pytest.raises(ValueError, match=f"isa '{isa}' is not available: .*; available: "):
             ck.set_isa(isa)
     assert ck.lib.hdc_set_isa(7) == -1 and ck.lib.hdc_set_isa(-1) == -1
     assert ck.get_isa() == old
 
 
-def test_hdc_isa_env_var():
-    code = "from hdc._kernels import c_kernels as ck; print(ck.get_isa())"
+def test_paths_follow_cpu_features():
+    """A path is available exactly when the CPU has every feature it needs; the error for a
+    missing path names the missing feature."""
+    features = ck.lib.hdc_cpu_features()
+    compiled = ck.lib.hdc_isa_compiled()
+    for i, isa in enumerate(ck.ISA_NAMES):
+        needs = ck.lib.hdc_isa_needs(i)
+        runnable = bool(compiled & (1 << i)) and needs & features == needs
+        assert (isa in ISAS) == runnable, isa
+        assert (ck.missing_features(isa) == []) == (needs & features == needs)
+        if compiled & (1 << i) and not runnable:
+            with pytest.raises(ValueError, match=ck.missing_features(isa)[0]):
+                ck.set_isa(isa)
+    assert ck.lib.hdc_isa_needs(ck.ISA_NAMES.index("avx512vpopcnt")) & ck.lib.HDC_CPU_AVX512VPOPCNTDQ
+    assert not ck.lib.hdc_isa_needs(ck.ISA_NAMES.index("avx512bw")) & ck.lib.HDC_CPU_AVX512VPOPCNTDQ
+    assert ck.lib.hdc_isa_needs(len(ck.ISA_NAMES)) == -1
+    # the 512-bit paths need the OS to save the ZMM state, not just the CPUID bits
+    assert ck.lib.hdc_isa_needs(ck.ISA_NAMES.index("avx512bw")) & ck.lib.HDC_CPU_OS_ZMM
+
+
+def test_ci_isa_list_matches_dispatch():
+    """.ci/cpu_isas (the kernel's CPU flags, what CI requires) and CPUID/XGETBV dispatch agree."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([os.path.join(root, ".ci", "cpu_isas")], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == ",".join(ISAS)
+
+
+def _isa_in_subprocess(value):
+    code = "import hdc; print(hdc.get_isa())"
     # the subprocess must import the same (installed) hdc as this test, not the source tree:
     # put its root first and run from there (`python -c` puts the working directory first)
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(ck.__file__))))
-    env = dict(os.environ, HDC_ISA="scalar",
+    env = dict(os.environ, HDC_ISA=value,
                PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True, cwd=root)
-    assert out.stdout.strip() == "scalar"
-    env["HDC_ISA"] = "bogus"
-    out = subprocess.run([sys.executable, "-W", "always", "-c", code], env=env,
-                         capture_output=True, text=True, check=True, cwd=root)
-    assert out.stdout.strip() == ISAS[-1]
-    assert "HDC_ISA='bogus' ignored" in out.stderr
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          cwd=root)
+
+
+def test_hdc_isa_env_var():
+    out = _isa_in_subprocess("scalar")
+    assert out.returncode == 0 and out.stdout.strip() == "scalar", out.stderr
+    out = _isa_in_subprocess("auto")
+    assert out.returncode == 0 and out.stdout.strip() == ISAS[-1], out.stderr
+    # an unknown name, or a path this CPU or build lacks: an error listing the available paths
+    unavailable = [isa for isa in ck.ISA_NAMES if isa not in ISAS]
+    for bad in ["bogus", *unavailable]:
+        out = _isa_in_subprocess(bad)
+        assert out.returncode != 0, bad
+        assert f"ValueError: HDC_ISA={bad!r}" in out.stderr
+        assert f"available: {ISAS}" in out.stderr or f"available here: {ISAS}" in out.stderr
 
 
 def test_wrapper_rejects_bad_arrays():

@@ -81,3 +81,21 @@ def test_invisible_top_k_slots_are_int32_max_on_every_path():
             kern.kwta_select(q.words[None], m.words[None], 7, vis, kd, ki)
             assert kd[0, 2, 5:].tolist() == [EMPTY_DISTANCE] * 2 and ki[0, 2, 5:].tolist() == [-1] * 2
             np.testing.assert_array_equal(kd[0, :, :4], d)
+
+
+def test_counts_of_a_long_all_ones_row_do_not_wrap(kernel_path):
+    """2**27 set bits in one row (16 MiB): no narrow accumulator on any path wraps."""
+    dim = 2 ** 27
+    ones = np.full((1, dim // 64), ~np.uint64(0))
+    zeros = np.zeros_like(ones)
+    kern = hdc.backend.kernels()
+    count, dist = np.empty(1, np.int32), np.empty((1, 1), np.int32)
+    kern.popcount(ones, count)
+    assert count[0] == dim
+    kern.hamming(ones, zeros, count)
+    assert count[0] == dim
+    kern.cdist(ones, zeros, dist)
+    assert dist[0, 0] == dim
+    idx = np.empty((1, 1), np.int64)
+    kern.topk(ones, zeros, 1, None, dist, idx)
+    assert dist[0, 0] == dim and idx[0, 0] == 0

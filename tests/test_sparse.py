@@ -379,3 +379,87 @@ def test_sparse_centroid_classifier_on_digits():
         clf.predict(hdc.random(3, 2048, seed=0))
     with pytest.raises(ValueError, match="epochs must be 0"):
         hdc.CentroidClassifier(2048, block_size=8, epochs=2).fit(codes[:10], y[:10])
+
+
+# ---- AssociativeMemory of sparse codes -----------------------------------------------------------
+
+@SETTINGS
+@given(size=st.sampled_from([(1, 2), (5, 3), (40, 256), (17, 300)]), n=st.integers(1, 120), seed=seeds,
+       data=st.data())
+def test_sparse_memory_index_equals_scan_ties_included(kernel_path, size, n, seed, data):
+    blocks, L = size
+    rng = np.random.default_rng(seed)
+    codes = draw(rng, (n,), blocks, L, alphabet=int(rng.integers(1, 4)))
+    scan = hdc.AssociativeMemory(blocks * L, block_size=L, index=False)
+    indexed = hdc.AssociativeMemory(blocks * L, block_size=L, index=True)
+    for mem in (scan, indexed):
+        mem.add(codes[: n // 2])
+        mem.add(codes[n // 2:])
+    queries = hdc.SparseHV.concatenate([codes[rng.integers(0, n, 3)], draw(rng, (2,), blocks, L, alphabet=3)])
+    k = data.draw(st.integers(1, n))
+    d_scan, l_scan = scan.search(queries, k)
+    d_index, l_index = indexed.search(queries, k)
+    want_d, want_i = hdc.topk(queries, codes, k)
+    np.testing.assert_array_equal(l_scan, want_i)
+    np.testing.assert_array_equal(d_scan, want_d)
+    np.testing.assert_array_equal(l_index, want_i)
+    np.testing.assert_array_equal(d_index, want_d)
+    # the index follows removals and additions
+    indexed.remove([0])
+    indexed.add(codes[:1], labels=[n])
+    d2, l2 = indexed.search(queries, k)
+    scan.remove([0])
+    scan.add(codes[:1], labels=[n])
+    np.testing.assert_array_equal(l2, scan.search(queries, k)[1])
+
+
+def test_sparse_memory_save_load_and_hostile_files(tmp_path):
+    import struct
+    import zlib
+
+    from hdc.memory import _HEADER, _HEADER_SIZE
+    codes = hdc.random_sparse(50, 30, 300, seed=0)
+    mem = hdc.AssociativeMemory(9000, block_size=300)
+    mem.add(codes, labels=[f"c{i}" for i in range(50)])
+    assert repr(mem) == "AssociativeMemory(dim=9000, block_size=300, len=50)"
+    path = tmp_path / "sparse.hdc"
+    mem.save(path)
+    for mmap in (False, True):
+        back = hdc.AssociativeMemory.load(path, mmap=mmap)
+        assert isinstance(back.vectors, hdc.SparseHV) and (back.vectors == codes).all()
+        assert back.search(codes[7], 1)[1][0] == "c7"
+    with pytest.raises(ValueError, match="holds sparse block codes .*expected binary"):
+        hdc.AssociativeMemory.load(path, kind="binary")
+    with pytest.raises(TypeError, match="BinaryHV"):
+        mem.add(hdc.random(1, 9000, seed=0))
+    with pytest.raises(ValueError, match="block_size=300"):
+        mem.search(hdc.random_sparse(1, 30, 301, seed=0), 1)
+    # a file whose payload holds an index >= block_size, with every checksum made right
+    raw = bytearray(path.read_bytes())
+    fields = list(_HEADER.unpack_from(raw))
+    payload_offset, chunk_bytes = fields[15], fields[8]
+    raw[payload_offset] = 0xFF
+    raw[payload_offset + 1] = 0xFF                               # uint16 index 65535 >= 300
+    payload = bytes(raw[payload_offset:])
+    crcs = np.array([zlib.crc32(payload[i:i + chunk_bytes]) for i in range(0, len(payload), chunk_bytes)], "<u4")
+    raw[_HEADER_SIZE:_HEADER_SIZE + crcs.nbytes] = crcs.tobytes()
+    struct.pack_into("<I", raw, 76, zlib.crc32(crcs.tobytes()))
+    struct.pack_into("<I", raw, 16, 0)
+    struct.pack_into("<I", raw, 16, zlib.crc32(bytes(raw[:_HEADER_SIZE])))
+    hostile = tmp_path / "hostile.hdc"
+    hostile.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="index >= block_size=300"):
+        hdc.AssociativeMemory.load(hostile)
+    lazy = hdc.AssociativeMemory.load(hostile, mmap=True)
+    with pytest.raises(ValueError, match="index >= block_size=300"):
+        lazy.search(codes[0], 1)
+    # a header claiming another block size is refused before any allocation
+    raw = bytearray(path.read_bytes())
+    struct.pack_into("<IIQ", raw, 112, 1, 2, 1 << 40)
+    struct.pack_into("<I", raw, 16, 0)
+    struct.pack_into("<I", raw, 16, zlib.crc32(bytes(raw[:_HEADER_SIZE])))
+    hostile.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="block_size .* out of range"):
+        hdc.AssociativeMemory.load(hostile)
+    with pytest.raises(ValueError, match="multiple of block_size"):
+        hdc.AssociativeMemory(1000, block_size=300)

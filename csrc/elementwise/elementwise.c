@@ -133,6 +133,7 @@ static inline void funnel(const uint64_t *x, uint64_t *out, size_t j0, size_t j1
         return;
     }
 #endif
+    (void)stream;
     if (o == 0) {
         memcpy(dst, s, n * sizeof *dst);
         return;

@@ -27,9 +27,7 @@
 
 enum { KWTA_SELECT, KWTA_SOFTMAX_F32, KWTA_SOFTMAX_F64, KWTA_MAJORITY };
 
-/* softmax mix of one query: see DEFINE_MIX (v, out: float or double rows of dv values) */
-typedef void (*mix_fn)(const double *table, const uint64_t *win, size_t kk, const void *v,
-                       size_t dv, double *wgt, void *out);
+typedef hdc_kwta_mix_fn mix_fn;
 
 typedef struct {
     const hdc_ham_ops *ham;
@@ -219,12 +217,17 @@ static mix_fn pick_mix(int mode, int isa)
 {
     int f64 = mode == KWTA_SOFTMAX_F64;
 #ifdef HDC_X86
-    if (isa == HDC_ISA_AVX512)
+    if (HDC_ISA_IS_AVX512(isa))
         return f64 ? mix_f64_avx512 : mix_f32_avx512;
     if (isa == HDC_ISA_AVX2)
         return f64 ? mix_f64_avx2 : mix_f32_avx2;
 #endif
     return f64 ? mix_f64_plain : mix_f32_plain;
+}
+
+hdc_kwta_mix_fn hdc__kwta_mix(int f64, int isa)
+{
+    return pick_mix(f64 ? KWTA_SOFTMAX_F64 : KWTA_SOFTMAX_F32, isa);
 }
 
 /* majority of the winners' value rows; an even count ties to the best winner's bit */

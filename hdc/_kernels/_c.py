@@ -20,7 +20,7 @@ except ImportError as exc:  # pragma: no cover - exercised only on builds withou
     ) from exc
 
 
-U64, I32, I64 = np.dtype(np.uint64), np.dtype(np.int32), np.dtype(np.int64)
+U64, U32, I32, I64 = np.dtype(np.uint64), np.dtype(np.uint32), np.dtype(np.int32), np.dtype(np.int64)
 
 
 def check_array(x, name, dtype, ndim, writable=False):

@@ -161,6 +161,20 @@ static void test_search(size_t dim, size_t n_m, size_t n_q)
     free(m), free(q), free(cd), free(want), free(all), free(vis);
 }
 
+static void test_xor_reduce(size_t dim, size_t n)
+{
+    size_t w = words_of(dim);
+    uint64_t *x = rand_rows(n, dim), *out = alloc(w * sizeof *out);
+    CHECK(hdc_xor_reduce(x, n, w, out) == 0, "xor_reduce dim=%zu n=%zu failed", dim, n);
+    for (size_t c = 0; c < w; ++c) {
+        uint64_t want = 0;
+        for (size_t r = 0; r < n; ++r)
+            want ^= x[r * w + c];
+        CHECK(out[c] == want, "xor_reduce dim=%zu n=%zu word=%zu", dim, n, c);
+    }
+    free(x), free(out);
+}
+
 static void test_counts(size_t dim, size_t n)
 {
     size_t w = words_of(dim);
@@ -285,6 +299,50 @@ static void test_kwta(size_t dim, size_t n_h, size_t n_q, size_t n_k)
     free(keys), free(q), free(vw), free(vf), free(vd), free(vis), free(all);
 }
 
+/* sparse block codes: indices of itemsize bytes from a small alphabet (many ties), odd block
+ * counts around the 16/32/64-lane widths, against a naive count; top-k order checked too */
+static void test_sparse(size_t blocks, size_t n_m, size_t n_q, int itemsize)
+{
+    unsigned char *m = alloc(n_m * blocks * itemsize), *q = alloc(n_q * blocks * itemsize);
+    for (size_t i = 0; i < n_m * blocks * itemsize; ++i)
+        m[i] = (unsigned char)(next64() % 3);
+    for (size_t i = 0; i < n_q * blocks * itemsize; ++i)
+        q[i] = (unsigned char)(next64() % 3);
+    int32_t *cd = alloc(n_q * n_m * sizeof *cd), *pr = alloc(n_m * sizeof *pr);
+    size_t rb = blocks * itemsize;
+    CHECK(hdc_sparse_cdist(q, n_q, m, n_m, blocks, itemsize, cd) == 0, "sparse cdist");
+    for (size_t i = 0; i < n_q; ++i)
+        for (size_t j = 0; j < n_m; ++j) {
+            int32_t want = 0;
+            for (size_t b = 0; b < blocks; ++b)
+                want += memcmp(q + i * rb + b * itemsize, m + j * rb + b * itemsize, itemsize) == 0;
+            CHECK(cd[i * n_m + j] == want, "sparse cdist value");
+        }
+    if (n_m && n_q) {
+        CHECK(hdc_sparse_overlap(q, m, 1, blocks, itemsize, pr) == 0 && pr[0] == cd[0], "sparse overlap");
+        size_t k = n_m < 5 ? n_m : 5;
+        int32_t *oo = alloc(n_q * k * sizeof *oo);
+        int64_t *oi = alloc(n_q * k * sizeof *oi);
+        CHECK(hdc_sparse_topk(q, n_q, m, n_m, blocks, itemsize, k, oo, oi) == 0, "sparse topk");
+        for (size_t i = 0; i < n_q; ++i)
+            for (size_t r = 0; r < k; ++r) {
+                int64_t j = oi[i * k + r];
+                CHECK(j >= 0 && (size_t)j < n_m && oo[i * k + r] == cd[i * n_m + j], "sparse topk value");
+                if (r)
+                    CHECK(oo[i * k + r - 1] > oo[i * k + r] ||
+                          (oo[i * k + r - 1] == oo[i * k + r] && oi[i * k + r - 1] < j), "sparse topk order");
+            }
+        CHECK(hdc_sparse_topk(q, n_q, m, n_m, blocks, itemsize, 0, oo, oi) == -1, "sparse topk k=0");
+        CHECK(hdc_sparse_topk(q, n_q, m, n_m, blocks, 3, 1, oo, oi) == -1, "sparse topk itemsize");
+        free(oo);
+        free(oi);
+    }
+    free(m);
+    free(q);
+    free(cd);
+    free(pr);
+}
+
 int main(void)
 {
     static const size_t dims[] = {1, 63, 64, 65, 127, 129, 256, 257, 520, 1000, 8191};
@@ -296,7 +354,7 @@ int main(void)
         fprintf(stderr, "hdc_set_isa accepted an invalid id\n");
         return 1;
     }
-    for (int isa = 0; isa < 3; ++isa) {
+    for (int isa = 0; isa < HDC_N_ISAS; ++isa) {
         if (!(supported & (1 << isa))) {
             if (hdc_set_isa(isa) != -1) {
                 fprintf(stderr, "hdc_set_isa(%d) accepted an unsupported path\n", isa);
@@ -315,6 +373,7 @@ int main(void)
                 size_t big = dim <= 1000 ? 1 : 0; /* large dims: fewer cases, same code paths */
                 for (size_t r = 0; r < sizeof rows / sizeof *rows - (1 - big); ++r) {
                     test_elementwise(dim, rows[r]);
+                    test_xor_reduce(dim, rows[r]);
                     if (rows[r])
                         test_counts(dim, rows[r] + (size_t)(dim == 129) * 16);
                     for (size_t qi = 0; qi < sizeof queries / sizeof *queries; qi += 2 - big)
@@ -326,6 +385,14 @@ int main(void)
                 test_kwta(kwta_dims[d], 2, 9, 33);
                 test_kwta(kwta_dims[d], 2, 40, 700);
             }
+            static const size_t sparse_blocks[] = {1, 15, 16, 17, 31, 33, 63, 64, 65, 100, 129};
+            for (size_t b = 0; b < sizeof sparse_blocks / sizeof *sparse_blocks; ++b)
+                for (int it = 1; it <= 4; it *= 2) {
+                    test_sparse(sparse_blocks[b], 37, 3, it);
+                    test_sparse(sparse_blocks[b], 0, 2, it);
+                }
+            for (int it = 1; it <= 4; it *= 2) /* past 255 vectors of 16 bytes: counter flushes */
+                test_sparse(4100, 5, 2, it);
             printf("isa %d threads %d: done\n", isa, nt);
         }
     }

@@ -1,15 +1,14 @@
 """C kernels of the sparse family (csrc/sparse/): overlap, all-pairs overlap and top-k by byte /
 word compares (AVX-512BW masks or AVX2 movemasks, popcounted). Counting (``sparse_block_counts``,
-``sparse_bundle``, ``sparse_record_bundle``) runs the Numba kernels, or the NumPy reference where
+``sparse_bundle``, ``sparse_record_bundle``) and the inverted index run the Numba kernels, or the NumPy reference where
 Numba is not installed, chosen on first call so loading the C backend does not import Numba.
 """
 import importlib
 
 import numpy as np
 
-from .._c import I64, check_array, check_shape, ffi, i64, lib, ptr
+from .._c import I32 as _I32, I64, check_array, check_shape, ffi, i64, lib, ptr
 
-_I32 = np.dtype(np.int32)
 _INDEX_TYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.uint32))
 _impl = None
 
@@ -72,3 +71,11 @@ def sparse_bundle(x, block_size, weights, tie, out):
 
 def sparse_record_bundle(idx, ids, levels, block_size, tie, out):
     _counting().sparse_record_bundle(idx, ids, levels, block_size, tie, out)
+
+
+def sparse_index_build(x, block_size, offsets, postings):
+    _counting().sparse_index_build(x, block_size, offsets, postings)
+
+
+def sparse_index_topk(q, block_size, offsets, postings, n_items, k, out_overlap, out_idx):
+    _counting().sparse_index_topk(q, block_size, offsets, postings, n_items, k, out_overlap, out_idx)

@@ -2,6 +2,9 @@
 
 - overlap / cdist: byte (word) compares summed per row; cdist runs the stored rows in parallel,
   each row compared with every query while it sits in L1.
+- index_build / index_topk: an inverted index (block, index) -> stored rows in CSR form, built by
+  a counting sort; a query adds 1 to the count of every row on its ``blocks`` posting lists
+  (keeping the histogram of counts as it goes), then places the top k as topk does.
 - topk: overlaps of a chunk of queries with every stored row, then per query an O(n) selection:
   a histogram of the ``K + 1`` possible overlaps gives the k-th best value, a counting sort places
   the rows above it and the first rows equal to it, in index order (so ties go to smaller index).
@@ -71,11 +74,9 @@ def sparse_cdist(a, b, out):
 
 
 @jit
-def _select(ov, blocks, k, out_overlap, out_idx):
-    """Top ``k`` of one row of overlaps: highest first, equal overlaps by smaller index."""
-    hist = np.zeros(blocks + 2, np.int64)
-    for j in range(ov.shape[0]):
-        hist[ov[j]] += 1
+def _place(ov, hist, blocks, k, out_overlap, out_idx):
+    """Top ``k`` of one row of overlaps with histogram ``hist`` (count of each overlap value):
+    highest first, equal overlaps by smaller index."""
     # t: the k-th best overlap; above: how many rows have a higher one
     t = blocks
     total = hist[t]
@@ -100,6 +101,14 @@ def _select(ov, blocks, k, out_overlap, out_idx):
             out_overlap[above + taken] = v
             out_idx[above + taken] = j
             taken += 1
+
+
+@jit
+def _select(ov, blocks, k, out_overlap, out_idx):
+    hist = np.zeros(blocks + 2, np.int64)
+    for j in range(ov.shape[0]):
+        hist[ov[j]] += 1
+    _place(ov, hist, blocks, k, out_overlap, out_idx)
 
 
 @jit
@@ -248,3 +257,51 @@ def sparse_record_bundle(idx, ids, levels, block_size, tie, out):
             _record_parallel(idx, ids, levels, block_size, tie, out, bounds, use_hist)
     else:
         _record_rows(idx, ids, levels, block_size, tie, out, 0, n, use_hist)
+
+
+@jit
+def _index_build(x, block_size, offsets, postings):
+    n, blocks = x.shape
+    for i in range(n):
+        for b in range(blocks):
+            offsets[b * block_size + x[i, b] + 1] += 1
+    for key in range(1, offsets.shape[0]):
+        offsets[key] += offsets[key - 1]
+    pos = offsets[:-1].copy()
+    for i in range(n):
+        for b in range(blocks):
+            key = b * block_size + x[i, b]
+            postings[pos[key]] = i
+            pos[key] += 1
+
+
+def sparse_index_build(x, block_size, offsets, postings):
+    offsets[:] = 0
+    _index_build(x, block_size, offsets, postings)
+
+
+@jit
+def _index_topk(q, block_size, offsets, postings, n_items, k, out_overlap, out_idx):
+    blocks = q.shape[1]
+    counts = np.zeros(n_items, np.int32)
+    hist = np.zeros(blocks + 2, np.int64)
+    for i in range(q.shape[0]):
+        hist[:] = 0
+        hist[0] = n_items
+        for b in range(blocks):
+            key = b * block_size + np.int64(q[i, b])
+            for p in range(offsets[key], offsets[key + 1]):
+                row = postings[p]
+                c = counts[row]
+                hist[c] -= 1
+                hist[c + 1] += 1
+                counts[row] = c + 1
+        _place(counts, hist, blocks, k, out_overlap[i], out_idx[i])
+        for b in range(blocks):
+            key = b * block_size + np.int64(q[i, b])
+            for p in range(offsets[key], offsets[key + 1]):
+                counts[postings[p]] = 0
+
+
+def sparse_index_topk(q, block_size, offsets, postings, n_items, k, out_overlap, out_idx):
+    _index_topk(q, block_size, offsets, postings, n_items, k, out_overlap, out_idx)

@@ -70,3 +70,23 @@ def sparse_record_bundle(idx, ids, levels, block_size, tie, out):
     codes = (ids.astype(np.int64)[:, None, :] + levels[idx.T]) % block_size
     flat = out.reshape(-1)
     sparse_bundle(codes.reshape(features, -1), block_size, None, np.tile(tie, n), flat)
+
+
+def sparse_index_build(x, block_size, offsets, postings):
+    """CSR inverted index: rows with index ``l`` in block ``b`` are
+    ``postings[offsets[b * L + l]:offsets[b * L + l + 1]]``, in increasing row order."""
+    keys = (np.arange(x.shape[1], dtype=np.int64) * block_size + x).ravel()
+    offsets[0] = 0
+    np.cumsum(np.bincount(keys, minlength=offsets.size - 1), out=offsets[1:])
+    postings[:] = np.argsort(keys, kind="stable") // x.shape[1]
+
+
+def sparse_index_topk(q, block_size, offsets, postings, n_items, k, out_overlap, out_idx):
+    """``sparse_topk`` of each query against the indexed rows, from their posting lists."""
+    keys = np.arange(q.shape[1], dtype=np.int64) * block_size + q
+    for i in range(q.shape[0]):
+        rows = np.concatenate([postings[offsets[key]:offsets[key + 1]] for key in keys[i]])
+        ov = np.bincount(rows, minlength=n_items)
+        order = np.lexsort((np.arange(n_items), -ov))[:k]
+        out_overlap[i] = ov[order]
+        out_idx[i] = order
