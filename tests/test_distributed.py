@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import hdc
 from hdc.distributed import ShardedMemory, ShardLostError
+from hdc.distributed import _shard
 from hdc.distributed.sharded import _route
 from hdc.memory import LabelNotFound
 
@@ -338,3 +339,98 @@ def test_docstrings_docs_and_example_run(tmp_path):
                          env={**os.environ, "PYTHONPATH": str(root)})
     assert out.returncode == 0, out.stderr[-2000:]
     assert "same answers: True" in out.stdout and "expected [0, 1500, 2999]" in out.stdout
+
+
+# ---- sparse block codes ----------------------------------------------------------------------
+@settings(max_examples=int(os.environ.get("HDC_DIST_EXAMPLES", 10)), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(n_shards=st.sampled_from([2, 5]), shape=st.sampled_from([(1, 4), (8, 3), (16, 300)]), ops=_ops,
+       k_frac=st.floats(0, 1), seed=st.integers(0, 2**16))
+def test_sparse_equal_to_in_process_memory(client, n_shards, shape, ops, k_frac, seed):
+    """Sparse block codes: highest overlap first, ties by global position, as one in-process memory.
+
+    Few blocks and small block sizes make overlap ties frequent, so the tie order is exercised."""
+    blocks, block_size = shape
+    rng = np.random.default_rng(seed)
+    pool = hdc.random_sparse(6, blocks, block_size, seed=seed)
+    fresh = hdc.random_sparse(300, blocks, block_size, seed=seed + 1)
+    ref = hdc.AssociativeMemory(blocks * block_size, block_size=block_size)
+    used = 0
+    with ShardedMemory(blocks * block_size, n_shards, client=client, block_size=block_size) as mem:
+        for op in ops:
+            if op[0] == "add":
+                _, n, from_pool, str_labels = op
+                x = pool[rng.integers(0, 6, n)] if from_pool else fresh[used:used + n]
+                used += n
+                labels = [f"s{v}" for v in rng.integers(0, 10, n)] if str_labels else None
+                mem.add(x, labels=labels)
+                ref.add(x, labels=labels)
+            elif len(ref):
+                victims = list(dict.fromkeys(rng.choice(ref.labels, min(op[1], len(ref))).tolist()))
+                assert mem.remove(victims) == ref.remove(victims)
+            assert len(mem) == len(ref) == sum(mem.shard_sizes)
+        if len(ref):
+            queries = hdc.SparseHV.stack([pool[0], pool[3], fresh[0]])
+            same(mem, ref, queries, 1 + int(k_frac * (len(ref) - 1)))
+            same(mem, ref, queries, len(ref))
+            d, lab = mem.search(queries[1], 1)
+            assert d.shape == (1,) and lab.tolist() == ref.search(queries[1], 1)[1].tolist()
+
+
+@pytest.mark.parametrize("mmap", [False, True])
+def test_sparse_save_load_roundtrip(client, tmp_path, mmap):
+    codes = hdc.random_sparse(400, 32, 1024, seed=3)   # uint16 indices
+    ref = hdc.AssociativeMemory(32 * 1024, block_size=1024)
+    with ShardedMemory(32 * 1024, 3, client=client, block_size=1024) as mem:
+        assert (mem.blocks, mem.block_size) == (32, 1024) and "block_size=1024" in repr(mem)
+        mem.add(codes[:300])
+        mem.add(codes[300:], labels=[f"c{i}" for i in range(100)])
+        mem.remove([4, "c9"])
+        mem.save(tmp_path)
+    ref.add(codes[:300])
+    ref.add(codes[300:], labels=[f"c{i}" for i in range(100)])
+    ref.remove([4, "c9"])
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert (manifest["kind"], manifest["block_size"], manifest["version"]) == ("sparse", 1024, 2)
+    assert all((e["kind"], e["block_size"]) == ("sparse", 1024) for e in manifest["shards"])
+    with ShardedMemory.load(tmp_path, client=client, mmap=mmap) as back:
+        assert back.block_size == 1024 and len(back) == len(ref)
+        same(back, ref, codes[::9], 7)
+        back.add(codes[:5])
+        ref.add(codes[:5])
+        same(back, ref, codes[:5], 3)
+
+
+def test_sparse_errors_and_mixed_shards(client, tmp_path):
+    with pytest.raises(ValueError, match="multiple of block_size"):
+        ShardedMemory(100, 2, client=client, block_size=64)
+    with pytest.raises(ValueError, match="block_size must be >= 1"):
+        ShardedMemory(128, 2, client=client, block_size=0)
+    with ShardedMemory(1024, 2, client=client, block_size=64) as mem:
+        with pytest.raises(TypeError, match="x must be a hdc.SparseHV, got a BinaryHV"):
+            mem.add(hdc.random(2, 1024, seed=0))
+        with pytest.raises(ValueError, match="same blocks and block_size"):
+            mem.add(hdc.random_sparse(2, 32, 32, seed=0))
+        mem.add(hdc.random_sparse(20, 16, 64, seed=0))
+        with pytest.raises(TypeError, match="queries must be a hdc.SparseHV"):
+            mem.search(hdc.random(1, 1024, seed=0), 1)
+        mem.save(tmp_path)
+    good = (tmp_path / "manifest.json").read_text()
+    for change, match in ((lambda m: m["shards"][1].update(block_size=32), "different block sizes"),
+                          (lambda m: m["shards"][0].update(kind="dense", block_size=None), "different kinds"),
+                          (lambda m: m.update(block_size=48), "block_size 48 is not an int"),
+                          (lambda m: m.update(kind="dense"), "dense memory has block_size")):
+        m = json.loads(good)
+        change(m)
+        (tmp_path / "manifest.json").write_text(json.dumps(m))
+        with pytest.raises(ValueError, match=match):
+            ShardedMemory.load(tmp_path, client=client)
+    # a shard file of the other kind, renamed over one the manifest names: refused, named
+    m = json.loads(good)
+    dense = hdc.AssociativeMemory(1024)
+    dense.add(hdc.random(m["shards"][0]["count"], 1024, seed=1))
+    dense.save(tmp_path / m["shards"][0]["file"])
+    m["shards"][0]["header_crc"] = _shard.header_crc(tmp_path / m["shards"][0]["file"])
+    (tmp_path / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(ValueError, match="holds binary hypervectors, expected sparse"):
+        ShardedMemory.load(tmp_path, client=client)

@@ -21,10 +21,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .._validate import padding_mask
+from .._validate import n_words, padding_mask
 from ..hv import BinaryHV
 from ..memory import AssociativeMemory, _fsync_dir
 from ..ops import topk
+from ..sparse import SparseHV, index_dtype
+from ..sparse_ops import topk as sparse_topk
 
 # An mmapped shard is scanned in blocks of this many payload bytes; after each block its pages
 # are dropped from the worker's resident set (they stay in the page cache), so a memory-mapped
@@ -33,6 +35,23 @@ _SCAN_BYTES = 64 << 20
 _PAGE = _mmap.PAGESIZE
 # The names save() gives shard files: shard-<index>-<save tag>.hdcm and its positions file.
 SHARD_FILE = re.compile(r"shard-\d{5}-[0-9a-f]{12}\.hdcm(\.pos)?")
+
+
+def row_bytes(dim, block_size=None):
+    """Bytes one stored row takes: packed words (binary) or ``blocks`` indices (sparse)."""
+    if block_size is None:
+        return n_words(dim) * 8
+    return dim // block_size * index_dtype(block_size).itemsize
+
+
+def kind_of(block_size):
+    """The manifest's name for the kind of hypervector a memory holds."""
+    return "dense" if block_size is None else "sparse"
+
+
+def _raw(x):
+    """The row array of a BinaryHV (words) or SparseHV (indices)."""
+    return x.indices if isinstance(x, SparseHV) else x.words
 
 
 class ShardLostError(RuntimeError):
@@ -88,21 +107,23 @@ def _targets_mask(labels, targets):
 class Shard:
     """One shard: an AssociativeMemory plus the global position of each row.
 
-    ``Shard(dim)`` starts empty; ``Shard(dim, entry=..., directory=..., mmap=...)`` loads the
-    files a manifest entry names (from this worker's disk) and checks them against the entry.
+    ``Shard(dim)`` starts empty (``block_size=L``: sparse block codes); ``Shard(dim, entry=...,
+    directory=..., mmap=...)`` loads the files a manifest entry names (from this worker's disk)
+    and checks them against the entry.
     """
 
-    def __init__(self, dim, entry=None, directory=None, mmap=False):
+    def __init__(self, dim, entry=None, directory=None, mmap=False, block_size=None):
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="hdc-shard")
         self._label_cache = None
         # Drawn here, so a copy of this actor that Dask re-created (a worker restarted at the same
         # address re-runs the task) has another token and refuses calls meant for the lost one.
         self.token = uuid.uuid4().hex
         if entry is None:
-            self._mem = AssociativeMemory(dim)
+            self._mem = AssociativeMemory(dim, block_size=block_size)
             self._pos = np.empty(0, np.int64)
         else:
-            self._mem, self._pos = _load_entry(dim, entry, directory, mmap)
+            self._mem, self._pos = _load_entry(dim, block_size, entry, directory, mmap)
+        self._block_size = block_size
 
     async def _run(self, token, fn, *args):
         if token != self.token:
@@ -141,7 +162,7 @@ class Shard:
         return getattr(self._mem, "_source", None)
 
     def _info(self):
-        payload = len(self._mem) * ((self._mem.dim + 63) // 64) * 8
+        payload = len(self._mem) * row_bytes(self._mem.dim, self._block_size)
         mapped = self._mapped() is not None
         return len(self._mem), 0 if mapped else payload, mapped, os.getpid()
 
@@ -165,8 +186,8 @@ class Shard:
             return np.empty((nq, 0), np.int32), np.empty((nq, 0), np.int64), np.empty((nq, 0), np.int64)
         queries = _aligned(queries[None] if queries.ndim == 0 else queries)
         mapping = self._mapped()
-        if mapping is None:
-            dist, idx = topk(queries, self._mem.vectors, k)
+        if mapping is None:  # the memory's own search path (a large sparse memory's inverted index)
+            dist, idx = self._mem._topk(queries, k)
         else:
             dist, idx = self._scan_mapped(queries, k, mapping)
         return dist, self._pos[idx], self._labels()[idx]
@@ -174,13 +195,15 @@ class Shard:
     def _scan_mapped(self, queries, k, mapping):
         """Blockwise search of a memory-mapped shard, dropping each scanned block from RSS."""
         stored = self._mem.vectors
-        row_bytes = stored.words.shape[1] * 8
-        rows = max(k, _SCAN_BYTES // row_bytes)
-        base = stored.words.__array_interface__["data"][0] - _buffer_address(mapping)
+        scan = topk if self._block_size is None else sparse_topk
+        raw = _raw(stored)
+        row = raw.shape[1] * raw.itemsize
+        rows = max(k, _SCAN_BYTES // row)
+        base = raw.__array_interface__["data"][0] - _buffer_address(mapping)
         best_d = best_i = None
         for start in range(0, len(stored), rows):
             stop = min(len(stored), start + rows)
-            d, i = topk(queries, stored[start:stop], min(k, stop - start))
+            d, i = scan(queries, stored[start:stop], min(k, stop - start))
             i = i + start
             if best_d is None:
                 best_d, best_i = d, i
@@ -190,7 +213,7 @@ class Shard:
                 order = np.lexsort((i_all, d_all), axis=1)[:, :k]
                 best_d = np.take_along_axis(d_all, order, 1)
                 best_i = np.take_along_axis(i_all, order, 1)
-            _drop(mapping, base, start * row_bytes, stop * row_bytes)
+            _drop(mapping, base, start * row, stop * row)
         return best_d, best_i
 
     def _holding(self, targets):
@@ -214,7 +237,8 @@ class Shard:
         _write_atomic(order, self._pos.astype("<i8").tobytes())
         pos = self._pos
         return {"file": os.path.basename(path), "positions_file": os.path.basename(order),
-                "count": len(self._mem), "dim": self._mem.dim, "kind": "dense",
+                "count": len(self._mem), "dim": self._mem.dim, "kind": kind_of(self._block_size),
+                "block_size": self._block_size,
                 "bytes": os.path.getsize(path), "header_crc": header_crc(path),
                 "positions_crc": _file_crc(order),
                 "position_range": [int(pos[0]), int(pos[-1])] if pos.size else None,
@@ -222,8 +246,12 @@ class Shard:
 
 
 def _aligned(x):
-    """``x`` with word-aligned words: Dask's wire format can hand over arrays at odd addresses."""
-    return x if x.words.flags.aligned else BinaryHV._wrap(x.words.copy(), x.dim)
+    """``x`` with aligned words (indices): Dask's wire format can hand over arrays at odd addresses."""
+    if _raw(x).flags.aligned:
+        return x
+    if isinstance(x, SparseHV):
+        return SparseHV._wrap(x.indices.copy(), x.block_size)
+    return BinaryHV._wrap(x.words.copy(), x.dim)
 
 
 def _buffer_address(mapping):
@@ -240,7 +268,7 @@ def _discard(directory, keep):
                 pass
 
 
-def _load_entry(dim, entry, directory, mmap):
+def _load_entry(dim, block_size, entry, directory, mmap):
     """Load a shard's files and check them against its manifest entry; ValueError naming the file."""
     path = os.path.join(directory, entry["file"])
     order = os.path.join(directory, entry["positions_file"])
@@ -251,9 +279,11 @@ def _load_entry(dim, entry, directory, mmap):
     if crc != entry["header_crc"]:
         raise ValueError(f"{path}: the file does not match the manifest (header checksum {crc:#010x}, "
                          f"manifest {entry['header_crc']:#010x}): it was replaced or is corrupted")
-    mem = AssociativeMemory.load(path, mmap=mmap)
+    mem = AssociativeMemory.load(path, mmap=mmap, kind="binary" if block_size is None else "sparse")
     if mem.dim != dim:
         raise ValueError(f"{path}: the shard has dim {mem.dim}, the manifest says {dim}")
+    if getattr(mem, "block_size", None) != block_size:
+        raise ValueError(f"{path}: the shard has block_size {mem.block_size}, the manifest says {block_size}")
     if len(mem) != entry["count"]:
         raise ValueError(f"{path}: the shard holds {len(mem)} vectors, the manifest says {entry['count']}")
     if _file_crc(order) != entry["positions_crc"]:
@@ -276,8 +306,9 @@ def _drop(mapping, base, start, stop):
 
 
 def _verify_mapped(mem, mapping):
-    """``mem.verify()`` (payload CRCs, zero padding bits) in blocks of ``_SCAN_BYTES``, dropping each
-    checked block from RSS, so checking a shard larger than the worker's memory_limit is safe."""
+    """``mem.verify()`` (payload CRCs; zero padding bits, or indices < block_size) in blocks of
+    ``_SCAN_BYTES``, dropping each checked block from RSS, so checking a shard larger than the
+    worker's memory_limit is safe."""
     path, crcs, chunk = mem._pending
     words = mem._words
     base = words.__array_interface__["data"][0] - _buffer_address(mapping)
@@ -290,11 +321,15 @@ def _verify_mapped(mem, mapping):
                                  f"{min((c + 1) * chunk, len(raw))}) (chunk {c}): the file is corrupted")
         _drop(mapping, base, c0 * chunk, min(len(raw), (c0 + group) * chunk))
     dim = mem.dim
-    if dim % 64:
-        rows = max(1, _SCAN_BYTES // (words.shape[1] * 8))
-        mask = ~padding_mask(dim)
+    sparse = getattr(mem, "block_size", None) is not None
+    if sparse or dim % 64:
+        row = words.shape[1] * words.itemsize
+        rows = max(1, _SCAN_BYTES // row)
+        mask = None if sparse else ~padding_mask(dim)
         for r0 in range(0, words.shape[0], rows):
-            if np.any(words[r0:r0 + rows, -1] & mask):
+            if sparse:
+                mem._check_rows(words[r0:r0 + rows], path)
+            elif np.any(words[r0:r0 + rows, -1] & mask):
                 raise ValueError(f"{path}: malformed payload: nonzero padding bits past dim={dim}")
-            _drop(mapping, base, r0 * words.shape[1] * 8, min(len(raw), (r0 + rows) * words.shape[1] * 8))
+            _drop(mapping, base, r0 * row, min(len(raw), (r0 + rows) * row))
     mem._pending = None

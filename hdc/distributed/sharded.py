@@ -15,14 +15,16 @@ import warnings
 
 import numpy as np
 
-from .._validate import check_dim, check_int, n_words
+from .._validate import check_dim, check_int
 from ..memory import LabelNotFound, _labels_array
 from ..ops import as_hv
-from ._shard import Shard, ShardLostError, _discard, _write_atomic
+from ..sparse import MAX_BLOCK_SIZE, SparseHV, check_block_size, index_dtype
+from ..sparse_ops import check_pair, check_sparse
+from ._shard import Shard, ShardLostError, _discard, _write_atomic, kind_of, row_bytes
 
 MANIFEST = "manifest.json"
 _FORMAT = "hdc-sharded-memory"
-_VERSION = 1
+_VERSION = 2  # 2: sparse block codes (kind "sparse", block_size); a dense memory is still written as 1
 # A worker may hold in RAM shards up to this fraction of its memory_limit: Dask pauses a worker
 # at 80% by default (distributed.worker.memory.pause) and kills it at 95%.
 MEMORY_FRACTION = 0.7
@@ -86,6 +88,11 @@ class ShardedMemory:
     identical, bit for bit and in tie order, to one in-process ``AssociativeMemory`` that got the
     same ``add`` and ``remove`` calls. ``remove`` asks every shard which labels it holds.
 
+    ``block_size=L`` holds sparse block codes (:class:`hdc.SparseHV` of ``dim // L`` blocks), as
+    ``hdc.AssociativeMemory(dim, block_size=L)`` does: search ranks by overlap (distance
+    ``2 * (blocks - overlap)``), highest overlap first, ties by global position, exactly as that
+    in-process memory answers.
+
     ``client=None`` starts a ``LocalCluster`` (threads by default; ``processes=True`` for worker
     processes, ``n_workers`` and ``threads_per_worker`` as in Dask) and closes it on
     :meth:`close` or when the ``with`` block ends. With a ``client`` you pass, the cluster is
@@ -111,9 +118,14 @@ class ShardedMemory:
     1000 [5, 500] [0, 0]
     """
 
-    def __init__(self, dim, n_shards, client=None, *, processes=False, n_workers=None,
+    def __init__(self, dim, n_shards, client=None, *, block_size=None, processes=False, n_workers=None,
                  threads_per_worker=None, memory_limit="auto"):
         self._dim = check_dim(dim)
+        if block_size is not None:
+            block_size = check_block_size(block_size)
+            if self._dim % block_size:
+                raise ValueError(f"dim must be a multiple of block_size, got dim={dim}, block_size={block_size}")
+        self._block_size = block_size
         n_shards = check_int(n_shards, "n_shards", low=1)
         self._start(client, n_shards, processes, n_workers, threads_per_worker, memory_limit)
         self._next_label = 0
@@ -193,7 +205,8 @@ class ShardedMemory:
             return self._spawn_current(i, worker, entry, directory, mmap)
 
     def _spawn_current(self, i, worker, entry, directory, mmap):
-        future = self._client.submit(Shard, self._dim, entry, directory, mmap, actor=True, workers=[worker],
+        future = self._client.submit(Shard, self._dim, entry, directory, mmap, self._block_size, actor=True,
+                                     workers=[worker],
                                      allow_other_workers=False, pure=False,
                                      key=f"hdc-shard-{i}-{uuid.uuid4().hex}")
         while True:  # a worker paused by Dask's memory monitor never runs the task: say so, do not hang
@@ -307,6 +320,16 @@ class ShardedMemory:
         return self._dim
 
     @property
+    def block_size(self):
+        """Indices per block of the sparse block codes held; None for binary hypervectors."""
+        return self._block_size
+
+    @property
+    def blocks(self):
+        """Blocks per sparse code (``dim // block_size``); None for binary hypervectors."""
+        return None if self._block_size is None else self._dim // self._block_size
+
+    @property
     def n_shards(self):
         return len(self._shards)
 
@@ -319,7 +342,8 @@ class ShardedMemory:
         return sum(s["count"] for s in self._shards)
 
     def __repr__(self):
-        return f"ShardedMemory(dim={self._dim}, n_shards={len(self._shards)}, len={len(self)})"
+        sparse = "" if self._block_size is None else f", block_size={self._block_size}"
+        return f"ShardedMemory(dim={self._dim}{sparse}, n_shards={len(self._shards)}, len={len(self)})"
 
     def __contains__(self, label):
         try:
@@ -330,7 +354,7 @@ class ShardedMemory:
 
     def _check_fits(self, extra):
         """ValueError if adding ``extra[i]`` vectors to shard ``i`` overfills a worker's RAM budget."""
-        row = n_words(self._dim) * 8
+        row = row_bytes(self._dim, self._block_size)
         budgets = self._budgets()
         new = {}
         for i, s in enumerate(self._shards):
@@ -343,12 +367,21 @@ class ShardedMemory:
                                  f"{used / 2**20:.1f} MiB now) would pass {MEMORY_FRACTION:.0%} of its memory_limit "
                                  f"({limit / 2**20:.1f} MiB); use more shards or workers, or a larger memory_limit")
 
+    def _check_hv(self, x, name):
+        """TypeError/ValueError unless ``x`` is the kind of hypervector this memory holds, of its shape."""
+        if self._block_size is None:
+            as_hv(x, name)
+            if x.dim != self._dim:
+                raise ValueError(f"{name} must have dim {self._dim} (the memory's), got {x.dim}")
+        else:
+            check_sparse(x, name)
+            check_pair(x, SparseHV._wrap(np.empty((0, self.blocks), index_dtype(self._block_size)), self._block_size),
+                       name, "the memory")
+
     def add(self, x, labels=None):
         """Store hypervector(s) ``x`` (one or a 1-D batch) with optional labels (as AssociativeMemory)."""
         self._check_open()
-        as_hv(x, "x")
-        if x.dim != self._dim:
-            raise ValueError(f"x must have dim {self._dim} (the memory's), got {x.dim}")
+        self._check_hv(x, "x")
         if x.ndim > 1:
             raise ValueError(f"x must be a 1-D batch of hypervectors, got batch shape {x.shape}")
         n = 1 if x.ndim == 0 else len(x)
@@ -385,9 +418,7 @@ class ShardedMemory:
         Nearest first; equal distances in insertion order, across shards too. ``1 <= k <= len(self)``.
         """
         self._check_open()
-        as_hv(queries, "queries")
-        if queries.dim != self._dim:
-            raise ValueError(f"queries must have dim {self._dim} (the memory's), got {queries.dim}")
+        self._check_hv(queries, "queries")
         if queries.ndim > 1:
             raise ValueError(f"queries must be a 1-D batch of hypervectors, got batch shape {queries.shape}")
         total = len(self)
@@ -436,8 +467,8 @@ class ShardedMemory:
         tag = uuid.uuid4().hex[:12]
         paths = [os.path.join(directory, f"shard-{i:05d}-{tag}.hdcm") for i in range(len(self._shards))]
         entries = self._call("save", lambda i: (paths[i],))
-        manifest = {"format": _FORMAT, "version": _VERSION, "dim": self._dim, "kind": "dense",
-                    "count": len(self), "next_label": self._next_label, "next_position": self._next_pos,
+        manifest = {"format": _FORMAT, "version": 1 if self._block_size is None else _VERSION, "dim": self._dim,
+                    "kind": kind_of(self._block_size), "block_size": self._block_size, "count": len(self), "next_label": self._next_label, "next_position": self._next_pos,
                     "object_labels": bool(self._object_labels), "shards": entries}
         _write_atomic(os.path.join(directory, MANIFEST), json.dumps(manifest, indent=1).encode())
         self._saved = [(directory, e) for e in entries]
@@ -461,6 +492,7 @@ class ShardedMemory:
         manifest = _read_manifest(directory)
         self = cls.__new__(cls)
         self._dim = manifest["dim"]
+        self._block_size = manifest["block_size"]
         self._shards = []
         self._start(client, len(manifest["shards"]), processes, n_workers, threads_per_worker, memory_limit)
         try:
@@ -482,7 +514,7 @@ class ShardedMemory:
         if mmap:
             return
         budgets = self._budgets()
-        row = n_words(self._dim) * 8
+        row = row_bytes(self._dim, self._block_size)
         room = {w: budgets.get(w, (float("inf"),))[0] for w in workers}
         largest = max(room.values())
         need = {}
@@ -564,8 +596,15 @@ def _read_manifest(directory):
             raise bad(f"{key} is not an int")
     if m["dim"] < 1 or m["count"] < 0 or m["next_position"] < m["count"]:
         raise bad("dim, count or next_position out of range")
-    if m.get("kind") != "dense":
-        raise bad(f"kind {m.get('kind')!r} is not 'dense'")
+    if m.get("kind") not in ("dense", "sparse"):
+        raise bad(f"kind {m.get('kind')!r} is not 'dense' or 'sparse'")
+    m.setdefault("block_size", None)  # version 1 manifests: dense only
+    size = m["block_size"]
+    if m["kind"] == "dense" and size is not None:
+        raise bad(f"a dense memory has block_size {size!r}, expected null")
+    if m["kind"] == "sparse" and (not isinstance(size, int) or isinstance(size, bool) or
+                                  not 1 <= size <= MAX_BLOCK_SIZE or m["dim"] % size):
+        raise bad(f"block_size {size!r} is not an int in [1, {MAX_BLOCK_SIZE}] dividing dim {m['dim']}")
     shards = m.get("shards")
     if not isinstance(shards, list) or not shards:
         raise bad("shards is not a non-empty list")
@@ -585,6 +624,9 @@ def _read_manifest(directory):
         if e.get("kind") != m["kind"]:
             raise ValueError(f"{path}: shard {i} ({e['file']}) holds {e.get('kind')!r} hypervectors, the memory "
                              f"{m['kind']!r}: shards of different kinds cannot form one memory")
+        if e.get("block_size") != size:
+            raise ValueError(f"{path}: shard {i} ({e['file']}) has block_size {e.get('block_size')!r}, the memory "
+                             f"{size!r}: shards of different block sizes cannot form one memory")
         total += e["count"]
     if total != m["count"]:
         raise bad(f"the shard counts add up to {total}, the manifest says {m['count']}")
