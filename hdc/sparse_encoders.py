@@ -21,6 +21,7 @@ subclass of its dense encoder (same arguments, same seeding scheme, same input f
 """
 import numpy as np
 
+from . import _dask
 from ._validate import as_rng, check_int
 from .encoders import (ItemMemory, LevelEncoder, NGramEncoder, RecordEncoder, _BLOCK, _DENSE_KEYS, _stream)
 from .sparse import SparseHV, check_block_size, index_dtype, random_sparse
@@ -138,6 +139,8 @@ class SparseRecordEncoder(RecordEncoder):
 
     def encode(self, X):
         """Encode feature vectors: ``X (n, n_features)`` -> SparseHV ``(n,)``; ``(n_features,)`` -> ``()``."""
+        if _dask.is_collection(X):  # a Dask collection: a lazy map over its partitions
+            return _dask.distributed().encode(self, X)
         idx = self.index(X)
         rows = np.ascontiguousarray(np.atleast_2d(idx))
         out = np.empty((rows.shape[0], self.blocks), index_dtype(self.block_size))
@@ -181,6 +184,8 @@ class SparseNGramEncoder(NGramEncoder):
 
     def encode(self, texts):
         """Encode one text / token sequence or a batch: -> SparseHV ``()`` or ``(n,)``."""
+        if _dask.is_collection(texts):  # a Dask collection: a lazy map over its partitions
+            return _dask.distributed().encode(self, texts)
         values, lengths, single = self._tokens(texts)
         short = np.flatnonzero(lengths < self.sizes[0])
         if short.size:

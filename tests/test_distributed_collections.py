@@ -125,3 +125,28 @@ def test_fit_on_a_distributed_client_with_progress(capsys):
     with distributed.Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=":0"):
         got = hdc.CentroidClassifier(256).fit(words, y)             # runs on the default client
         np.testing.assert_array_equal(got.prototypes_.words, ref.prototypes_.words)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: (hdc.RecordEncoder(4096, n_features=5, levels=8, seed=1, block_size=16),
+             np.random.default_rng(0).random((97, 5))),
+    lambda: (hdc.LevelEncoder(3000, levels=10, seed=3, block_size=300), np.random.default_rng(0).random(97)),
+    lambda: (hdc.ItemMemory(1000, 10, seed=4, block_size=10), np.random.default_rng(0).integers(0, 10, 97)),
+    lambda: (hdc.NGramEncoder(65536, n=2, seed=5, block_size=1024), np.random.default_rng(0).integers(0, 50, (97, 6))),
+])
+def test_sparse_encoders_on_arrays_match_in_process(make):
+    enc, data = make()
+    got = enc.encode(da.from_array(data, chunks=(30,) + data.shape[1:]))
+    want = enc.encode(data)
+    assert got.chunks[0] == (30, 30, 30, 7) and got.shape == (97, want.blocks)
+    assert got.dtype == want.indices.dtype
+    computed = got.compute()
+    np.testing.assert_array_equal(computed, want.indices)
+    assert np.all(hdc.SparseHV(computed, enc.block_size) == want)
+
+
+def test_sparse_ngram_encoder_on_a_bag():
+    enc = hdc.NGramEncoder(10_000, n=3, seed=0, block_size=100)
+    got = enc.encode(db.from_sequence(TEXTS, npartitions=4))
+    assert got.dtype == np.uint8
+    np.testing.assert_array_equal(got.compute(), enc.encode(TEXTS).indices)

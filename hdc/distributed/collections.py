@@ -29,6 +29,7 @@ from .._validate import n_words
 from ..accumulator import Accumulator
 from ..encoders import ItemMemory, NGramEncoder, RandomProjection, RecordEncoder
 from ..hv import BinaryHV
+from ..sparse import SparseHV, index_dtype
 
 __all__ = ["encode", "fit", "partial_fit", "predict"]
 
@@ -36,20 +37,32 @@ _ROWS_2D = (RecordEncoder, RandomProjection)  # inputs (n, features): one row pe
 _FAN_IN = 8  # partitions merged per step of the count reduction
 
 
+def _row_layout(encoder):
+    """(row width, dtype) of the encoded rows: words, or a sparse encoder's block indices."""
+    block_size = getattr(encoder, "block_size", None)
+    if block_size is None:
+        return n_words(encoder.dim), np.dtype(np.uint64)
+    return encoder.dim // block_size, index_dtype(block_size)
+
+
 def _encode_block(block, encoder):
     out = encoder.encode(block)
+    if isinstance(out, SparseHV):
+        return out.indices.reshape(-1, out.blocks)
     return out.words.reshape(-1, out.n_words)
 
 
 def _encode_partition(items, encoder):
     items = list(items)
     if not items:
-        return np.empty((0, n_words(encoder.dim)), np.uint64)
+        return np.empty((0, _row_layout(encoder)[0]), _row_layout(encoder)[1])
     return _encode_block(items, encoder)
 
 
 def encode(encoder, X):
-    """Encode a Dask collection lazily, partition by partition: a ``dask.array`` of words ``(n, W)``.
+    """Encode a Dask collection lazily, partition by partition: a ``dask.array`` of words ``(n, W)``
+    uint64, or for a sparse encoder (``block_size=L``) of block indices ``(n, dim // L)`` in the
+    smallest unsigned dtype holding ``L`` (wrap a block with ``hdc.SparseHV(block, L)``).
 
     ``X``: a ``dask.bag`` of items (strings or token lists for ``NGramEncoder``, symbols for
     ``ItemMemory``, numbers for the scalar encoders), or a ``dask.array`` of inputs with one row
@@ -58,16 +71,13 @@ def encode(encoder, X):
     Row ``i`` of the result is ``encoder.encode(...)`` of row ``i`` of ``X``: wrap a computed block
     with ``hdc.BinaryHV(block, encoder.dim)``.
     """
-    w = n_words(encoder.dim)
-    if getattr(encoder, "block_size", None) is not None:
-        raise ValueError(f"{type(encoder).__name__} makes sparse block codes; out-of-core encoding on Dask "
-                         "collections covers dense encoders (block_size=None) for now")
+    w, dtype = _row_layout(encoder)
     if isinstance(encoder, ItemMemory) and encoder.grow:
         raise ValueError("an ItemMemory with grow=True numbers new symbols in the order it meets them, which "
                          "partitions encoded apart cannot share: build it with all its symbols (grow=False)")
     if isinstance(X, db.Bag):
         enc = dask.delayed(encoder, pure=True)
-        parts = [da.from_delayed(dask.delayed(_encode_partition)(p, enc), shape=(np.nan, w), dtype=np.uint64)
+        parts = [da.from_delayed(dask.delayed(_encode_partition)(p, enc), shape=(np.nan, w), dtype=dtype)
                  for p in X.to_delayed()]
         return da.concatenate(parts, axis=0)
     if isinstance(X, da.Array):
@@ -78,8 +88,8 @@ def encode(encoder, X):
                              f"hypervector), got shape {X.shape}")
         if rows_2d:
             X = X.rechunk({1: -1})
-            return X.map_blocks(_encode_block, encoder, chunks=(X.chunks[0], (w,)), dtype=np.uint64)
-        return X.map_blocks(_encode_block, encoder, chunks=(X.chunks[0], (w,)), new_axis=1, dtype=np.uint64)
+            return X.map_blocks(_encode_block, encoder, chunks=(X.chunks[0], (w,)), dtype=dtype)
+        return X.map_blocks(_encode_block, encoder, chunks=(X.chunks[0], (w,)), new_axis=1, dtype=dtype)
     raise TypeError(f"X must be a dask.bag or a dask.array, got {type(X).__name__}")
 
 
