@@ -330,9 +330,10 @@ def test_docstrings_docs_and_example_run(tmp_path):
     root = pathlib.Path(__file__).resolve().parent.parent
     blocks = re.findall(r"```python\n(.*?)```", (root / "docs" / "distributed.md").read_text(), flags=re.S)
     local = [b for b in blocks if "tcp://" not in b]
-    assert len(local) == 2
+    assert len(local) == 3
     for block in local:
-        exec(compile(block.replace("/tmp/hdc-sharded-doc", str(tmp_path / "doc")), "docs/distributed.md", "exec"),
+        block = block.replace("/tmp/hdc-sharded-doc", str(tmp_path / "doc"))
+        exec(compile(block, "docs/distributed.md", "exec"),
              {"__name__": "docs"})
     out = subprocess.run([sys.executable, str(root / "examples" / "sharded_memory.py"), "--n", "3000", "--dim", "256",
                           "--dir", str(tmp_path / "example")], capture_output=True, text=True, timeout=120,

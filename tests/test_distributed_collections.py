@@ -150,3 +150,11 @@ def test_sparse_ngram_encoder_on_a_bag():
     got = enc.encode(db.from_sequence(TEXTS, npartitions=4))
     assert got.dtype == np.uint8
     np.testing.assert_array_equal(got.compute(), enc.encode(TEXTS).indices)
+
+
+def test_sparse_classifier_on_collections_is_refused():
+    enc = hdc.RecordEncoder(4096, n_features=3, seed=0, block_size=16)
+    X = da.from_array(np.random.default_rng(0).random((20, 3)), chunks=10)
+    clf = hdc.CentroidClassifier(4096, block_size=16)
+    with pytest.raises(ValueError, match="block_size=16.*in process only"):
+        clf.fit(enc.encode(X), np.arange(20) % 2)

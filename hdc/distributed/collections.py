@@ -191,7 +191,14 @@ def _compute(obj, progress):
     return obj.compute()
 
 
+def _dense_only(clf):
+    if getattr(clf, "block_size", None) is not None:
+        raise ValueError(f"a CentroidClassifier of sparse block codes (block_size={clf.block_size}) trains and "
+                         "predicts in process only: compute the encoded blocks and pass hdc.SparseHV batches")
+
+
 def _counts(clf, X, y, progress):
+    _dense_only(clf)
     dim = clf._dim
     blocks, row_chunks = _word_blocks(X, dim)
     labels = _label_blocks(y, len(blocks), row_chunks)
@@ -243,5 +250,6 @@ def _predict_block(words, clf):
 def predict(clf, X):
     """``clf.predict(X)`` on a dask.array of words: a lazy dask.array of labels, one per row."""
     clf._check_fitted()
+    _dense_only(clf)
     X = _word_blocks(X, clf._dim) and X.rechunk({1: -1})
     return X.map_blocks(_predict_block, clf, drop_axis=1, dtype=clf.classes_.dtype)
