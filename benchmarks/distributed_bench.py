@@ -1,13 +1,15 @@
 """Benchmarks of hdc.distributed (issue 15's targets). Each prints medians and same-run ratios.
 
     python benchmarks/distributed_bench.py overhead   [--n 20000 --dim 10000 --shards 2 --repeat 30]
+                                                      [--block-size 1024: sparse block codes]
     python benchmarks/distributed_bench.py throughput [--n 2000000 --dim 10000 --batch 256 --repeat 3]
     python benchmarks/distributed_bench.py beyond     [--gb 3 --workers 4 --limit 1GB --dim 10000]
     python benchmarks/distributed_bench.py ooc        [--gb 5 --dim 10000 --chunk 20000]
 
 overhead:   ShardedMemory.search minus AssociativeMemory.search of the same items, per batch of
             1, 256 and 1,024 queries, on a threaded local cluster and on local worker processes.
-            Target: <= 2 ms (threads), <= 5 ms (processes).
+            Target: <= 2 ms (threads), <= 5 ms (processes). With --block-size L: sparse block codes
+            of dim // L blocks (both memories built with block_size=L).
 throughput: queries/s of 2 worker processes x 1 thread vs one in-process memory on 2 threads.
             Target: ratio >= 0.8.
 beyond:     a memory larger than any worker's memory_limit, shards memory-mapped: exact answers,
@@ -37,26 +39,34 @@ def _median_ms(fn, repeat):
     return 1e3 * float(np.median(times))
 
 
-def _fill(mem, n, dim, step=25_000):
+def _random(n, dim, seed, block_size=None):
+    if block_size is None:
+        return hdc.random(n, dim, seed=seed)
+    return hdc.random_sparse(n, dim // block_size, block_size, seed=seed)
+
+
+def _fill(mem, n, dim, step=25_000, block_size=None):
     for start in range(0, n, step):
-        mem.add(hdc.random(min(step, n - start), dim, seed=start))
+        mem.add(_random(min(step, n - start), dim, start, block_size))
 
 
 def overhead(args):
     from hdc.distributed import ShardedMemory
 
-    ref = hdc.AssociativeMemory(args.dim)
-    _fill(ref, args.n, args.dim)
-    print(f"{args.n} x {args.dim} bits, {args.shards} shards, k=10, median of {args.repeat}; hdc isa "
+    size = args.block_size
+    ref = hdc.AssociativeMemory(args.dim, block_size=size)
+    _fill(ref, args.n, args.dim, block_size=size)
+    what = "bits" if size is None else f"(sparse, block_size {size})"
+    print(f"{args.n} x {args.dim} {what}, {args.shards} shards, k=10, median of {args.repeat}; hdc isa "
           f"{hdc.get_isa()}, {os.cpu_count()} cores")
     for processes in (False, True):
         kind = "processes" if processes else "threads"
         threads = max(1, (os.cpu_count() or 1) // args.shards)
         with ShardedMemory(args.dim, args.shards, processes=processes, n_workers=args.shards,
-                           threads_per_worker=threads) as mem:
-            _fill(mem, args.n, args.dim)
+                           threads_per_worker=threads, block_size=size) as mem:
+            _fill(mem, args.n, args.dim, block_size=size)
             for nq in (1, 256, 1024):
-                q = hdc.random(nq, args.dim, seed=nq)
+                q = _random(nq, args.dim, nq, size)
                 d1, l1 = mem.search(q, 10)
                 d2, l2 = ref.search(q, 10)
                 assert np.array_equal(d1, d2) and np.array_equal(l1, l2)
@@ -181,6 +191,7 @@ def main():
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--limit", default="1GB")
     p.add_argument("--chunk", type=int, default=20_000)
+    p.add_argument("--block-size", type=int, default=None, help="overhead: sparse block codes of this block size")
     p.add_argument("--dir", default=None, help="where 'beyond' writes its shard files (default: the temp dir)")
     args = p.parse_args()
     defaults = {"overhead": dict(n=2_000, repeat=50), "throughput": dict(n=2_000_000, repeat=3),
