@@ -110,7 +110,7 @@ static sscratch scratch_of(const sjob *j, int slot)
     char *p = j->scratch + (size_t)slot * j->scratch_bytes;
     sscratch s;
     s.list = (uint32_t *)p;
-    s.counts = (uint16_t *)(s.list + j->n_k);
+    s.counts = (uint16_t *)(s.list + (j->n_k + 1) / 2 * 2);  /* 8-byte aligned */
     s.win = (uint64_t *)(s.counts + (j->n_k + 3) / 4 * 4);     /* 8-byte aligned */
     s.wgt = (double *)(s.win + j->k);
     s.hist = (uint32_t *)(s.wgt + j->k);
@@ -121,7 +121,7 @@ static sscratch scratch_of(const sjob *j, int slot)
 
 static size_t scratch_bytes(const sjob *j)
 {
-    size_t b = j->n_k * sizeof(uint32_t) + (j->n_k + 3) / 4 * 4 * sizeof(uint16_t)
+    size_t b = (j->n_k + 1) / 2 * 2 * sizeof(uint32_t) + (j->n_k + 3) / 4 * 4 * sizeof(uint16_t)
                + j->k * (sizeof(uint64_t) + sizeof(double))
                + (3 * j->n_b + 2 + 64) * sizeof(uint32_t);
     if (!j->small && j->n_k * sizeof(uint64_t) > b)
