@@ -6,6 +6,7 @@
     python benchmarks/attention_vs_sdpa.py --long --plot docs/attention_long_context.png
                                                                  # issue 13: L = 1,024 .. 65,536,
                                                                  # sparse-code event-driven kernel
+    python benchmarks/attention_vs_sdpa.py --isas all             # the C kernel on every SIMD path
 
 Runs are interleaved (one repeat of every variant per round) so background load hits them
 alike; medians over rounds are reported, with ratios to SDPA taken in the same run, both of
@@ -30,7 +31,7 @@ import numpy as np
 
 
 def _variants(L, heads, bits, topk, dv, threads, long=False, blocks=8, block_size=1024, touched=None,
-              sparse_only=False):
+              sparse_only=False, isas=()):
     import torch
 
     import hdc
@@ -44,9 +45,11 @@ def _variants(L, heads, bits, topk, dv, threads, long=False, blocks=8, block_siz
     vb = hdc.random((heads, L), bits, seed=3)
     tq, tk, tv = (torch.randn(1, heads, L, 64) for _ in range(3))
 
-    def on(name, values, aggregate="softmax"):
+    def on(name, values, aggregate="softmax", isa=None):
         def f():
             with hdc.use_backend(name):
+                if isa is not None:
+                    hdc.set_isa(isa)
                 attention.kwta_attention(q, k, values, topk, causal=True, aggregate=aggregate)
         return f
 
@@ -70,16 +73,24 @@ def _variants(L, heads, bits, topk, dv, threads, long=False, blocks=8, block_siz
     out = {f"kwta ({name})": on(name, v) for name in hdc.backends()
            if name != "numpy" or L <= 2048}      # the NumPy reference is slow at 4096
     if "c" in hdc.backends():
-        out["kwta majority (c)"] = on("c", vb, "majority")
+        out["kwta majority (c)"] = on("c", vb, "majority", hdc.get_isa() if isas else None)
+        for isa in isas:
+            out[f"kwta (c, {isa})"] = on("c", v, isa=isa)
+        if isas:  # the plain variants run on the best path
+            best = hdc.available_isas()[-1]
+            out["kwta (c)"] = on("c", v, isa=best)
+            out["kwta majority (c)"] = on("c", vb, "majority", best)
     out["torch sdpa float32"] = sdpa
     return out
 
 
 def measure(L, heads=4, bits=256, topk=32, dv=64, threads=2, rounds=7, settle=0.2, long=False,
-            blocks=8, block_size=1024, sparse_only=False):
+            blocks=8, block_size=1024, sparse_only=False, isas=()):
+    """Interleaved medians of every variant at sequence length L (``isas``: extra C variants, one
+    per SIMD path)."""
     touched = []
     variants = _variants(L, heads, bits, topk, dv, threads, long, blocks, block_size, touched,
-                         sparse_only)
+                         sparse_only, isas)
     for f in variants.values():        # warm up (compiles the Numba kernel)
         f()
     times = {name: [] for name in variants}
@@ -131,8 +142,15 @@ def main(argv=None):
                          "bucket then holds about R keys whatever L: constant work per query)")
     ap.add_argument("--sparse-only", action="store_true", help="--long: time the sparse kernel only")
     ap.add_argument("--plot", metavar="PNG", help="--long: log-log plot of time against L")
+    ap.add_argument("--isas", default="", metavar="LIST",
+                    help="also time the C kernel on these SIMD paths (comma-separated, or 'all')")
     ap.add_argument("--json", metavar="PATH")
     args = ap.parse_args(argv)
+    import hdc
+    isas = hdc.available_isas() if args.isas == "all" else tuple(filter(None, args.isas.split(",")))
+    for isa in isas:
+        if isa not in hdc.available_isas():
+            ap.error(f"--isas: {isa!r} is not available here ({', '.join(hdc.available_isas())})")
     if args.long and args.L == [4096]:
         args.L = [1024, 2048, 4096, 8192, 16384, 32768, 65536]
     results = []
@@ -143,7 +161,7 @@ def main(argv=None):
         if args.sparse_only:
             rounds = args.rounds
         r = measure(L, args.heads, args.bits, args.topk, args.dv, args.threads, rounds, args.settle,
-                    args.long, args.blocks, block_size, args.sparse_only)
+                    args.long, args.blocks, block_size, args.sparse_only, isas)
         results.append(r)
         print(f"\nL={L}, {args.heads} heads, {args.bits}-bit codes, topk={args.topk}, dv={args.dv}, "
               f"{args.threads} threads, median of {rounds} interleaved rounds")

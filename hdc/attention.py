@@ -169,7 +169,7 @@ def kwta_select(q, k, topk, causal=True, return_touched=False):
         scores = np.empty((c.n_h, c.n_q, c.topk), np.int32)
         touched = c.run("select", scores, idx)
     else:
-        dist = np.empty((c.n_h, c.n_q, c.topk), np.uint32)
+        dist = np.empty((c.n_h, c.n_q, c.topk), np.int32)
         touched = c.run("select", dist, idx)
         scores = np.where(idx >= 0, c.max_score - dist.astype(np.int64), -1).astype(np.int32)
     result = scores.reshape(c.out_shape(c.topk)), idx.reshape(c.out_shape(c.topk))

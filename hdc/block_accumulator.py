@@ -4,7 +4,8 @@ import numpy as np
 from ._validate import check_int
 from .ops import _check_weights
 from .sparse import MAX_BLOCKS, MAX_DENSE_DIM, SparseHV, check_block_size, index_dtype
-from .sparse_ops import check_sparse, kernels, tie_indices
+from .backend import kernels
+from .sparse_ops import check_sparse, tie_indices
 
 
 class BlockAccumulator:
@@ -82,7 +83,7 @@ class BlockAccumulator:
                 raise TypeError("weights must be integers for a BlockAccumulator (its counts are exact)")
             total = int(w.sum())
             w = w * sign
-        kernels().block_counts(rows, self._block_size, w, self._counts)
+        kernels().sparse_block_counts(rows, self._block_size, w, self._counts)
         return sign * total
 
     def add(self, x, weights=None):

@@ -83,7 +83,8 @@ class SparseHV:
                 raise ValueError(f"indices must be >= 0, got {low}")
             if high >= block_size:
                 raise ValueError(f"indices must be < block_size={block_size}, got {high}")
-        self._indices = np.ascontiguousarray(array, dtype=dtype)
+        # a private copy: the checks above keep holding whatever the caller does to its array
+        self._indices = np.array(array, dtype=dtype, order="C", copy=True)
         self._block_size = block_size
 
     @classmethod
@@ -97,8 +98,13 @@ class SparseHV:
     # ---- attributes ---------------------------------------------------------------------------
     @property
     def indices(self):
-        """The active index of every block, ``batch_shape + (blocks,)``."""
-        return self._indices
+        """The active index of every block, ``batch_shape + (blocks,)``, a read-only view.
+
+        To edit, copy: ``SparseHV(x.indices.copy(), x.block_size)`` checks the new indices.
+        """
+        view = self._indices.view()
+        view.flags.writeable = False
+        return view
 
     @property
     def block_size(self):

@@ -12,8 +12,8 @@ here. Semantics (blocks ``K``, block size ``L``):
 """
 import numpy as np
 
-from . import backend
-from ._kernels import sparse as sparse_kernels
+from ._kernels.sparse import numpy_ref as sparse_reference
+from .backend import kernels
 from ._validate import check_int
 from .hv import BinaryHV
 from .ops import _check_weights
@@ -24,12 +24,6 @@ _GATHER_ROWS = 1 << 14
 # Bytes of the (queries, rows) overlap block held at a time by ``within``.
 _WITHIN_BLOCK_BYTES = 1 << 22
 _WIDER = {np.dtype(np.uint8): np.uint16, np.dtype(np.uint16): np.uint32, np.dtype(np.uint32): np.uint64}
-
-
-def kernels():
-    """The sparse kernel module of the active backend."""
-    backend.kernels()  # raises the backend's own error when it is unavailable
-    return sparse_kernels.for_backend(backend.get_backend())
 
 
 def _describe(x):
@@ -105,16 +99,16 @@ def overlap(a, b):
     shape = np.broadcast_shapes(a.shape, b.shape)
     out = np.empty(shape, np.int32)
     if a.shape == b.shape:
-        k.overlap(_rows(a), _rows(b), out.reshape(-1))
+        k.sparse_overlap(_rows(a), _rows(b), out.reshape(-1))
     elif a.ndim == 0 or b.ndim == 0:
         single, many = (a, b) if a.ndim == 0 else (b, a)
-        k.cdist(_rows(single), _rows(many.reshape(-1)), out.reshape(1, -1))
+        k.sparse_cdist(_rows(single), _rows(many.reshape(-1)), out.reshape(1, -1))
     else:
         x, y = _broadcast_indices(a, b)
         x, y, flat = x.reshape(-1, a.blocks), y.reshape(-1, a.blocks), out.reshape(-1)
         for start in range(0, flat.size, _GATHER_ROWS):
             stop = min(flat.size, start + _GATHER_ROWS)
-            k.overlap(np.ascontiguousarray(x[start:stop]), np.ascontiguousarray(y[start:stop]), flat[start:stop])
+            k.sparse_overlap(np.ascontiguousarray(x[start:stop]), np.ascontiguousarray(y[start:stop]), flat[start:stop])
     return out
 
 
@@ -135,7 +129,7 @@ def cdist(a, b):
     ra, rb = _as_batch(a, "a"), _as_batch(b, "b")
     out = np.empty((ra.shape[0], rb.shape[0]), np.int32)
     if out.size:
-        kernels().cdist(ra, rb, out)
+        kernels().sparse_cdist(ra, rb, out)
     return (2 * (a.blocks - out)).astype(np.int32, copy=False)
 
 
@@ -155,7 +149,7 @@ def topk(queries, memory, k):
     ov = np.empty((rq.shape[0], k), np.int32)
     idx = np.empty((rq.shape[0], k), np.int64)
     if rq.shape[0]:
-        kernels().topk(rq, rm, k, ov, idx)
+        kernels().sparse_topk(rq, rm, k, ov, idx)
     dist = (2 * (memory.blocks - ov)).astype(np.int32, copy=False)
     if queries.ndim == 0:
         return dist[0], idx[0]
@@ -177,7 +171,7 @@ def within(queries, memory, radius, *, flat=False):
     for j in range(0, rm.shape[0] if rq.shape[0] else 0, rows):
         stop = min(rm.shape[0], j + rows)
         ov = np.empty((rq.shape[0], stop - j), np.int32)
-        k.cdist(rq, rm[j:stop], ov)
+        k.sparse_cdist(rq, rm[j:stop], ov)
         qi, mi = np.nonzero(ov >= need)
         qs.append(qi)
         ids.append(mi + j)
@@ -237,7 +231,7 @@ def bundle(x, weights=None, tie=None, seed=None):
     out = np.empty(rest + (x.blocks,), x.indices.dtype)
     if w is not None and w.dtype != np.int64:
         # float weights: one shared NumPy path, so every backend agrees to the bit
-        sparse_kernels.for_backend("numpy").bundle(columns, x.block_size, w, ties, out.reshape(-1))
+        sparse_reference.sparse_bundle(columns, x.block_size, w, ties, out.reshape(-1))
     else:
-        kernels().bundle(columns, x.block_size, w, ties, out.reshape(-1))
+        kernels().sparse_bundle(columns, x.block_size, w, ties, out.reshape(-1))
     return SparseHV._wrap(out, x.block_size)

@@ -5,10 +5,8 @@ arrays it is given; the C kernel itself rejects indices >= block_size before rea
 """
 import numpy as np
 
-from .._c import I64 as _I64, U32 as _U32, U64 as _U64, check_array as _arr, check_shape as _shape
+from .._c import I32 as _I32, I64 as _I64, U32 as _U32, U64 as _U64, check_array as _arr, check_shape as _shape
 from .._c import ffi, lib, ptr as _p
-
-_I32 = np.dtype(np.int32)
 
 
 def _call(q, keys, block_size, k, n_visible, mode, v, width, inv_temp, out_score, out, out_idx):
