@@ -367,6 +367,7 @@ static void test_kwta_sparse(size_t n_b, uint64_t bs, size_t n_h, size_t n_q, si
                           &touched) == -1, "kwta_sparse k=0 must fail");
     free(q), free(keys), free(nv), free(oi), free(oi2), free(os), free(vf), free(of), free(vw);
     free(om);
+}
 
 /* sparse block codes: indices of itemsize bytes from a small alphabet (many ties), odd block
  * counts around the 16/32/64-lane widths, against a naive count; top-k order checked too */
