@@ -77,11 +77,12 @@ def _visible(n_q, n_k, causal):
 
 def _prepare(q, k, topk, causal):
     _check_codes(q, k)
-    topk = check_int(topk, "topk", low=1)
     lead = q.shape[:-1]
     n_q, n_k, w = q.shape[-1], k.shape[-1], q.n_words
-    qw = np.ascontiguousarray(q.words.reshape(-1, n_q, w))
-    kw = np.ascontiguousarray(k.words.reshape(-1, n_k, w))
+    topk = min(check_int(topk, "topk", low=1), n_k)  # no query can have more winners than keys
+    n_h = int(np.prod(lead, dtype=np.int64))
+    qw = np.ascontiguousarray(q.words.reshape(n_h, n_q, w))
+    kw = np.ascontiguousarray(k.words.reshape(n_h, n_k, w))
     n_visible = _visible(n_q, n_k, bool(causal))
     return lead, n_q, n_k, topk, qw, kw, n_visible
 
@@ -90,8 +91,8 @@ def kwta_select(q, k, topk, causal=True):
     """The winners only: ``(scores, indices)`` of each query's ``topk`` best visible keys.
 
     Shapes: q ``(..., Lq)``, k ``(..., Lk)`` codes -> scores int32 and indices int64
-    ``(..., Lq, topk)``; highest score first, ties by smaller key index; slots past the visible
-    count hold score -1 and index -1.
+    ``(..., Lq, min(topk, Lk))``; highest score first, ties by smaller key index; slots past the
+    visible count hold score -1 and index -1.
 
     >>> import hdc
     >>> c = hdc.random(5, 128, seed=0)
@@ -126,7 +127,7 @@ def kwta_attention(q, k, v, topk, causal=True, aggregate="softmax", temperature=
 
     Shapes: q ``(..., Lq)``, k ``(..., Lk)`` BinaryHV codes with the same leading (head/batch)
     axes and dim. With ``return_indices=True`` also returns the winners, int64
-    ``(..., Lq, topk)``, padded with -1.
+    ``(..., Lq, min(topk, Lk))``, padded with -1 (a ``topk`` above ``Lk`` keeps every visible key).
 
     >>> import numpy as np, hdc
     >>> c = hdc.random((4, 32), 256, seed=0)           # 4 heads, 32 tokens

@@ -12,6 +12,8 @@ import importlib
 import os
 import threading
 
+from ._validate import check_int
+
 _MODULES = {"c": "hdc._kernels.c_kernels", "numba": "hdc._kernels.numba_kernels",
             "numpy": "hdc._kernels.numpy_ref"}
 _PREFERENCE = ("c", "numba", "numpy")
@@ -28,13 +30,17 @@ _state = threading.local()
 _default = None
 
 
+# More threads than this is a typo, and the C pool takes the count as a C int.
+MAX_THREADS = 1024
+
+
 def _threads_from_env():
     """``HDC_NUM_THREADS`` as a thread count for every backend, or None when unset."""
     value = os.environ.get("HDC_NUM_THREADS")
     if not value:
         return None
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"HDC_NUM_THREADS must be a positive integer, got {value!r}")
+    if not value.isdigit() or not 1 <= int(value) <= MAX_THREADS:
+        raise ValueError(f"HDC_NUM_THREADS must be an integer in [1, {MAX_THREADS}], got {value!r}")
     return int(value)
 
 
@@ -131,8 +137,7 @@ def kernels():
 def set_num_threads(n):
     """Threads used by the C and Numba kernels (default: ``HDC_NUM_THREADS``, else all cores)."""
     global _num_threads
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
+    n = check_int(n, "n", low=1, high=MAX_THREADS)
     _num_threads = n
     for module in _loaded.values():
         module.set_num_threads(n)

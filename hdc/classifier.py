@@ -89,6 +89,8 @@ class CentroidClassifier:
         y = np.asarray(y)
         if y.ndim != 1 or y.shape[0] != len(X):
             raise ValueError(f"y must have shape ({len(X)},) (one label per row of X), got {y.shape}")
+        if y.dtype.kind in "fc" and np.isnan(y).any() or y.dtype == object and any(v != v for v in y.tolist()):
+            raise ValueError(f"y contains NaN at row {int(np.flatnonzero(y != y)[0])}; every sample needs a label")
         return X, y
 
     def _setup(self):

@@ -6,20 +6,41 @@ Padding bits past ``dim`` are always 0.
 """
 import numpy as np
 
-from ._validate import check_dim, n_words, padding_mask
+from ._validate import check_dim, check_int, n_words, padding_mask
+
+
+def _key_axes(part):
+    """How many batch axes one index item consumes (None and a 0-d bool add an axis: 0)."""
+    if part is None or part is Ellipsis:
+        return 0
+    if isinstance(part, (list, np.ndarray)):
+        arr = np.asarray(part)
+        return arr.ndim if arr.dtype == bool else 1
+    if isinstance(part, (bool, np.bool_)):
+        return 0
+    return 1
 
 
 def _index_key(key, ndim):
-    """Check that an index only touches batch axes (never the word axis)."""
+    """An index over the batch axes only, plus a full slice of the word axis.
+
+    An Ellipsis stands for the batch axes the other items leave out, never the word axis, so
+    ``x[..., 1]``, ``x[..., None]`` and boolean masks index the batch shape as NumPy would.
+    """
     parts = key if isinstance(key, tuple) else (key,)
-    used = sum(1 for p in parts if p is not None and p is not Ellipsis
-               and not (isinstance(p, np.ndarray) and p.dtype == bool and p.ndim > 1))
-    used += sum(p.ndim - 1 for p in parts if isinstance(p, np.ndarray) and p.dtype == bool and p.ndim > 1)
+    parts = tuple(np.asarray(p) if isinstance(p, list) else p for p in parts)
+    if sum(p is Ellipsis for p in parts) > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    used = sum(_key_axes(p) for p in parts)
     if used > ndim:
         raise IndexError(f"too many indices: BinaryHV has {ndim} batch axes, got {used}")
+    fill = (slice(None),) * (ndim - used)
     if any(p is Ellipsis for p in parts):
-        return parts
-    return parts + (Ellipsis,)
+        at = next(i for i, p in enumerate(parts) if p is Ellipsis)
+        parts = parts[:at] + fill + parts[at + 1:]
+    else:
+        parts = parts + fill
+    return parts + (slice(None),)
 
 
 class BinaryHV:
@@ -97,6 +118,8 @@ class BinaryHV:
 
     def __getitem__(self, key):
         words = self._words[_index_key(key, self.ndim)]
+        if words.ndim < 1 or words.shape[-1] != self.n_words:  # the word axis must stay whole
+            raise IndexError(f"index {key!r} does not select whole hypervectors of batch shape {self.shape}")
         return BinaryHV._wrap(np.ascontiguousarray(words), self._dim)
 
     def __iter__(self):
@@ -105,6 +128,10 @@ class BinaryHV:
 
     def __repr__(self):
         return f"BinaryHV(shape={self.shape}, dim={self._dim})"
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError("a BinaryHV is not a NumPy array: use hv.to_bool() for its elements "
+                        "(batch_shape + (dim,)) or hv.words for the packed uint64 words")
 
     def copy(self):
         return BinaryHV._wrap(self._words.copy(), self._dim)
@@ -180,11 +207,20 @@ class BinaryHV:
     @classmethod
     def from_bytes(cls, data, dim, shape=None):
         """From raw bytes in the packed layout (``to_bytes`` output); ``shape`` is the batch shape."""
-        packed = np.frombuffer(bytes(data), np.uint8)
+        dim = check_dim(dim)
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data must be bytes, bytearray or memoryview, got {type(data).__name__}")
+        packed = np.frombuffer(data, np.uint8)
         n_bytes = (dim + 7) // 8
         if packed.size % n_bytes:
             raise ValueError(f"data has {packed.size} bytes, not a multiple of ceil(dim / 8) = {n_bytes}")
-        shape = (packed.size // n_bytes,) if shape is None else tuple(shape)
+        if shape is None:
+            shape = (packed.size // n_bytes,)
+        else:
+            shape = tuple(check_int(s, "shape", low=0) for s in (shape if isinstance(shape, tuple) else (shape,)))
+            if int(np.prod(shape, dtype=object)) * n_bytes != packed.size:
+                raise ValueError(f"shape {shape} needs {int(np.prod(shape, dtype=object)) * n_bytes} bytes "
+                                 f"of data, got {packed.size}")
         return cls.from_packed(packed.reshape(shape + (n_bytes,)), dim)
 
     def to_packed(self):
