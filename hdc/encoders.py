@@ -316,8 +316,10 @@ class ItemMemory:
 
     @property
     def vectors(self):
-        """All rows, BinaryHV ``(len(self),)``."""
-        return BinaryHV._wrap(self._words, self.dim)
+        """All rows, a read-only BinaryHV view ``(len(self),)``."""
+        words = self._words.view()
+        words.flags.writeable = False
+        return BinaryHV._wrap(words, self.dim)
 
     def add(self, symbols):
         """Add symbols not yet present (in order); returns their row indices (int64)."""

@@ -85,8 +85,14 @@ class BinaryHV:
     # ---- attributes ---------------------------------------------------------------------------
     @property
     def words(self):
-        """The packed words, ``batch_shape + (n_words,)`` uint64."""
-        return self._words
+        """The packed words, ``batch_shape + (n_words,)`` uint64, a read-only view.
+
+        Read-only so that no write can set a padding bit or change a vector shared with a
+        memory or codebook; to edit bits, copy: ``BinaryHV(hv.words.copy(), hv.dim)`` checks them.
+        """
+        words = self._words.view()
+        words.flags.writeable = False
+        return words
 
     @property
     def dim(self):

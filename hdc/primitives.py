@@ -138,6 +138,8 @@ def hamming_row(a, b):
     >>> hamming_row(x.words, y.words) == int(hdc.hamming(x, y))
     True
     """
+    if b.shape[0] != a.shape[0]:
+        raise ValueError("hamming_row: a and b must have the same number of words")
     total = 0
     for i in range(a.shape[0]):
         total += _ctpop64(a[i] ^ b[i])
@@ -156,6 +158,8 @@ def xor_row(a, b, out):
     >>> bool((out == (x ^ y).words).all())
     True
     """
+    if a.shape[0] != out.shape[0] or b.shape[0] != out.shape[0]:
+        raise ValueError("xor_row: a, b and out must have the same number of words")
     for i in range(out.shape[0]):
         out[i] = a[i] ^ b[i]
 
@@ -170,6 +174,8 @@ def get_bit(row, i):
     >>> [get_bit(x.words, i) for i in range(3)]
     [0, 1, 1]
     """
+    if i < 0 or i >= row.shape[0] * 64:
+        raise IndexError("get_bit: element index outside the row")
     return np.int64((row[i >> 6] >> np.uint64(i & 63)) & np.uint64(1))
 
 
@@ -184,6 +190,8 @@ def set_bit(row, i, value):
     >>> row.tolist()
     [0, 2]
     """
+    if i < 0 or i >= row.shape[0] * 64:
+        raise IndexError("set_bit: element index outside the row")
     mask = np.uint64(1) << np.uint64(i & 63)
     if value:
         row[i >> 6] |= mask
@@ -208,6 +216,8 @@ def rotate_row(row, dim, shift, out):
     True
     """
     n = out.shape[0]
+    if dim < 1 or (dim + 63) // 64 != n or row.shape[0] != n:
+        raise ValueError("rotate_row: row and out must both have ceil(dim / 64) words")
     s = shift % dim
     if s == 0:
         for j in range(n):
