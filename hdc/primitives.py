@@ -35,6 +35,8 @@ Example: count the stored vectors within a Hamming radius of a query, in paralle
 >>> int(count_within(mem.words[3], mem.words, 4096))
 1000
 """
+import os
+
 import numba
 import numpy as np
 from llvmlite import ir
@@ -43,6 +45,12 @@ from numba.extending import intrinsic
 
 __all__ = ["JIT_OPTIONS", "jit", "popcount64", "popcount_row", "hamming_row", "xor_row", "get_bit",
            "set_bit", "rotate_row"]
+
+# Numba's threading layer: TBB (a dependency of hdc where wheels exist), else workqueue; both
+# survive fork() (multiprocessing pools, DataLoader workers), while numba's OpenMP layer kills a
+# process forked after a parallel kernel ran. NUMBA_THREADING_LAYER(_PRIORITY) still decide.
+if not (os.environ.get("NUMBA_THREADING_LAYER") or os.environ.get("NUMBA_THREADING_LAYER_PRIORITY")):
+    numba.config.THREADING_LAYER_PRIORITY = ["tbb", "workqueue", "omp"]
 
 #: The decorator options of every kernel in the library, in one place.
 JIT_OPTIONS = {"cache": True, "nogil": True, "fastmath": False}
