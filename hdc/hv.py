@@ -9,38 +9,12 @@ import numpy as np
 from ._validate import check_dim, check_int, n_words, padding_mask
 
 
-def _key_axes(part):
-    """How many batch axes one index item consumes (None and a 0-d bool add an axis: 0)."""
-    if part is None or part is Ellipsis:
-        return 0
-    if isinstance(part, (list, np.ndarray)):
-        arr = np.asarray(part)
-        return arr.ndim if arr.dtype == bool else 1
-    if isinstance(part, (bool, np.bool_)):
-        return 0
-    return 1
-
-
-def _index_key(key, ndim):
-    """An index over the batch axes only, plus a full slice of the word axis.
-
-    An Ellipsis stands for the batch axes the other items leave out, never the word axis, so
-    ``x[..., 1]``, ``x[..., None]`` and boolean masks index the batch shape as NumPy would.
-    """
+def _is_basic(key, ndim):
+    """True for ints and slices that address at most the batch axes (NumPy returns a view)."""
     parts = key if isinstance(key, tuple) else (key,)
-    parts = tuple(np.asarray(p) if isinstance(p, list) else p for p in parts)
-    if sum(p is Ellipsis for p in parts) > 1:
-        raise IndexError("an index can only have a single ellipsis ('...')")
-    used = sum(_key_axes(p) for p in parts)
-    if used > ndim:
-        raise IndexError(f"too many indices: BinaryHV has {ndim} batch axes, got {used}")
-    fill = (slice(None),) * (ndim - used)
-    if any(p is Ellipsis for p in parts):
-        at = next(i for i, p in enumerate(parts) if p is Ellipsis)
-        parts = parts[:at] + fill + parts[at + 1:]
-    else:
-        parts = parts + fill
-    return parts + (slice(None),)
+    return len(parts) <= ndim and all(
+        isinstance(p, slice) or isinstance(p, (int, np.integer)) and not isinstance(p, (bool, np.bool_))
+        for p in parts)
 
 
 class BinaryHV:
@@ -123,9 +97,19 @@ class BinaryHV:
         return self._words.shape[0]
 
     def __getitem__(self, key):
-        words = self._words[_index_key(key, self.ndim)]
-        if words.ndim < 1 or words.shape[-1] != self.n_words:  # the word axis must stay whole
-            raise IndexError(f"index {key!r} does not select whole hypervectors of batch shape {self.shape}")
+        """Index the batch axes exactly as NumPy indexes an array of shape ``self.shape``.
+
+        The word axis is never indexed: an Ellipsis, None or a boolean mask only ever addresses
+        batch axes, so the result always holds whole hypervectors.
+        """
+        try:
+            if _is_basic(key, self.ndim):
+                words = self._words[key]
+            else:  # NumPy picks the rows (its rules for Ellipsis, masks, advanced-index order)
+                rows = np.asarray(np.arange(int(np.prod(self.shape)), dtype=np.intp).reshape(self.shape)[key])
+                words = self._words.reshape(-1, self.n_words)[rows.reshape(-1)].reshape(rows.shape + (self.n_words,))
+        except OverflowError:  # an integer beyond int64 is out of range whatever the shape
+            raise IndexError(f"index {key!r} is out of range for batch shape {self.shape}") from None
         return BinaryHV._wrap(np.ascontiguousarray(words), self._dim)
 
     def __iter__(self):

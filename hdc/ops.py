@@ -3,12 +3,16 @@
 Each function validates its arguments, allocates the output and hands off to the active
 backend's kernels (see :mod:`hdc.backend`). All backends give bit-identical results.
 """
+import math
+
 import numpy as np
 
 from . import backend
 from ._validate import as_rng, check_dim, check_int, n_words, padding_mask
 from .hv import BinaryHV
 
+# More uint64 words than any allocation can hold (2**63 bytes).
+_MAX_WORDS = 1 << 60
 # Rows gathered at a time when broadcasting elementwise ops, to bound temporary memory.
 _GATHER_ROWS = 1 << 14
 
@@ -57,7 +61,9 @@ def random(n, dim, seed=None):
     shape = (check_int(n, "n", low=0),) if not isinstance(n, tuple) else tuple(
         check_int(s, "n", low=0) for s in n)
     rng = as_rng(seed)
-    count = int(np.prod(shape, dtype=np.int64)) * n_words(dim)
+    count = math.prod(shape) * n_words(dim)   # exact: a product past int64 must not wrap
+    if count > _MAX_WORDS:
+        raise ValueError(f"n={n!r} hypervectors of dim {dim} need {count} words, more than can be allocated")
     # random_raw is the bit generator's stream itself: stable across NumPy versions and machines
     words = rng.bit_generator.random_raw(count).astype(np.uint64, copy=False).reshape(shape + (n_words(dim),))
     if dim % 64:
