@@ -7,9 +7,20 @@ import numpy as np
 from ._validate import check_dim, check_int
 from .accumulator import Accumulator
 from .hv import BinaryHV
-from .ops import as_hv, random, topk
+from .ops import as_hv, cdist, random, topk
 
-__all__ = ["CentroidClassifier"]
+__all__ = ["CentroidClassifier", "NotFittedError"]
+
+# Temperatures tried when calibrating predict_proba (similarities lie in [-1, 1]).
+_TEMPERATURES = np.geomspace(0.5, 5000.0, 80)
+
+
+class NotFittedError(ValueError, AttributeError):
+    """A method that needs a fitted model was called before ``fit`` / ``partial_fit``.
+
+    A ValueError and an AttributeError, like scikit-learn's ``NotFittedError`` (so code written
+    for scikit-learn estimators catches it the same way), without importing scikit-learn.
+    """
 
 
 class CentroidClassifier:
@@ -27,6 +38,14 @@ class CentroidClassifier:
     than ``margin * dim`` bits farther than its own (a perceptron with margin). The prototypes of
     the last epoch with the best training accuracy are kept.
 
+    Defaults: 20 retraining epochs with margin 0.03, which out of the box reach what the tuned
+    recipes reach (digits, language identification; see docs/learning.md); ``epochs=0`` gives
+    plain majority prototypes.
+
+    ``decision_function`` gives the similarity to each class prototype; ``predict_proba`` a
+    softmax of those similarities with a temperature (``temperature_``) fitted on the training
+    data in ``fit`` by minimising the log-loss, so the probabilities are calibrated there.
+
     Shapes: ``fit(X, y)`` with ``X`` BinaryHV ``(n,)`` and ``y`` ``(n,)`` labels; ``predict(X)`` ->
     ``(n,)`` labels; ``prototypes_`` BinaryHV ``(n_classes,)`` in the order of ``classes_``.
 
@@ -40,7 +59,7 @@ class CentroidClassifier:
     ([0, 1, 2], 1.0)
     """
 
-    def __init__(self, dim, epochs=0, lr=1, margin=0.0, seed=0):
+    def __init__(self, dim, epochs=20, lr=1, margin=0.03, seed=0):
         self.dim = dim
         self.epochs = epochs
         self.lr = lr
@@ -113,7 +132,19 @@ class CentroidClassifier:
         for label in np.unique(y):
             self._acc[label].add(X[y == label])
         self._prototypes = None
+        if len(X):
+            self._calibrate(X, y)
         return self
+
+    def _calibrate(self, X, y):
+        """Fit ``temperature_``: the softmax temperature with the least log-loss on ``(X, y)``."""
+        sim = self._similarities(X)
+        rows = np.arange(len(X))
+        truth = np.searchsorted(self.classes_, y)
+        z = sim[None, :, :] * _TEMPERATURES[:, None, None]
+        z -= z.max(axis=2, keepdims=True)
+        log_p = z[:, rows, truth] - np.log(np.exp(z).sum(axis=2))
+        self.temperature_ = float(_TEMPERATURES[np.argmax(log_p.mean(axis=1))])
 
     def fit(self, X, y):
         """Reset, count every sample into its class, then retrain for ``epochs``; returns self."""
@@ -123,6 +154,7 @@ class CentroidClassifier:
             raise ValueError("X is empty; fit needs at least one sample")
         self.partial_fit(X, y)
         self.retrain(X, y, self.epochs)
+        self._calibrate(X, y)
         return self
 
     def retrain(self, X, y, epochs=1):
@@ -189,7 +221,7 @@ class CentroidClassifier:
     # ---- prediction ----------------------------------------------------------------------------
     def _check_fitted(self):
         if not getattr(self, "_acc", None):
-            raise ValueError("this CentroidClassifier is not fitted yet; call fit or partial_fit first")
+            raise NotFittedError("this CentroidClassifier is not fitted yet; call fit or partial_fit first")
 
     @property
     def classes_(self):
@@ -225,7 +257,34 @@ class CentroidClassifier:
         """Label of the nearest prototype for each row of ``X``, shape ``(n,)``."""
         return self.kneighbors(X, 1)[1][:, 0]
 
+    def _similarities(self, X):
+        """Similarity of each row to each prototype, float64 ``(n, n_classes)`` in [-1, 1]."""
+        return 1.0 - 2.0 * cdist(X, self.prototypes_).astype(np.float64) / self._dim
+
+    def decision_function(self, X):
+        """Similarity of each row to each class prototype: ``(n, n_classes)`` in [-1, 1].
+
+        With two classes, scikit-learn's convention: ``(n,)``, the second class's similarity minus
+        the first's (positive means ``classes_[1]``).
+        """
+        self._check_fitted()
+        sim = self._similarities(self._check_X(X))
+        return sim[:, 1] - sim[:, 0] if sim.shape[1] == 2 else sim
+
+    def predict_proba(self, X):
+        """Class probabilities ``(n, n_classes)``: softmax of ``temperature_ * similarity``.
+
+        ``temperature_`` is fitted in ``fit`` (least log-loss on the training data); the most
+        probable class is the one ``predict`` returns.
+        """
+        self._check_fitted()
+        z = self._similarities(self._check_X(X)) * self.temperature_
+        z -= z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        return p / p.sum(axis=1, keepdims=True)
+
     def score(self, X, y):
         """Mean accuracy of ``predict(X)`` against ``y``."""
+        self._check_fitted()
         X, y = self._check_Xy(X, y)
         return float(np.mean(self.predict(X) == y))
