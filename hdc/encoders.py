@@ -20,6 +20,7 @@ a batch, and has ``encode(...)`` and ``__call__`` (the same thing).
 True
 """
 import numbers
+import warnings
 
 import numpy as np
 
@@ -402,7 +403,9 @@ class RecordEncoder:
     """Feature vectors to hypervectors: bundle over features of ``id[f] XOR level(x[f])``.
 
     Feature ids are seeded random vectors; levels come from a :class:`LevelEncoder` with
-    ``levels`` points over ``[low, high]`` (scalars, or one range per feature). With an even
+    ``levels`` points over ``[low, high]`` (scalars, or one range per feature). ``low`` /
+    ``high`` left as None are learned from data by :meth:`fit` (and are 0 / 1 until then);
+    ``clip=True`` clips values outside the range instead of raising. With an even
     number of features, ties take the bits of a seeded random tie vector (``self.tie``).
 
     Shapes: ``encode(X)`` with ``X (n, n_features)`` -> BinaryHV ``(n,)``; ``(n_features,)`` -> ``()``.
@@ -415,11 +418,13 @@ class RecordEncoder:
     True
     """
 
-    def __init__(self, dim, n_features, levels=16, low=0.0, high=1.0, seed=None, clip=False):
+    def __init__(self, dim, n_features, levels=16, low=None, high=None, seed=None, clip=False):
         self.dim = check_dim(dim)
         self.n_features = check_int(n_features, "n_features", low=1)
         self.levels = _check_levels(levels)
-        self.low, self.high = _check_range(low, high, (self.n_features,))
+        self._learn = (low is None, high is None)   # what fit learns from the data
+        self.low, self.high = _check_range(0.0 if low is None else low, 1.0 if high is None else high,
+                                           (self.n_features,))
         self.seed = _entropy(seed)
         self.clip = bool(clip)
         self.level_encoder = LevelEncoder(self.dim, self.levels, 0.0, 1.0, seed=_stream(self.seed, 1))
@@ -434,20 +439,29 @@ class RecordEncoder:
         return x
 
     def fit(self, X, y=None):
-        """Learn each feature's range ``[low, high]`` from the rows of ``X`` (n, n_features); returns self.
+        """Learn the feature ranges not given to the constructor from the rows of ``X``; returns self.
 
-        A feature that is constant in ``X`` has no range to learn: ValueError naming it.
+        ``low`` (``high``) left as None becomes each feature's minimum (maximum) over ``X`` (n,
+        n_features); a given one is kept. A feature that is constant in ``X`` has no range to
+        learn: a warning names it, and its value gets a small range around it.
         """
         x = np.atleast_2d(self._check_X(X))
         if x.shape[0] == 0:
             raise ValueError("X is empty; fit needs at least one row to learn the feature ranges")
-        low, high = x.min(axis=0), x.max(axis=0)
+        low = x.min(axis=0) if self._learn[0] else self.low.copy()
+        high = x.max(axis=0) if self._learn[1] else self.high.copy()
         constant = np.flatnonzero(low >= high)
         if constant.size:
             f = int(constant[0])
-            raise ValueError(f"feature {f} is constant in X (every value is {low[f]!r}), so fit cannot "
-                             f"learn its range ({constant.size} constant feature(s): "
-                             f"{constant[:10].tolist()}); drop it or pass low/high explicitly")
+            warnings.warn(f"feature {f} is constant in X (every value is {low[f]!r}), so fit cannot learn "
+                          f"its range ({constant.size} constant feature(s): {constant[:10].tolist()}); "
+                          "it encodes to the middle level. Drop it or pass low/high explicitly.",
+                          UserWarning, stacklevel=2)
+            pad = np.maximum(np.abs(low[constant]) * 2.0 ** -20, 0.5)
+            if self._learn[0]:
+                low[constant] -= pad
+            if self._learn[1]:
+                high[constant] = low[constant] + 2 * pad if not self._learn[0] else high[constant] + pad
         self.low, self.high = _check_range(low, high, (self.n_features,))
         return self
 
@@ -574,6 +588,10 @@ class NGramEncoder:
         """(values int64 (total,), lengths int64 (n,), single) from the accepted input forms."""
         if isinstance(texts, str):
             return self._tokens([texts])[:2] + (True,)
+        if isinstance(texts, np.ndarray) and texts.dtype.kind in "US":  # a NumPy array of strings
+            if texts.ndim > 1:
+                raise ValueError(f"texts as an array of strings must be 1-D, got shape {texts.shape}")
+            return self._tokens([str(t) for t in texts.reshape(-1)])[:2] + (texts.ndim == 0,)
         if isinstance(texts, np.ndarray) and texts.dtype != object:
             if not np.issubdtype(texts.dtype, np.integer):
                 raise TypeError(f"texts must be strings or integer token sequences, got dtype {texts.dtype}")
