@@ -9,12 +9,27 @@ import numpy as np
 from ._validate import check_dim, check_int, n_words, padding_mask
 
 
-def _is_basic(key, ndim):
-    """True for ints and slices that address at most the batch axes (NumPy returns a view)."""
-    parts = key if isinstance(key, tuple) else (key,)
-    return len(parts) <= ndim and all(
-        isinstance(p, slice) or isinstance(p, (int, np.integer)) and not isinstance(p, (bool, np.bool_))
-        for p in parts)
+def _leaves_word_axis(key, ndim):
+    """True when NumPy applying ``key`` to the words consumes at most the ``ndim`` batch axes.
+
+    An Ellipsis would stretch over the word axis, and a boolean mask spans as many axes as it
+    has dimensions; such keys go through row numbers instead (see ``BinaryHV.__getitem__``).
+    """
+    used = 0
+    for part in key if isinstance(key, tuple) else (key,):
+        if part is Ellipsis:
+            return False
+        if part is None or isinstance(part, (bool, np.bool_)):
+            continue
+        if isinstance(part, (list, np.ndarray)):
+            try:
+                part = np.asarray(part)
+            except ValueError:  # ragged: let NumPy raise its error on the row numbers
+                return False
+            used += part.ndim if part.dtype == bool else 1
+        else:
+            used += 1
+    return used <= ndim
 
 
 class BinaryHV:
@@ -103,7 +118,7 @@ class BinaryHV:
         batch axes, so the result always holds whole hypervectors.
         """
         try:
-            if _is_basic(key, self.ndim):
+            if _leaves_word_axis(key, self.ndim):
                 words = self._words[key]
             else:  # NumPy picks the rows (its rules for Ellipsis, masks, advanced-index order)
                 rows = np.asarray(np.arange(int(np.prod(self.shape)), dtype=np.intp).reshape(self.shape)[key])
