@@ -12,8 +12,10 @@ import importlib
 import os
 import threading
 
+from . import _env
 from ._validate import check_int
 
+# each backend's facade: one module with every kernel of every family (see hdc._kernels)
 _MODULES = {"c": "hdc._kernels.c_kernels", "numba": "hdc._kernels.numba_kernels",
             "numpy": "hdc._kernels.numpy_ref"}
 _PREFERENCE = ("c", "numba", "numpy")
@@ -30,21 +32,18 @@ _state = threading.local()
 _default = None
 
 
-# More threads than this is a typo, and the C pool takes the count as a C int.
-MAX_THREADS = 1024
+_num_threads = _env.num_threads()
 
 
-def _threads_from_env():
-    """``HDC_NUM_THREADS`` as a thread count for every backend, or None when unset."""
-    value = os.environ.get("HDC_NUM_THREADS")
-    if not value:
-        return None
-    if not value.isdigit() or not 1 <= int(value) <= MAX_THREADS:
-        raise ValueError(f"HDC_NUM_THREADS must be an integer in [1, {MAX_THREADS}], got {value!r}")
-    return int(value)
-
-
-_num_threads = _threads_from_env()
+def _apply_isa_from_env(module):
+    """``HDC_ISA`` (a path name or 'auto') applied to the C backend when it loads; a path this
+    CPU or build lacks is an error naming the missing feature and the available paths."""
+    value = _env.isa()
+    if value:
+        try:
+            module.set_isa(value)
+        except ValueError as exc:
+            raise ValueError(f"HDC_ISA={value!r}: {exc}") from None
 
 
 def _load(name):
@@ -58,6 +57,8 @@ def _load(name):
     except Exception as exc:  # noqa: BLE001 - any import failure makes the backend unavailable
         _errors[name] = f"{type(exc).__name__}: {exc}"
         return None
+    if name == "c":
+        _apply_isa_from_env(module)
     if _num_threads is not None:
         module.set_num_threads(_num_threads)
     _loaded[name] = module
@@ -91,7 +92,7 @@ def _require(name):
 def _initial_default():
     global _default
     if _default is None:
-        env = os.environ.get("HDC_BACKEND")
+        env = _env.backend()
         if env:
             try:
                 _require(env)
@@ -130,14 +131,14 @@ def use_backend(name):
 
 
 def kernels():
-    """The kernel module of the active backend."""
+    """The kernel facade of the active backend: every kernel of every family (hdc._kernels)."""
     return _require(get_backend())
 
 
 def set_num_threads(n):
     """Threads used by the C and Numba kernels (default: ``HDC_NUM_THREADS``, else all cores)."""
     global _num_threads
-    n = check_int(n, "n", low=1, high=MAX_THREADS)
+    n = check_int(n, "n", low=1, high=_env.MAX_THREADS)
     _num_threads = n
     for module in _loaded.values():
         module.set_num_threads(n)
@@ -151,27 +152,40 @@ def get_num_threads():
 
 
 def get_isa():
-    """The SIMD path of the C backend: 'scalar', 'avx2' or 'avx512'."""
+    """The active SIMD path of the C backend: 'scalar', 'avx2', 'avx512bw', 'avx512vpopcnt' or
+    'neon'."""
     return _require("c").get_isa()
 
 
 def available_isas():
-    """The SIMD paths of the C backend that this CPU and build can run, slowest first."""
+    """The SIMD paths of the C backend that this CPU and build can run, slowest first.
+
+    >>> hdc.available_isas()                 # doctest: +SKIP
+    ('scalar', 'avx2', 'avx512bw', 'avx512vpopcnt')
+    """
     return tuple(_require("c").available_isas())
 
 
 def set_isa(name):
-    """Force the C backend's SIMD path ('scalar', 'avx2', 'avx512' or 'auto' for the best).
+    """Force the C backend's SIMD path, or ``'auto'`` for the best this CPU runs.
 
-    The environment variable ``HDC_ISA`` sets the same at import. Raises ValueError when this
-    CPU cannot run the path or the build lacks it.
+    Paths: 'scalar', 'avx2' (AVX2 + POPCNT), 'avx512bw' (AVX-512 F/BW/VL), 'avx512vpopcnt'
+    (avx512bw + VPOPCNTDQ; 'avx512' is accepted as its old name), 'neon' (aarch64). The
+    environment variable ``HDC_ISA`` sets the same when the C backend loads. Raises ValueError
+    naming the CPU feature this machine lacks (or the build that lacks the path) and the
+    available paths.
     """
     _require("c").set_isa(name)
 
 
 @contextlib.contextmanager
 def use_isa(name):
-    """Context manager form of :func:`set_isa` (process-wide while it is open)."""
+    """Context manager form of :func:`set_isa` (process-wide while it is open).
+
+    >>> with hdc.use_isa("scalar"):          # doctest: +SKIP
+    ...     hdc.get_isa()
+    'scalar'
+    """
     previous = get_isa()
     set_isa(name)
     try:
