@@ -40,9 +40,9 @@ class CentroidClassifier:
     than ``margin * dim`` bits farther than its own (a perceptron with margin). The prototypes of
     the last epoch with the best training accuracy are kept.
 
-    Defaults: 20 retraining epochs with margin 0.03, which out of the box reach what the tuned
-    recipes reach (digits, language identification; see docs/learning.md); ``epochs=0`` gives
-    plain majority prototypes.
+    Defaults: ``epochs=None`` is 20 retraining epochs (for dense codes; sparse codes are not
+    retrained) with margin 0.03, which out of the box reach what the tuned recipes reach (digits,
+    language identification; see docs/learning.md); ``epochs=0`` gives plain majority prototypes.
 
     ``decision_function`` gives the similarity to each class prototype; ``predict_proba`` a
     softmax of those similarities with a temperature (``temperature_``) fitted on the training
@@ -67,7 +67,7 @@ class CentroidClassifier:
     ([0, 1, 2], 1.0)
     """
 
-    def __init__(self, dim, epochs=20, lr=1, margin=0.03, seed=0, block_size=None):
+    def __init__(self, dim, epochs=None, lr=1, margin=0.03, seed=0, block_size=None):
         self.dim = dim
         self.block_size = block_size
         self.epochs = epochs
@@ -130,11 +130,12 @@ class CentroidClassifier:
 
     def _setup(self):
         self._dim = check_dim(self.dim)
-        check_int(self.epochs, "epochs", low=0)
-        check_int(self.lr, "lr", low=1)
         self._sparse = self.block_size is not None
+        # None: 20 retraining epochs for dense codes; sparse codes are not retrained
+        self._epochs = (0 if self._sparse else 20) if self.epochs is None else check_int(self.epochs, "epochs", low=0)
+        check_int(self.lr, "lr", low=1)
         if self._sparse:
-            if self.epochs:
+            if self._epochs:
                 raise ValueError("epochs must be 0 with block_size (retraining is for dense codes only)")
             check_int(self.block_size, "block_size", low=1, high=self._dim)
             self._blocks = self._dim // self.block_size
@@ -181,7 +182,7 @@ class CentroidClassifier:
             raise ValueError("X is empty; fit needs at least one sample")
         self.partial_fit(X, y)
         if not self._sparse:
-            self.retrain(X, y, self.epochs)
+            self.retrain(X, y, self._epochs)
         self._calibrate(X, y)
         return self
 
@@ -282,40 +283,33 @@ class CentroidClassifier:
         dist, idx = topk(X, self.prototypes_, k)
         return dist, self.classes_[idx]
 
-    def decision_function(self, X):
-        """Per-class scores, float64 ``(n, n_classes)``, higher is closer.
-
-        Dense: minus the Hamming distance to each prototype. Sparse: each class's count-weighted
-        overlap (:meth:`hdc.BlockAccumulator.similarity`) divided by the class's total weight, the
-        read-out that keeps what thinning the counts to a prototype throws away.
-        """
-        self._check_fitted()
-        X = self._check_X(X)
-        if not self._sparse:
-            from .ops import cdist
-            return -cdist(X, self.prototypes_).astype(np.float64)
-        accs = [self._acc[c] for c in self.classes_]
-        return np.stack([a.similarity(X) / a.n if a.n else np.full(len(X), -np.inf) for a in accs], axis=1)
-
     def predict(self, X):
         """Label of each row of ``X``, shape ``(n,)``: the nearest prototype (dense) or the class of
         highest :meth:`decision_function` score (sparse); ties go to the class that sorts first."""
         if getattr(self, "_sparse", False):
-            return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+            self._check_fitted()
+            return self.classes_[np.argmax(self._similarities(self._check_X(X)), axis=1)]
         return self.kneighbors(X, 1)[1][:, 0]
 
     def _similarities(self, X):
-        """Similarity of each row to each prototype, float64 ``(n, n_classes)`` in [-1, 1]."""
-        d = cdist(X, self.prototypes_).astype(np.float64)
-        if self._sparse:   # cdist of sparse codes is 2 (blocks - overlap); similarity = overlap / blocks
-            return 1.0 - d / (2.0 * self._blocks)
-        return 1.0 - 2.0 * d / self._dim
+        """Per-class scores, float64 ``(n, n_classes)``, higher is closer.
+
+        Dense: the similarity to each prototype, ``1 - 2 hamming / dim`` in [-1, 1]. Sparse: each
+        class's count-weighted overlap (:meth:`hdc.BlockAccumulator.similarity`) divided by the
+        class's total weight, in [0, blocks] (-inf for a class without samples): the read-out that keeps what thinning the counts to a prototype throws away.
+        """
+        if not self._sparse:
+            return 1.0 - 2.0 * cdist(X, self.prototypes_).astype(np.float64) / self._dim
+        accs = [self._acc[c] for c in self.classes_]
+        return np.stack([a.similarity(X) / a.n if a.n else np.full(len(X), -np.inf)
+                         for a in accs], axis=1)
 
     def decision_function(self, X):
-        """Similarity of each row to each class prototype: ``(n, n_classes)`` in [-1, 1].
+        """Per-class scores ``(n, n_classes)``, higher is closer (see ``_similarities``: dense codes
+        the similarity to each prototype in [-1, 1], sparse ones the count-weighted overlap).
 
-        With two classes, scikit-learn's convention: ``(n,)``, the second class's similarity minus
-        the first's (positive means ``classes_[1]``).
+        With two classes, scikit-learn's convention: ``(n,)``, the second class's score minus the
+        first's (positive means ``classes_[1]``).
         """
         self._check_fitted()
         sim = self._similarities(self._check_X(X))
