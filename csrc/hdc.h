@@ -129,8 +129,8 @@ int hdc_sparse_topk(const void *q, size_t nq, const void *m, size_t nm, size_t b
  * the best winner's bit. Softmax weights exp(-(s_0 - s_r) * inv_temp) are summed in double in
  * winner order; a query with no winner gets zeros.
  * *touched = the number of (query, visible key) pairs with overlap >= 1.
- * Returns 0; -1 if an allocation failed or k == 0 or n_k >= 2^32 or block_size == 0 or
- * block_size > 2^32; -2 if an index in q or keys is >= block_size (nothing written then). */
+ * Returns 0; -1 if an allocation failed or k == 0 or n_k >= 2^32 - 1 or n_blocks > 65535 or
+ * block_size == 0 or block_size > 2^32; -2 if an index in q or keys is >= block_size (nothing written then). */
 int hdc_kwta_sparse(const uint32_t *q, const uint32_t *keys, size_t n_heads, size_t n_q,
                     size_t n_k, size_t n_blocks, uint64_t block_size, size_t k,
                     const int64_t *n_visible, int mode, const void *v, size_t width,

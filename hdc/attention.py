@@ -34,6 +34,8 @@ from .sparse import SparseHV
 __all__ = ["kwta_attention", "kwta_select"]
 
 _AGGREGATES = ("softmax", "majority")
+#: Sparse codes in attention have at most this many blocks (the kernels count overlaps in 16 bits).
+MAX_SPARSE_BLOCKS = 65535
 
 
 # ---- validation --------------------------------------------------------------------------------
@@ -78,6 +80,9 @@ def _check_sparse_codes(q, k):
                          f"{q.indices.shape[:-2]} and {k.indices.shape[:-2]}")
     if k.indices.shape[-2] == 0:
         raise ValueError("k is empty; attention needs at least one key")
+    if q.indices.shape[-1] > MAX_SPARSE_BLOCKS:
+        raise ValueError(f"q and k may have at most {MAX_SPARSE_BLOCKS} blocks for attention "
+                         f"(overlaps are counted in 16 bits), got {q.indices.shape[-1]}")
 
 
 def _check_temperature(temperature):

@@ -55,8 +55,9 @@ def test_unavailable_backend_error_says_why_and_how(monkeypatch):
 
 
 def test_import_is_light():
-    """`import hdc` must not import numba or torch, nor compile anything."""
-    out = run_python("import sys, hdc; print(sorted(m for m in ('numba', 'torch', 'torchhd', 'faiss') if m in sys.modules))")
+    """`import hdc` must not import numba, torch or dask, nor compile anything."""
+    out = run_python("import sys, hdc; print(sorted(m for m in ('numba', 'torch', 'torchhd', 'faiss', 'dask', "
+                     "'distributed') if m in sys.modules))")
     assert out.stdout.strip() == "[]", out.stderr
 
 

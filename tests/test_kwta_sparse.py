@@ -145,6 +145,9 @@ def test_bad_input():
         attention.kwta_select(q, hdc.random_sparse((3, 6), 4, 8, seed=0), 2)
     with pytest.raises(ValueError, match="single hypervector"):
         attention.kwta_select(q[0, 0], q[0, 0], 1)
+    big = hdc.random_sparse((1, 2), 65536, 2, seed=0)
+    with pytest.raises(ValueError, match="at most 65535 blocks"):
+        attention.kwta_select(big, big, 1)
     # dense codes keep accepting topk > keys (every visible key wins, in min(topk, keys) slots)
     d = hdc.random((2, 6), 64, seed=0)
     assert attention.kwta_select(d, d, 9)[1].shape == (2, 6, 6)

@@ -22,6 +22,7 @@
 #include "../internal.h"
 
 #define QBLOCK 32   /* queries per work unit */
+#define MAX_BLOCKS 65535 /* overlaps are counted in uint16 */
 
 typedef struct {
     hdc_kwta_mix_fn mix;    /* softmax modes */
@@ -98,7 +99,8 @@ static size_t bound(const uint32_t *vals, size_t n, uint32_t x, int after)
 }
 
 typedef struct {
-    uint32_t *counts, *list, *hist, *bits, *range;
+    uint16_t *counts;       /* overlap per key (n_blocks <= MAX_BLOCKS); 2 bytes: stays in L1/L2 */
+    uint32_t *list, *hist, *bits, *range;
     uint64_t *win;
     double *wgt;
 } sscratch;
@@ -107,9 +109,9 @@ static sscratch scratch_of(const sjob *j, int slot)
 {
     char *p = j->scratch + (size_t)slot * j->scratch_bytes;
     sscratch s;
-    s.counts = (uint32_t *)p;
-    s.list = s.counts + j->n_k;
-    s.win = (uint64_t *)(s.list + j->n_k);            /* 2 n_k uint32: 8-byte aligned */
+    s.list = (uint32_t *)p;
+    s.counts = (uint16_t *)(s.list + (j->n_k + 1) / 2 * 2);  /* 8-byte aligned */
+    s.win = (uint64_t *)(s.counts + (j->n_k + 3) / 4 * 4);     /* 8-byte aligned */
     s.wgt = (double *)(s.win + j->k);
     s.hist = (uint32_t *)(s.wgt + j->k);
     s.bits = s.hist + j->n_b + 2;
@@ -119,7 +121,8 @@ static sscratch scratch_of(const sjob *j, int slot)
 
 static size_t scratch_bytes(const sjob *j)
 {
-    size_t b = 2 * j->n_k * sizeof(uint32_t) + j->k * (sizeof(uint64_t) + sizeof(double))
+    size_t b = (j->n_k + 1) / 2 * 2 * sizeof(uint32_t) + (j->n_k + 3) / 4 * 4 * sizeof(uint16_t)
+               + j->k * (sizeof(uint64_t) + sizeof(double))
                + (3 * j->n_b + 2 + 64) * sizeof(uint32_t);
     if (!j->small && j->n_k * sizeof(uint64_t) > b)
         b = j->n_k * sizeof(uint64_t);   /* the build's pairs reuse the same slot */
@@ -322,7 +325,7 @@ int hdc_kwta_sparse(const uint32_t *q, const uint32_t *keys, size_t n_heads, siz
 {
     *touched = 0;
     if (k == 0 || n_k >= UINT32_MAX || block_size == 0 || block_size > ((uint64_t)1 << 32)
-        || mode < 0 || mode > 3 || n_blocks >= UINT32_MAX)
+        || mode < 0 || mode > 3 || n_blocks > MAX_BLOCKS)
         return -1;
     if (out_of_range(q, n_heads * n_q * n_blocks, block_size)
         || out_of_range(keys, n_heads * n_k * n_blocks, block_size))

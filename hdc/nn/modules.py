@@ -253,6 +253,10 @@ class VoterHead(nn.Module):
     temperature is ``0.05 * n_voters``. Train with binary cross-entropy on bits
     (:meth:`loss`); e.g. predict a byte (or a token index) as 8 bits.
 
+    ``forward(x, voter_flip=mask)`` inverts the voters where the bool ``mask`` ``(n_bits,
+    n_voters)`` is True (``p -> 1 - p``): a stuck or flipped voter, for fault-injection studies
+    (``hdc experiment biterror``; the exported model takes a fraction, ``voter_flip=p``).
+
     Shapes: x ``(..., in_features)`` -> bit probabilities ``(..., n_bits)``.
 
     >>> import torch

@@ -299,6 +299,76 @@ static void test_kwta(size_t dim, size_t n_h, size_t n_q, size_t n_k)
     free(keys), free(q), free(vw), free(vf), free(vd), free(vis), free(all);
 }
 
+/* hdc_kwta_sparse against a brute-force ranking: codes of n_b indices < bs (both index layouts:
+ * counting sort for small bs, sorted pairs for large), causal and not, every mode */
+static void test_kwta_sparse(size_t n_b, uint64_t bs, size_t n_h, size_t n_q, size_t n_k, size_t k)
+{
+    size_t rows = n_h * n_q, dv = 3;
+    uint32_t *q = alloc(rows * n_b * sizeof *q), *keys = alloc(n_h * n_k * n_b * sizeof *keys);
+    uint32_t spread = bs < 5 ? (uint32_t)bs : 5;     /* few distinct indices: ties and overlaps */
+    for (size_t i = 0; i < rows * n_b; ++i)
+        q[i] = (uint32_t)(next64() % spread) + (uint32_t)(bs - spread);
+    for (size_t i = 0; i < n_h * n_k * n_b; ++i)
+        keys[i] = (uint32_t)(next64() % spread) + (uint32_t)(bs - spread);
+    int64_t *nv = alloc(n_q * sizeof *nv), *oi = alloc(rows * k * sizeof *oi);
+    int64_t *oi2 = alloc(rows * k * sizeof *oi2);
+    int32_t *os = alloc(rows * k * sizeof *os);
+    float *vf = alloc(n_h * n_k * dv * sizeof *vf), *of = alloc(rows * dv * sizeof *of);
+    uint64_t *vw = rand_rows(n_h * n_k, 128), *om = alloc(rows * 2 * sizeof *om), touched, t2;
+    for (size_t i = 0; i < n_h * n_k * dv; ++i)
+        vf[i] = (float)(next64() % 100) / 50.0f - 1.0f;
+    for (size_t i = 0; i < n_q; ++i)
+        nv[i] = (int64_t)(i + n_k - n_q + 1);
+    for (int vis = 0; vis < 2; ++vis) {
+        const int64_t *nvp = vis ? nv : NULL;
+        CHECK(hdc_kwta_sparse(q, keys, n_h, n_q, n_k, n_b, bs, k, nvp, 0, NULL, 0, 0.0, os, NULL,
+                              oi, &touched) == 0, "kwta_sparse select rc");
+        CHECK(hdc_kwta_sparse(q, keys, n_h, n_q, n_k, n_b, bs, k, nvp, 1, vf, dv, 0.5, NULL, of,
+                              oi2, &t2) == 0 && t2 == touched, "kwta_sparse softmax rc");
+        CHECK(memcmp(oi, oi2, rows * k * sizeof *oi) == 0, "kwta_sparse softmax winners");
+        CHECK(hdc_kwta_sparse(q, keys, n_h, n_q, n_k, n_b, bs, k, nvp, 3, vw, 2, 0.0, NULL, om,
+                              oi2, &t2) == 0 && t2 == touched, "kwta_sparse majority rc");
+        CHECK(memcmp(oi, oi2, rows * k * sizeof *oi) == 0, "kwta_sparse majority winners");
+        uint64_t want_touched = 0;
+        for (size_t h = 0; h < n_h; ++h)
+            for (size_t i = 0; i < n_q; ++i) {
+                size_t row = h * n_q + i, nvis = vis ? (size_t)nv[i] : n_k, r = 0;
+                if (nvis > n_k)
+                    nvis = n_k;
+                /* walk overlaps from high to low, keys in increasing order: the winner order */
+                for (size_t s = n_b; s >= 1 && r < k; --s)
+                    for (size_t key = 0; key < nvis && r < k; ++key) {
+                        size_t ov = 0;
+                        for (size_t b = 0; b < n_b; ++b)
+                            ov += q[row * n_b + b] == keys[(h * n_k + key) * n_b + b];
+                        if (ov == s) {
+                            CHECK(oi[row * k + r] == (int64_t)key && os[row * k + r] == (int32_t)s,
+                                  "kwta_sparse winner n_b=%zu bs=%llu row=%zu slot=%zu", n_b,
+                                  (unsigned long long)bs, row, r);
+                            ++r;
+                        }
+                    }
+                for (; r < k; ++r)
+                    CHECK(oi[row * k + r] == -1 && os[row * k + r] == -1, "kwta_sparse empty slot");
+                for (size_t key = 0; key < nvis; ++key) {
+                    size_t ov = 0;
+                    for (size_t b = 0; b < n_b; ++b)
+                        ov += q[row * n_b + b] == keys[(h * n_k + key) * n_b + b];
+                    want_touched += ov > 0;
+                }
+            }
+        CHECK(touched == want_touched, "kwta_sparse touched %llu != %llu",
+              (unsigned long long)touched, (unsigned long long)want_touched);
+    }
+    q[rows * n_b - 1] = (uint32_t)bs;                 /* an index out of range: refused */
+    CHECK(hdc_kwta_sparse(q, keys, n_h, n_q, n_k, n_b, bs, k, NULL, 0, NULL, 0, 0.0, os, NULL, oi,
+                          &touched) == -2, "kwta_sparse index >= block_size must fail");
+    CHECK(hdc_kwta_sparse(q, keys, n_h, n_q, n_k, n_b, bs, 0, NULL, 0, NULL, 0, 0.0, os, NULL, oi,
+                          &touched) == -1, "kwta_sparse k=0 must fail");
+    free(q), free(keys), free(nv), free(oi), free(oi2), free(os), free(vf), free(of), free(vw);
+    free(om);
+}
+
 /* sparse block codes: indices of itemsize bytes from a small alphabet (many ties), odd block
  * counts around the 16/32/64-lane widths, against a naive count; top-k order checked too */
 static void test_sparse(size_t blocks, size_t n_m, size_t n_q, int itemsize)
@@ -385,12 +455,18 @@ int main(void)
                 test_kwta(kwta_dims[d], 2, 9, 33);
                 test_kwta(kwta_dims[d], 2, 40, 700);
             }
+            test_kwta_sparse(4, 5, 2, 9, 33, 6);          /* counting-sort index */
+            test_kwta_sparse(7, 3000, 2, 40, 41, 3);      /* sorted-pair index (bs > n_k + 1024) */
+            test_kwta_sparse(1, 1, 1, 5, 5, 7);           /* k > keys: fewer winners */
+
             static const size_t sparse_blocks[] = {1, 15, 16, 17, 31, 33, 63, 64, 65, 100, 129};
             for (size_t b = 0; b < sizeof sparse_blocks / sizeof *sparse_blocks; ++b)
                 for (int it = 1; it <= 4; it *= 2) {
                     test_sparse(sparse_blocks[b], 37, 3, it);
                     test_sparse(sparse_blocks[b], 0, 2, it);
                 }
+            for (int it = 1; it <= 4; it *= 2) /* past 255 vectors of 16 bytes: counter flushes */
+                test_sparse(4100, 5, 2, it);
             printf("isa %d threads %d: done\n", isa, nt);
         }
     }

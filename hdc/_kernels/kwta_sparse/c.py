@@ -15,6 +15,8 @@ def _call(q, keys, block_size, k, n_visible, mode, v, width, inv_temp, out_score
     if keys.shape[0] != n_h or keys.shape[2] != n_b:
         raise ValueError(f"keys must have shape ({n_h}, Lk, {n_b}), got {keys.shape}")
     n_k = keys.shape[1]
+    if n_b > 65535:
+        raise ValueError(f"q: at most 65535 blocks, got {n_b}")
     if n_k >= 2 ** 32 - 1:
         raise ValueError(f"keys: at most 2**32 - 2 keys per head, got {n_k}")
     k = int(k)
