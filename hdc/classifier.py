@@ -145,6 +145,7 @@ class CentroidClassifier:
             self._tie = random(1, self._dim, seed=self.seed)[0]
         self._acc = {}
         self._prototypes = None
+        self.temperature_ = 1.0   # calibrated by fit / partial_fit
 
     # ---- fitting -------------------------------------------------------------------------------
     def partial_fit(self, X, y, classes=None):
