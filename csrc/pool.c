@@ -108,11 +108,29 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* A forked child has none of the parent's worker threads, and a lock some other parent thread
+ * held stays held: start the child with an empty pool and fresh locks. */
+static void pool_after_fork_child(void)
+{
+    g_workers = 0;
+    pthread_mutex_init(&g_lock, NULL);
+    pthread_cond_init(&g_wake, NULL);
+    pthread_mutex_init(&g_busy, NULL);
+}
+
+static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
+
+static void register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, pool_after_fork_child);
+}
+
 /* start workers up to n (caller holds g_busy); returns how many run */
 static int ensure_workers(int n)
 {
     if (n > MAX_WORKERS)
         n = MAX_WORKERS;
+    pthread_once(&g_atfork_once, register_atfork);
     pthread_mutex_lock(&g_lock);
     while (g_workers < n) {
         pthread_t th;

@@ -32,6 +32,7 @@ _LAZY = {
     "AssociativeMemory": "hdc.memory",
     "LabelNotFound": "hdc.memory",
     "CentroidClassifier": "hdc.classifier",
+    "NotFittedError": "hdc.classifier",
     "SparseDistributedMemory": "hdc.sdm",
     "attention": "hdc.attention",
     "nn": "hdc.nn",

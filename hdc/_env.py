@@ -18,6 +18,9 @@ True
 """
 import os
 
+# More threads than this is a typo (and the C pool takes the count as a C int).
+MAX_THREADS = 1024
+
 NAMES = ("HDC_BACKEND", "HDC_NUM_THREADS", "HDC_ISA", "HDC_REQUIRE_BACKENDS", "HDC_REQUIRE_ISAS")
 
 
@@ -35,8 +38,8 @@ def num_threads():
     value = _get("HDC_NUM_THREADS")
     if value is None:
         return None
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"HDC_NUM_THREADS must be a positive integer, got {value!r}")
+    if not value.isdigit() or not 1 <= int(value) <= MAX_THREADS:
+        raise ValueError(f"HDC_NUM_THREADS must be an integer in [1, {MAX_THREADS}], got {value!r}")
     return int(value)
 
 

@@ -4,7 +4,7 @@ import numpy as np
 from . import backend
 from ._validate import check_dim, n_words
 from .hv import BinaryHV
-from .ops import _check_weights, _tie_words, as_hv, majority_from_counts
+from .ops import WEIGHT_TOTAL_LIMIT, _check_weights, _tie_words, as_hv, majority_from_counts
 
 
 class Accumulator:
@@ -51,17 +51,24 @@ class Accumulator:
         if x.ndim > 1:
             raise ValueError(f"x must be a single hypervector or a 1-D batch, got batch shape {x.shape}")
         rows = x.words.reshape(-1, x.n_words)
-        if rows.shape[0] == 0:
-            return 0
         if weights is None:
             w = None if sign > 0 else np.full(rows.shape[0], -1, np.int64)
             total = rows.shape[0]
+            if sign > 0 and self._n + total >= WEIGHT_TOTAL_LIMIT:
+                raise ValueError(f"too many additions: the total weight must stay below 2**62, got "
+                                 f"{self._n + total}")
+        elif rows.shape[0] == 0:
+            if np.shape(np.atleast_1d(weights)) != (0,):
+                raise ValueError(f"weights must have shape (0,) for an empty batch, got {np.shape(weights)}")
+            return 0
         else:
-            w = _check_weights(np.atleast_1d(weights), rows.shape[0])
+            w = _check_weights(np.atleast_1d(weights), rows.shape[0], self._n if sign > 0 else 0)
             if w.dtype != np.int64:
                 raise TypeError("weights must be integers for an Accumulator (its counts are exact)")
             total = int(w.sum())
             w = w * sign
+        if rows.shape[0] == 0:
+            return 0
         backend.kernels().column_counts(rows, w, self._counts)
         return sign * total
 

@@ -124,12 +124,14 @@ class _Codes:
         else:
             qa, ka = q.words, k.words
             self.max_score = q.dim
+            # no query can have more winners than keys: outputs are sized by min(topk, Lk)
+            self.topk = min(self.topk, ka.shape[-2])
         self.lead = qa.shape[:-2]
         self.n_q, self.n_k = qa.shape[-2], ka.shape[-2]
+        self.n_h = int(np.prod(self.lead, dtype=np.int64))   # explicit: Lq may be 0
         dtype = np.uint32 if self.sparse else np.uint64
-        self.q = np.ascontiguousarray(qa.reshape(-1, self.n_q, qa.shape[-1]), dtype=dtype)
-        self.k = np.ascontiguousarray(ka.reshape(-1, self.n_k, ka.shape[-1]), dtype=dtype)
-        self.n_h = self.q.shape[0]
+        self.q = np.ascontiguousarray(qa.reshape(self.n_h, self.n_q, qa.shape[-1]), dtype=dtype)
+        self.k = np.ascontiguousarray(ka.reshape(self.n_h, self.n_k, ka.shape[-1]), dtype=dtype)
         self.n_visible = _visible(self.n_q, self.n_k, bool(causal))
 
     def out_shape(self, last):
@@ -153,9 +155,10 @@ def kwta_select(q, k, topk, causal=True, return_touched=False):
     """The winners only: ``(scores, indices)`` of each query's ``topk`` best visible keys.
 
     Shapes: q ``(..., Lq)``, k ``(..., Lk)`` codes -> scores int32 and indices int64
-    ``(..., Lq, topk)``; highest score first, ties by smaller key index; empty slots (fewer
-    visible keys, or for sparse codes fewer keys with overlap >= 1) hold score -1 and index -1.
-    With ``return_touched=True`` also returns the number of query-key pairs touched.
+    ``(..., Lq, topk)`` (dense codes: ``min(topk, Lk)``); highest score first, ties by smaller
+    key index; empty slots (fewer visible keys, or for sparse codes fewer keys with overlap >= 1)
+    hold score -1 and index -1. With ``return_touched=True`` also returns the number of query-key
+    pairs touched.
 
     >>> import hdc
     >>> c = hdc.random(5, 128, seed=0)
@@ -195,14 +198,16 @@ def kwta_attention(q, k, v, topk, causal=True, aggregate="softmax", temperature=
       a tied element takes the bit of the best winner's value; no winner: all zeros.
 
     ``topk`` larger than the number of keys is an error for sparse codes; dense codes accept it
-    (every visible key wins), as the dense contract always has. With sparse codes the C and
-    Numba kernels are event-driven: an inverted index over the keys' ``(block, index)`` pairs
-    means a query only visits keys that share a block with it.
+    (every visible key wins, and the outputs have ``min(topk, Lk)`` winner slots), as the dense
+    contract always has. With sparse codes the C and Numba kernels are event-driven: an inverted
+    index over the keys' ``(block, index)`` pairs means a query only visits keys that share a
+    block with it.
 
     Shapes: q ``(..., Lq)``, k ``(..., Lk)`` codes of one kind with the same leading (head/batch)
     axes and dim (and block size). With ``return_indices=True`` also returns the winners, int64
-    ``(..., Lq, topk)``, padded with -1; with ``return_touched=True`` also (last) the number of
-    query-key pairs the kernel touched (every visible pair for dense codes).
+    ``(..., Lq, topk)`` (dense: ``min(topk, Lk)``), padded with -1; with ``return_touched=True``
+    also (last) the number of query-key pairs the kernel touched (every visible pair for dense
+    codes).
 
     >>> import numpy as np, hdc
     >>> c = hdc.random((4, 32), 256, seed=0)           # 4 heads, 32 tokens

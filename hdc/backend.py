@@ -13,6 +13,7 @@ import os
 import threading
 
 from . import _env
+from ._validate import check_int
 
 # each backend's facade: one module with every kernel of every family (see hdc._kernels)
 _MODULES = {"c": "hdc._kernels.c_kernels", "numba": "hdc._kernels.numba_kernels",
@@ -137,8 +138,7 @@ def kernels():
 def set_num_threads(n):
     """Threads used by the C and Numba kernels (default: ``HDC_NUM_THREADS``, else all cores)."""
     global _num_threads
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
+    n = check_int(n, "n", low=1, high=_env.MAX_THREADS)
     _num_threads = n
     for module in _loaded.values():
         module.set_num_threads(n)

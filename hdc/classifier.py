@@ -9,10 +9,21 @@ from ._validate import check_dim, check_int
 from .accumulator import Accumulator
 from .backend import kernels
 from .hv import BinaryHV
-from .ops import as_hv, random, topk
+from .ops import as_hv, cdist, random, topk
 from .sparse import SparseHV, random_sparse
 
-__all__ = ["CentroidClassifier"]
+__all__ = ["CentroidClassifier", "NotFittedError"]
+
+# Temperatures tried when calibrating predict_proba (similarities lie in [-1, 1]).
+_TEMPERATURES = np.geomspace(0.5, 5000.0, 80)
+
+
+class NotFittedError(ValueError, AttributeError):
+    """A method that needs a fitted model was called before ``fit`` / ``partial_fit``.
+
+    A ValueError and an AttributeError, like scikit-learn's ``NotFittedError`` (so code written
+    for scikit-learn estimators catches it the same way), without importing scikit-learn.
+    """
 
 
 class CentroidClassifier:
@@ -29,6 +40,14 @@ class CentroidClassifier:
     of ``dim``) a correctly classified sample is also moved when its nearest other class is fewer
     than ``margin * dim`` bits farther than its own (a perceptron with margin). The prototypes of
     the last epoch with the best training accuracy are kept.
+
+    Defaults: ``epochs=None`` is 20 retraining epochs (for dense codes; sparse codes are not
+    retrained) with margin 0.03, which out of the box reach what the tuned recipes reach (digits,
+    language identification; see docs/learning.md); ``epochs=0`` gives plain majority prototypes.
+
+    ``decision_function`` gives the similarity to each class prototype; ``predict_proba`` a
+    softmax of those similarities with a temperature (``temperature_``) fitted on the training
+    data in ``fit`` by minimising the log-loss, so the probabilities are calibrated there.
 
     Shapes: ``fit(X, y)`` with ``X`` BinaryHV ``(n,)`` and ``y`` ``(n,)`` labels; ``predict(X)`` ->
     ``(n,)`` labels; ``prototypes_`` BinaryHV ``(n_classes,)`` in the order of ``classes_``.
@@ -49,7 +68,7 @@ class CentroidClassifier:
     ([0, 1, 2], 1.0)
     """
 
-    def __init__(self, dim, epochs=0, lr=1, margin=0.0, seed=0, block_size=None):
+    def __init__(self, dim, epochs=None, lr=1, margin=0.03, seed=0, block_size=None):
         self.dim = dim
         self.block_size = block_size
         self.epochs = epochs
@@ -106,15 +125,18 @@ class CentroidClassifier:
         y = np.asarray(y)
         if y.ndim != 1 or y.shape[0] != len(X):
             raise ValueError(f"y must have shape ({len(X)},) (one label per row of X), got {y.shape}")
+        if y.dtype.kind in "fc" and np.isnan(y).any() or y.dtype == object and any(v != v for v in y.tolist()):
+            raise ValueError(f"y contains NaN at row {int(np.flatnonzero(y != y)[0])}; every sample needs a label")
         return X, y
 
     def _setup(self):
         self._dim = check_dim(self.dim)
-        check_int(self.epochs, "epochs", low=0)
-        check_int(self.lr, "lr", low=1)
         self._sparse = self.block_size is not None
+        # None: 20 retraining epochs for dense codes; sparse codes are not retrained
+        self._epochs = (0 if self._sparse else 20) if self.epochs is None else check_int(self.epochs, "epochs", low=0)
+        check_int(self.lr, "lr", low=1)
         if self._sparse:
-            if self.epochs:
+            if self._epochs:
                 raise ValueError("epochs must be 0 with block_size (retraining is for dense codes only)")
             check_int(self.block_size, "block_size", low=1, high=self._dim)
             self._blocks = self._dim // self.block_size
@@ -123,6 +145,7 @@ class CentroidClassifier:
             self._tie = random(1, self._dim, seed=self.seed)[0]
         self._acc = {}
         self._prototypes = None
+        self.temperature_ = 1.0   # calibrated by fit / partial_fit
 
     # ---- fitting -------------------------------------------------------------------------------
     def partial_fit(self, X, y, classes=None):
@@ -138,8 +161,19 @@ class CentroidClassifier:
         for label in np.unique(y):
             self._acc[label].add(X[y == label])
         self._prototypes = None
+        if len(X):
+            self._calibrate(X, y)
         return self
 
+    def _calibrate(self, X, y):
+        """Fit ``temperature_``: the softmax temperature with the least log-loss on ``(X, y)``."""
+        sim = self._similarities(X)
+        rows = np.arange(len(X))
+        truth = np.searchsorted(self.classes_, y)
+        z = sim[None, :, :] * _TEMPERATURES[:, None, None]
+        z -= z.max(axis=2, keepdims=True)
+        log_p = z[:, rows, truth] - np.log(np.exp(z).sum(axis=2))
+        self.temperature_ = float(_TEMPERATURES[np.argmax(log_p.mean(axis=1))])
     def _new_block_accumulator(self):
         from .block_accumulator import BlockAccumulator
         return BlockAccumulator(self._blocks, self.block_size)
@@ -157,7 +191,8 @@ class CentroidClassifier:
             raise ValueError("X is empty; fit needs at least one sample")
         self.partial_fit(X, y)
         if not self._sparse:
-            self.retrain(X, y, self.epochs)
+            self.retrain(X, y, self._epochs)
+        self._calibrate(X, y)
         return self
 
     def retrain(self, X, y, epochs=1):
@@ -224,7 +259,7 @@ class CentroidClassifier:
     # ---- prediction ----------------------------------------------------------------------------
     def _check_fitted(self):
         if not getattr(self, "_acc", None):
-            raise ValueError("this CentroidClassifier is not fitted yet; call fit or partial_fit first")
+            raise NotFittedError("this CentroidClassifier is not fitted yet; call fit or partial_fit first")
 
     @property
     def classes_(self):
@@ -257,21 +292,6 @@ class CentroidClassifier:
         dist, idx = topk(X, self.prototypes_, k)
         return dist, self.classes_[idx]
 
-    def decision_function(self, X):
-        """Per-class scores, float64 ``(n, n_classes)``, higher is closer.
-
-        Dense: minus the Hamming distance to each prototype. Sparse: each class's count-weighted
-        overlap (:meth:`hdc.BlockAccumulator.similarity`) divided by the class's total weight, the
-        read-out that keeps what thinning the counts to a prototype throws away.
-        """
-        self._check_fitted()
-        X = self._check_X(X)
-        if not self._sparse:
-            from .ops import cdist
-            return -cdist(X, self.prototypes_).astype(np.float64)
-        accs = [self._acc[c] for c in self.classes_]
-        return np.stack([a.similarity(X) / a.n if a.n else np.full(len(X), -np.inf) for a in accs], axis=1)
-
     def predict(self, X):
         """Label of each row of ``X``, shape ``(n,)``: the nearest prototype (dense) or the class of
         highest :meth:`decision_function` score (sparse); ties go to the class that sorts first.
@@ -279,10 +299,48 @@ class CentroidClassifier:
         if _dask.is_collection(X):
             return _dask.distributed().predict(self, X)
         if getattr(self, "_sparse", False):
-            return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+            self._check_fitted()
+            return self.classes_[np.argmax(self._similarities(self._check_X(X)), axis=1)]
         return self.kneighbors(X, 1)[1][:, 0]
+
+    def _similarities(self, X):
+        """Per-class scores, float64 ``(n, n_classes)``, higher is closer.
+
+        Dense: the similarity to each prototype, ``1 - 2 hamming / dim`` in [-1, 1]. Sparse: each
+        class's count-weighted overlap (:meth:`hdc.BlockAccumulator.similarity`) divided by the
+        class's total weight, in [0, blocks] (-inf for a class without samples): the read-out that keeps what thinning the counts to a prototype throws away.
+        """
+        if not self._sparse:
+            return 1.0 - 2.0 * cdist(X, self.prototypes_).astype(np.float64) / self._dim
+        accs = [self._acc[c] for c in self.classes_]
+        return np.stack([a.similarity(X) / a.n if a.n else np.full(len(X), -np.inf)
+                         for a in accs], axis=1)
+
+    def decision_function(self, X):
+        """Per-class scores ``(n, n_classes)``, higher is closer (see ``_similarities``: dense codes
+        the similarity to each prototype in [-1, 1], sparse ones the count-weighted overlap).
+
+        With two classes, scikit-learn's convention: ``(n,)``, the second class's score minus the
+        first's (positive means ``classes_[1]``).
+        """
+        self._check_fitted()
+        sim = self._similarities(self._check_X(X))
+        return sim[:, 1] - sim[:, 0] if sim.shape[1] == 2 else sim
+
+    def predict_proba(self, X):
+        """Class probabilities ``(n, n_classes)``: softmax of ``temperature_ * similarity``.
+
+        ``temperature_`` is fitted in ``fit`` (least log-loss on the training data); the most
+        probable class is the one ``predict`` returns.
+        """
+        self._check_fitted()
+        z = self._similarities(self._check_X(X)) * self.temperature_
+        z -= z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        return p / p.sum(axis=1, keepdims=True)
 
     def score(self, X, y):
         """Mean accuracy of ``predict(X)`` against ``y``."""
+        self._check_fitted()
         X, y = self._check_Xy(X, y)
         return float(np.mean(self.predict(X) == y))

@@ -24,6 +24,7 @@ then they produce sparse block codes (:class:`~hdc.SparseHV` of ``dim // block_s
 True
 """
 import numbers
+import warnings
 
 import numpy as np
 
@@ -106,13 +107,32 @@ def _check_range(low, high, shape=None):
     return lo, hi
 
 
-def _scalar_indices(values, low, high, levels, circular, name="values"):
-    """Level index per value: nearest of ``levels`` points spanning [low, high] (circular: [low, high))."""
+def _fraction(x, low, high):
+    """``(x - low) / (high - low)`` in [0, 1] for ``low <= x <= high``, without overflow.
+
+    When ``high - low`` overflows (e.g. low=-1e308, high=1e308) all three are halved first.
+    ``low`` / ``high`` are scalars or arrays broadcasting against ``x``.
+    """
+    with np.errstate(over="ignore"):
+        halve = ~np.isfinite(high - low)
+    scale = np.where(halve, 0.5, 1.0)
+    lo, hi = low * scale, high * scale
+    return np.clip((x * scale - lo) / (hi - lo), 0.0, 1.0)
+
+
+def _scalar_indices(values, low, high, levels, circular, name="values", clip=False):
+    """Level index per value: nearest of ``levels`` points spanning [low, high] (circular: [low, high)).
+
+    Values outside [low, high] are an error, or are clipped to it with ``clip=True``.
+    """
     x = check_finite_array(values, name)
-    if np.any(x < low) or np.any(x > high):
+    if clip:
+        x = np.clip(x, low, high)
+    elif np.any(x < low) or np.any(x > high):
         bad = x[(x < low) | (x > high)].ravel()[0]
-        raise ValueError(f"{name} must lie in [low, high] = [{low}, {high}], got {bad}")
-    frac = (x - low) / (high - low)
+        raise ValueError(f"{name} must lie in [low, high] = [{low}, {high}], got {bad} "
+                         "(pass clip=True to clip values to the range)")
+    frac = _fraction(x, low, high)
     if circular:
         return (np.rint(frac * levels).astype(np.int64)) % levels
     return np.rint(frac * (levels - 1)).astype(np.int64)
@@ -131,25 +151,30 @@ class _ScalarEncoder:
 
     _circular = False
 
-    def __init__(self, dim, levels, low=0.0, high=1.0, seed=None):
+    def __init__(self, dim, levels, low=0.0, high=1.0, seed=None, clip=False):
         self.dim = check_dim(dim)
         self.levels = _check_levels(levels)
         lo, hi = _check_range(low, high)
         self.low, self.high = float(lo), float(hi)
         self.seed = _entropy(seed)
+        self.clip = bool(clip)
         self._codebook = self._build()
+        self._codebook.flags.writeable = False
 
     def _wrap(self, rows):
         return BinaryHV._wrap(rows, self.dim)
 
     @property
     def codebook(self):
-        """All level vectors, ``(levels,)``, level 0 first."""
+        """All level vectors, a read-only ``(levels,)``, level 0 first."""
         return self._wrap(self._codebook)
 
     def index(self, values):
-        """Level index of each value (int64, the shape of ``values``); errors outside [low, high] or NaN."""
-        return _scalar_indices(values, self.low, self.high, self.levels, self._circular)
+        """Level index of each value (int64, the shape of ``values``).
+
+        NaN is an error; so is a value outside [low, high] unless the encoder has ``clip=True``.
+        """
+        return _scalar_indices(values, self.low, self.high, self.levels, self._circular, clip=self.clip)
 
     def encode(self, values):
         """Level vector of each value: ``values`` any shape -> BinaryHV of that batch shape."""
@@ -316,8 +341,10 @@ class ItemMemory(_SparseVariant):
 
     @property
     def vectors(self):
-        """All rows, ``(len(self),)``."""
-        return self._wrap(self._words)
+        """All rows, a read-only ``(len(self),)`` view."""
+        rows = self._words.view()
+        rows.flags.writeable = False
+        return self._wrap(rows)
 
     def _rows(self, keys):
         """The rows of symbol numbers ``keys``."""
@@ -358,7 +385,8 @@ class ItemMemory(_SparseVariant):
         if not isinstance(symbols, (list, tuple, np.ndarray)):
             return self._lookup([symbols])[0]
         arr = symbols if isinstance(symbols, np.ndarray) else _symbol_array(symbols)
-        if arr.dtype.kind in "iu" and self._is_range:
+        in_int64 = arr.dtype.kind == "i" or arr.dtype.kind == "u" and (arr.size == 0 or arr.max() < 1 << 63)
+        if in_int64 and self._is_range:
             flat = arr.ravel().astype(np.int64)
             out = (flat < 0) | (flat >= len(self))
             if out.any():
@@ -408,7 +436,9 @@ class RecordEncoder(_SparseVariant):
     """Feature vectors to hypervectors: bundle over features of ``id[f] XOR level(x[f])``.
 
     Feature ids are seeded random vectors; levels come from a :class:`LevelEncoder` with
-    ``levels`` points over ``[low, high]`` (scalars, or one range per feature). With an even
+    ``levels`` points over ``[low, high]`` (scalars, or one range per feature). ``low`` /
+    ``high`` left as None are learned from data by :meth:`fit` (and are 0 / 1 until then);
+    ``clip=True`` clips values outside the range instead of raising. With an even
     number of features, ties take the bits of a seeded random tie vector (``self.tie``).
 
     Shapes: ``encode(X)`` with ``X (n, n_features)`` -> BinaryHV ``(n,)``; ``(n_features,)`` -> ``()``.
@@ -421,30 +451,70 @@ class RecordEncoder(_SparseVariant):
     True
     """
 
-    def __init__(self, dim, n_features, levels=16, low=0.0, high=1.0, seed=None, block_size=None):
+    def __init__(self, dim, n_features, levels=16, low=None, high=None, seed=None, clip=False, block_size=None):
         self.dim = check_dim(dim)
         self.n_features = check_int(n_features, "n_features", low=1)
         self.levels = _check_levels(levels)
-        self.low, self.high = _check_range(low, high, (self.n_features,))
+        self._learn = (low is None, high is None)   # what fit learns from the data
+        self.low, self.high = _check_range(0.0 if low is None else low, 1.0 if high is None else high,
+                                           (self.n_features,))
         self.seed = _entropy(seed)
+        self.clip = bool(clip)
         self.level_encoder = LevelEncoder(self.dim, self.levels, 0.0, 1.0, seed=_stream(self.seed, 1))
         self.ids = random(self.n_features, self.dim, seed=_stream(self.seed, 0))
         self.tie = random(1, self.dim, seed=_stream(self.seed, 2))[0]
 
-    def index(self, X):
-        """Level index of every value, int32 ``(n, n_features)``; errors outside [low, high] or NaN."""
+    def _check_X(self, X):
         x = check_finite_array(X, "X")
         if x.ndim not in (1, 2) or x.shape[-1] != self.n_features:
             raise ValueError(f"X must have shape (n, {self.n_features}) or ({self.n_features},), "
                              f"got {x.shape}")
+        return x
+
+    def fit(self, X, y=None):
+        """Learn the feature ranges not given to the constructor from the rows of ``X``; returns self.
+
+        ``low`` (``high``) left as None becomes each feature's minimum (maximum) over ``X`` (n,
+        n_features); a given one is kept. A feature that is constant in ``X`` has no range to
+        learn: a warning names it, and its value gets a small range around it.
+        """
+        x = np.atleast_2d(self._check_X(X))
+        if x.shape[0] == 0:
+            raise ValueError("X is empty; fit needs at least one row to learn the feature ranges")
+        low = x.min(axis=0) if self._learn[0] else self.low.copy()
+        high = x.max(axis=0) if self._learn[1] else self.high.copy()
+        constant = np.flatnonzero(low >= high)
+        if constant.size:
+            f = int(constant[0])
+            warnings.warn(f"feature {f} is constant in X (every value is {low[f]!r}), so fit cannot learn "
+                          f"its range ({constant.size} constant feature(s): {constant[:10].tolist()}); "
+                          "it encodes to the middle level. Drop it or pass low/high explicitly.",
+                          UserWarning, stacklevel=2)
+            pad = np.maximum(np.abs(low[constant]) * 2.0 ** -20, 0.5)
+            if self._learn[0]:
+                low[constant] -= pad
+            if self._learn[1]:
+                high[constant] = low[constant] + 2 * pad if not self._learn[0] else high[constant] + pad
+        self.low, self.high = _check_range(low, high, (self.n_features,))
+        return self
+
+    def index(self, X):
+        """Level index of every value, int32 ``(n, n_features)``.
+
+        NaN is an error; so is a value outside its feature's [low, high] unless ``clip=True``.
+        """
+        x = self._check_X(X)
+        if self.clip:
+            x = np.clip(x, self.low, self.high)
         bad = (x < self.low) | (x > self.high)
         if np.any(bad):
             i = np.argwhere(bad)[0]
             f = int(i[-1])
             raise ValueError(f"X{list(map(int, i))} = {x[tuple(i)]} is outside [low, high] = "
-                             f"[{self.low[f]}, {self.high[f]}] for feature {f}")
-        frac = (x - self.low) / (self.high - self.low)
-        return np.rint(frac * (self.levels - 1)).astype(np.int32)
+                             f"[{self.low[f]}, {self.high[f]}] for feature {f} (pass clip=True to clip "
+                             "values to the range, or fit the ranges on your data with fit(X))")
+        idx = np.rint(_fraction(x, self.low, self.high) * (self.levels - 1)).astype(np.int32)
+        return np.clip(idx, 0, self.levels - 1, out=idx)
 
     def encode(self, X):
         """Encode feature vectors (see the class docstring for shapes)."""
@@ -555,6 +625,10 @@ class NGramEncoder(_SparseVariant):
         """(values int64 (total,), lengths int64 (n,), single) from the accepted input forms."""
         if isinstance(texts, str):
             return self._tokens([texts])[:2] + (True,)
+        if isinstance(texts, np.ndarray) and texts.dtype.kind in "US":  # a NumPy array of strings
+            if texts.ndim > 1:
+                raise ValueError(f"texts as an array of strings must be 1-D, got shape {texts.shape}")
+            return self._tokens([str(t) for t in texts.reshape(-1)])[:2] + (texts.ndim == 0,)
         if isinstance(texts, np.ndarray) and texts.dtype != object:
             if not np.issubdtype(texts.dtype, np.integer):
                 raise TypeError(f"texts must be strings or integer token sequences, got dtype {texts.dtype}")
@@ -643,6 +717,7 @@ class RandomProjection:
         """Binary codes of float vectors (see the class docstring for shapes)."""
         if _dask.is_collection(X):  # a Dask collection: a lazy map over its partitions
             return _dask.distributed().encode(self, X)
+        batch_size = check_int(batch_size, "batch_size", low=1)
         x = check_finite_array(X, "X", dtype=self.dtype)
         if x.ndim not in (1, 2) or x.shape[-1] != self.in_features:
             raise ValueError(f"X must have shape (n, {self.in_features}) or ({self.in_features},), "

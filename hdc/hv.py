@@ -6,20 +6,30 @@ Padding bits past ``dim`` are always 0.
 """
 import numpy as np
 
-from ._validate import check_dim, n_words, padding_mask
+from ._validate import check_dim, check_int, n_words, padding_mask
 
 
-def _index_key(key, ndim):
-    """Check that an index only touches batch axes (never the word axis)."""
-    parts = key if isinstance(key, tuple) else (key,)
-    used = sum(1 for p in parts if p is not None and p is not Ellipsis
-               and not (isinstance(p, np.ndarray) and p.dtype == bool and p.ndim > 1))
-    used += sum(p.ndim - 1 for p in parts if isinstance(p, np.ndarray) and p.dtype == bool and p.ndim > 1)
-    if used > ndim:
-        raise IndexError(f"too many indices: BinaryHV has {ndim} batch axes, got {used}")
-    if any(p is Ellipsis for p in parts):
-        return parts
-    return parts + (Ellipsis,)
+def _leaves_word_axis(key, ndim):
+    """True when NumPy applying ``key`` to the words consumes at most the ``ndim`` batch axes.
+
+    An Ellipsis would stretch over the word axis, and a boolean mask spans as many axes as it
+    has dimensions; such keys go through row numbers instead (see ``BinaryHV.__getitem__``).
+    """
+    used = 0
+    for part in key if isinstance(key, tuple) else (key,):
+        if part is Ellipsis:
+            return False
+        if part is None or isinstance(part, (bool, np.bool_)):
+            continue
+        if isinstance(part, (list, np.ndarray)):
+            try:
+                part = np.asarray(part)
+            except ValueError:  # ragged: let NumPy raise its error on the row numbers
+                return False
+            used += part.ndim if part.dtype == bool else 1
+        else:
+            used += 1
+    return used <= ndim
 
 
 class BinaryHV:
@@ -64,8 +74,14 @@ class BinaryHV:
     # ---- attributes ---------------------------------------------------------------------------
     @property
     def words(self):
-        """The packed words, ``batch_shape + (n_words,)`` uint64."""
-        return self._words
+        """The packed words, ``batch_shape + (n_words,)`` uint64, a read-only view.
+
+        Read-only so that no write can set a padding bit or change a vector shared with a
+        memory or codebook; to edit bits, copy: ``BinaryHV(hv.words.copy(), hv.dim)`` checks them.
+        """
+        words = self._words.view()
+        words.flags.writeable = False
+        return words
 
     @property
     def dim(self):
@@ -96,7 +112,19 @@ class BinaryHV:
         return self._words.shape[0]
 
     def __getitem__(self, key):
-        words = self._words[_index_key(key, self.ndim)]
+        """Index the batch axes exactly as NumPy indexes an array of shape ``self.shape``.
+
+        The word axis is never indexed: an Ellipsis, None or a boolean mask only ever addresses
+        batch axes, so the result always holds whole hypervectors.
+        """
+        try:
+            if _leaves_word_axis(key, self.ndim):
+                words = self._words[key]
+            else:  # NumPy picks the rows (its rules for Ellipsis, masks, advanced-index order)
+                rows = np.asarray(np.arange(int(np.prod(self.shape)), dtype=np.intp).reshape(self.shape)[key])
+                words = self._words.reshape(-1, self.n_words)[rows.reshape(-1)].reshape(rows.shape + (self.n_words,))
+        except OverflowError:  # an integer beyond int64 is out of range whatever the shape
+            raise IndexError(f"index {key!r} is out of range for batch shape {self.shape}") from None
         return BinaryHV._wrap(np.ascontiguousarray(words), self._dim)
 
     def __iter__(self):
@@ -105,6 +133,10 @@ class BinaryHV:
 
     def __repr__(self):
         return f"BinaryHV(shape={self.shape}, dim={self._dim})"
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError("a BinaryHV is not a NumPy array: use hv.to_bool() for its elements "
+                        "(batch_shape + (dim,)) or hv.words for the packed uint64 words")
 
     def copy(self):
         return BinaryHV._wrap(self._words.copy(), self._dim)
@@ -181,11 +213,19 @@ class BinaryHV:
     def from_bytes(cls, data, dim, shape=None):
         """From raw bytes in the packed layout (``to_bytes`` output); ``shape`` is the batch shape."""
         dim = check_dim(dim)
-        packed = np.frombuffer(bytes(data), np.uint8)
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data must be bytes, bytearray or memoryview, got {type(data).__name__}")
+        packed = np.frombuffer(data, np.uint8)
         n_bytes = (dim + 7) // 8
         if packed.size % n_bytes:
             raise ValueError(f"data has {packed.size} bytes, not a multiple of ceil(dim / 8) = {n_bytes}")
-        shape = (packed.size // n_bytes,) if shape is None else tuple(shape)
+        if shape is None:
+            shape = (packed.size // n_bytes,)
+        else:
+            shape = tuple(check_int(s, "shape", low=0) for s in (shape if isinstance(shape, tuple) else (shape,)))
+            if int(np.prod(shape, dtype=object)) * n_bytes != packed.size:
+                raise ValueError(f"shape {shape} needs {int(np.prod(shape, dtype=object)) * n_bytes} bytes "
+                                 f"of data, got {packed.size}")
         return cls.from_packed(packed.reshape(shape + (n_bytes,)), dim)
 
     def to_packed(self):

@@ -42,6 +42,7 @@ version would add sections, not grow it), so a newer file is told apart from a d
 import errno
 import mmap as _mmap
 import os
+import stat
 import socket
 import struct
 import sys
@@ -126,6 +127,8 @@ def _pid_alive(pid):
     return True
 
 
+_LOCK_TYPE, _RLOCK_TYPE = type(threading.Lock()), type(threading.RLock())
+_LOCK_TYPES = (_LOCK_TYPE, _RLOCK_TYPE)
 _active_tmp = set()
 _active_lock = threading.Lock()
 
@@ -189,7 +192,12 @@ class AssociativeMemory:
     labels as an int64 array when every label is an int, otherwise as an object array.
     ``save`` accepts int (int64 range) and str labels only.
 
-    Not safe to mutate from several threads at once; concurrent searches are fine.
+    Thread safety: one writer and many readers at once (and several writers, one at a time).
+    Mutations hold the memory's lock; readers and ``save`` take a consistent snapshot of the
+    stored rows and labels under it, and ``remove`` never compacts rows a reader may hold (it
+    writes new arrays), so a search or a save running beside ``add`` / ``remove`` sees the
+    memory as it was before or after each call, never in between. Pickling copies the stored
+    vectors and labels (an mmap-loaded memory becomes an in-RAM one).
 
     >>> import hdc
     >>> mem = hdc.AssociativeMemory(1024)
@@ -219,7 +227,7 @@ class AssociativeMemory:
         self._next_label = 0
         self._label_set = None
         self._pending = None   # payload checksums still to check (a lazily verified mmap load)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # held by every mutation and every snapshot
         self._source = None    # the mmap the words live in, if any
 
     # ---- basic protocol -------------------------------------------------------------------
@@ -239,19 +247,20 @@ class AssociativeMemory:
             hash(label)
         except TypeError:
             return False
-        if self._label_set is None:
-            self._label_set = set(self._labels[:self._n].tolist())
-        return label in self._label_set
+        with self._lock:
+            if self._label_set is None:
+                self._label_set = set(self._labels[:self._n].tolist())
+            return label in self._label_set
 
     @property
     def labels(self):
         """The stored labels in row order (a copy): int64 array, or object array if not all ints."""
-        return self._labels[:self._n].copy()
+        return self._snapshot()[1].copy()
 
     @property
     def vectors(self):
         """The stored vectors in row order, a read-only ``BinaryHV`` view ``(len,)``."""
-        words = self._payload()[:self._n].view()
+        words = self._snapshot()[0].view()
         words.flags.writeable = False
         return self._wrap(words)
 
@@ -272,6 +281,37 @@ class AssociativeMemory:
     def _format(self):
         """(version, dim field, the 16 bytes at offset 112) of this memory's file header."""
         return 1, self._dim, bytes(16)
+
+    def _snapshot(self):
+        """``(words (n, W), labels (n,), next_label)``: one consistent state of the memory.
+
+        Rows below ``n`` are never written again (add appends past them, remove writes new
+        arrays), so the views stay valid while other threads add or remove.
+        """
+        words = self._payload()
+        with self._lock:
+            words, n = self._words, self._n
+            if self._source is not None and self._source.size() < self._source_size:
+                raise ValueError(f"the file this memory was mmap-loaded from shrank from {self._source_size} "
+                                 f"to {self._source.size()} bytes (truncated by another process?); "
+                                 "load it again")
+            return words[:n], self._labels[:n], self._next_label
+
+    def __getstate__(self):
+        """A copy of one snapshot: the rows, labels and settings; locks and mappings are not kept."""
+        words, labels, next_label = self._snapshot()
+        with self._lock:
+            state = {k: v for k, v in self.__dict__.items() if not isinstance(v, _LOCK_TYPES)}
+            locks = {k: isinstance(v, _RLOCK_TYPE) for k, v in self.__dict__.items() if isinstance(v, _LOCK_TYPES)}
+        state.update(_words=words.copy(), _labels=labels.copy(), _n=words.shape[0], _next_label=next_label,
+                     _source=None, _pending=None, _label_set=None, _locks=locks)
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        for name, reentrant in state.pop("_locks").items():
+            state[name] = threading.RLock() if reentrant else threading.Lock()
+        self.__dict__.update(state)
 
     # ---- mutation -------------------------------------------------------------------------
     def _reserve(self, extra):
@@ -295,14 +335,21 @@ class AssociativeMemory:
         self._check_hv(x, "x")
         rows = self._rows_of(x)
         n = rows.shape[0]
-        if labels is None:
+        if labels is not None:
+            new = _labels_array([labels], 1) if x.ndim == 0 else _labels_array(labels, n)
+        with self._lock:
+            self._add(rows, None if labels is None else new)
+
+    def _add(self, rows, new):
+        n = rows.shape[0]
+        if new is None:
+            if self._next_label + n - 1 > _INT64_MAX:
+                raise ValueError(f"default labels would pass the int64 limit (next label {self._next_label}, "
+                                 f"{n} vectors); pass labels= explicitly")
             new = np.arange(self._next_label, self._next_label + n, dtype=np.int64)
-        elif x.ndim == 0:
-            new = _labels_array([labels], 1)
-        else:
-            new = _labels_array(labels, n)
         if n == 0:
             return
+        self._payload()
         self._reserve(n)
         if new.dtype == object and self._labels.dtype != object:
             self._labels = self._labels.astype(object)
@@ -310,8 +357,8 @@ class AssociativeMemory:
         self._labels[self._n:self._n + n] = new
         if self._label_set is not None:
             self._label_set.update(new.tolist())
-        self._n += n
-        self._next_label += n
+        self._n += n  # published last: a reader never sees a row before it is written
+        self._next_label = min(self._next_label + n, _INT64_MAX)
 
     def remove(self, labels):
         """Delete every stored vector whose label is in ``labels`` (one label or a sequence).
@@ -325,6 +372,10 @@ class AssociativeMemory:
             targets = [labels]
         else:
             targets = list(np.asarray(labels).tolist() if isinstance(labels, np.ndarray) else labels)
+        with self._lock:
+            return self._remove(targets)
+
+    def _remove(self, targets):
         missing = [t for t in targets if t not in self]
         if missing:
             raise LabelNotFound(f"labels not in the memory: {missing[:10]!r}"
@@ -336,15 +387,10 @@ class AssociativeMemory:
             wanted = set(targets)
             drop = np.fromiter((v in wanted for v in current.tolist()), bool, self._n)
         keep = ~drop
-        kept = int(keep.sum())
-        words = self._payload()[:self._n][keep]
-        if not self._words.flags.writeable:
-            self._words = np.empty((max(kept, 1), self._w), self._row_dtype)
-            self._source = None
-        self._words[:kept] = words
-        self._labels = self._labels.copy() if not self._labels.flags.writeable else self._labels
-        self._labels[:kept] = current[keep]
-        self._n = kept
+        # new arrays, never a compaction in place: readers may hold views of the old rows
+        words = np.ascontiguousarray(self._payload()[:self._n][keep])
+        labels = np.ascontiguousarray(current[keep])
+        self._words, self._labels, self._n, self._source = words, labels, words.shape[0], None
         self._label_set = None
         return int(drop.sum())
 
@@ -361,9 +407,11 @@ class AssociativeMemory:
         return self._words
 
     def _stored(self):
-        if self._n == 0:
+        """(stored vectors BinaryHV (n,), labels (n,)) of one snapshot; error when empty."""
+        words, labels, _ = self._snapshot()
+        if words.shape[0] == 0:
             raise ValueError("the memory is empty; add vectors before searching")
-        return self._wrap(self._payload()[:self._n])
+        return self._wrap(words), labels
 
     def search(self, queries, k=1):
         """The ``k`` stored vectors nearest each query: ``(distances int32, labels)``.
@@ -372,17 +420,46 @@ class AssociativeMemory:
         first; equal distances in insertion order. ``1 <= k <= len(self)``.
         """
         self._check_hv(queries, "queries")
-        dist, idx = self._topk(queries, k)
-        return dist, self._labels[:self._n][idx]
+        stored, labels = self._stored()
+        dist, idx = self._topk(queries, k, stored)
+        return dist, labels[idx]
+
+    def within(self, queries, radius):
+        """Every stored vector within Hamming distance ``radius`` (inclusive) of each query.
+
+        Returns ``(distances, labels)`` as :func:`hdc.within` does with indices: for a 1-D batch
+        of ``nq`` queries two object arrays of length ``nq`` (entry ``i``: query ``i``'s distances
+        and labels, nearest first, ties in insertion order); for a single query two 1-D arrays.
+
+        >>> import hdc
+        >>> mem = hdc.AssociativeMemory(256)
+        >>> mem.add(hdc.random(3, 256, seed=0), labels=["a", "b", "c"])
+        >>> d, labels = mem.within(mem.vectors[1], radius=10)
+        >>> labels.tolist(), d.tolist()
+        (['b'], [0])
+        """
+        from .search import within
+
+        self._check_hv(queries, "queries")
+        words, labels, _ = self._snapshot()
+        dist, idx = within(queries, self._wrap(words), radius)
+        if queries.ndim == 0:
+            return dist, labels[idx]
+        out = np.empty(len(idx), object)
+        for i, rows in enumerate(idx):
+            out[i] = labels[rows]
+        return dist, out
 
     def cleanup(self, x):
         """The stored vector nearest each of ``x``: a BinaryHV of ``x``'s batch shape."""
         self._check_hv(x, "x")
-        _, idx = self._topk(x, 1)
-        return self._wrap(np.ascontiguousarray(self._words[idx[..., 0]]))
+        stored, _ = self._stored()
+        _, idx = self._topk(x, 1, stored)
+        return stored[idx[..., 0]]
 
-    def _topk(self, queries, k):
-        return topk(queries, self._stored(), k)
+    def _topk(self, queries, k, stored):
+        """``topk`` of ``queries`` in ``stored`` (a snapshot of the rows, see :meth:`_stored`)."""
+        return topk(queries, stored, k)
 
     def _rows_of(self, x):
         return _as_batch(x, "x")
@@ -396,12 +473,13 @@ class AssociativeMemory:
         self._payload()
 
     # ---- persistence ----------------------------------------------------------------------
-    def _label_table(self):
-        """(kind, bytes) of the label table; TypeError if a label cannot be saved."""
-        labels = self._labels[:self._n]
+    @staticmethod
+    def _label_table(labels):
+        """(kind, bytes) of the label table of ``labels`` (n,); TypeError if one cannot be saved."""
+        n = labels.shape[0]
         if labels.dtype != object:
             return 0, labels.astype("<i8").tobytes()
-        tags = np.empty(self._n, np.uint8)
+        tags = np.empty(n, np.uint8)
         parts = []
         for i, v in enumerate(labels.tolist()):
             if isinstance(v, str):
@@ -420,9 +498,9 @@ class AssociativeMemory:
             else:
                 raise TypeError(f"save stores labels that are int or str only; label {v!r} (row {i}) "
                                 f"is a {type(v).__name__}")
-        offsets = np.zeros(self._n + 1, "<u8")
+        offsets = np.zeros(n + 1, "<u8")
         np.cumsum([len(p) for p in parts], out=offsets[1:])
-        pad = bytes(_align(self._n, 8) - self._n)
+        pad = bytes(_align(n, 8) - n)
         return 1, b"".join([tags.tobytes(), pad, offsets.tobytes(), *parts])
 
     def save(self, path):
@@ -434,9 +512,9 @@ class AssociativeMemory:
         (those whose process is gone, or untouched for an hour).
         Raises TypeError if a label is not an int (int64) or a str.
         """
-        path = os.fspath(path)
-        kind, table = self._label_table()
-        words = self._payload()[:self._n]
+        path = _check_path(path)
+        words, labels, next_label = self._snapshot()  # one consistent state, even while add runs
+        kind, table = self._label_table(labels)
         payload_nbytes = words.nbytes
         n_chunks = -(-payload_nbytes // _CHUNK_BYTES)
         labels_offset = _align(_HEADER_SIZE + 4 * n_chunks, 8)
@@ -463,8 +541,8 @@ class AssociativeMemory:
                     f.write(part)
                 chunk_table = crcs.tobytes()
                 version, dim_field, kind_fields = self._format()
-                fields = [MAGIC, version, _HEADER_SIZE, 0, kind, dim_field, self._n,
-                          self._next_label, _CHUNK_BYTES, labels_offset, len(table), zlib.crc32(table),
+                fields = [MAGIC, version, _HEADER_SIZE, 0, kind, dim_field, words.shape[0],
+                          next_label, _CHUNK_BYTES, labels_offset, len(table), zlib.crc32(table),
                           zlib.crc32(chunk_table), _HEADER_SIZE, n_chunks, payload_offset, payload_nbytes,
                           kind_fields]
                 header = bytearray(_HEADER.pack(*fields))
@@ -505,9 +583,18 @@ class AssociativeMemory:
         checksum mismatch (header, label table, chunk table or payload chunk), malformed fields.
         Nothing from the file is executed: labels are int64 or UTF-8 data.
         """
-        path = os.fspath(path)
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
+        path = _check_path(path)
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; only regular files are read
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            raise ValueError(f"{path}: not a regular file (a directory, FIFO or device); expected a file "
+                             "written by AssociativeMemory.save")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb") as f:
+            size = info.st_size
             meta = _read_meta(f, size, path)
             held = "binary" if meta["block_size"] is None else "sparse"
             if kind not in (None, "binary", "sparse"):
@@ -530,7 +617,7 @@ class AssociativeMemory:
                 words = np.frombuffer(mapping, little, count * w, meta["payload_offset"]).reshape(count, w)
                 if words.dtype != mem._row_dtype:  # a big-endian machine: the file order needs a copy
                     words = words.astype(mem._row_dtype)
-                mem._words, mem._source = words, mapping
+                mem._words, mem._source, mem._source_size = words, mapping, size
                 if verify:
                     mem._pending = (path, meta["crcs"], meta["chunk_bytes"])
             else:
@@ -547,6 +634,14 @@ class AssociativeMemory:
                     mem._check_rows(words, path)
                 mem._words = words
         return mem
+
+
+def _check_path(path):
+    """``path`` (str, bytes or os.PathLike) as a str; TypeError naming what was given otherwise."""
+    try:
+        return os.fsdecode(os.fspath(path))
+    except TypeError:
+        raise TypeError(f"path must be a str, bytes or os.PathLike, got {type(path).__name__}") from None
 
 
 def _verify_payload(words, crcs, chunk, path):
@@ -621,6 +716,8 @@ def _read_meta(f, size, path):
         row_bytes = dim * itemsize
     if kind not in (0, 1):
         raise bad(f"label_kind {kind} is not 0 or 1")
+    if next_label < 0:
+        raise bad(f"next_label {next_label} is negative")
     if payload_nbytes != count * row_bytes:
         raise bad(f"payload_nbytes {payload_nbytes} != count {count} x {row_bytes} bytes per row")
     if not 8 <= chunk_bytes <= 1 << 40 or chunk_bytes % 8:

@@ -7,6 +7,7 @@ Given a :class:`~hdc.SparseHV`, a function hands the call to its sparse form in
 :mod:`hdc.sparse_ops`.
 """
 import functools
+import math
 
 import numpy as np
 
@@ -15,6 +16,8 @@ from ._validate import as_rng, check_dim, check_int, n_words, padding_mask
 from .hv import BinaryHV
 from .sparse import SparseHV
 
+# More uint64 words than any allocation can hold (2**63 bytes).
+_MAX_WORDS = 1 << 60
 # Rows gathered at a time when broadcasting elementwise ops, to bound temporary memory.
 _GATHER_ROWS = 1 << 14
 
@@ -33,7 +36,14 @@ def sparse_aware(fn):
 def as_hv(x, name):
     """``x`` if it is a BinaryHV, else a TypeError naming the argument."""
     if not isinstance(x, BinaryHV):
-        raise TypeError(f"{name} must be a hdc.BinaryHV, got {type(x).__name__}")
+        hint = ""
+        if isinstance(x, (list, tuple)) and x and all(isinstance(i, BinaryHV) for i in x):
+            hint = f"; to make one batch of the {len(x)} hypervectors use hdc.BinaryHV.stack({name})"
+        elif type(x).__module__.split(".")[0] in ("torch", "torchhd"):
+            hint = f"; convert a torch/torchhd tensor with hdc.BinaryHV.from_torchhd({name})"
+        elif isinstance(x, np.ndarray):
+            hint = f"; pack 0/1 arrays with hdc.BinaryHV.from_bool({name})"
+        raise TypeError(f"{name} must be a hdc.BinaryHV, got {type(x).__name__}{hint}")
     return x
 
 
@@ -67,7 +77,9 @@ def random(n, dim, seed=None):
     shape = (check_int(n, "n", low=0),) if not isinstance(n, tuple) else tuple(
         check_int(s, "n", low=0) for s in n)
     rng = as_rng(seed)
-    count = int(np.prod(shape, dtype=np.int64)) * n_words(dim)
+    count = math.prod(shape) * n_words(dim)   # exact: a product past int64 must not wrap
+    if count > _MAX_WORDS:
+        raise ValueError(f"n={n!r} hypervectors of dim {dim} need {count} words, more than can be allocated")
     # random_raw is the bit generator's stream itself: stable across NumPy versions and machines
     words = rng.bit_generator.random_raw(count).astype(np.uint64, copy=False).reshape(shape + (n_words(dim),))
     if dim % 64:
@@ -88,8 +100,8 @@ def _broadcast_pairs(a, b, kernel, out_dtype, words_out):
     if a.shape == b.shape:
         kernel(_rows(a.words), _rows(b.words), out.reshape((-1,) + tail))
         return out
-    ia = np.broadcast_to(np.arange(max(1, int(np.prod(a.shape))), dtype=np.intp).reshape(a.shape), shape).ravel()
-    ib = np.broadcast_to(np.arange(max(1, int(np.prod(b.shape))), dtype=np.intp).reshape(b.shape), shape).ravel()
+    ia = np.broadcast_to(np.arange(int(np.prod(a.shape)), dtype=np.intp).reshape(a.shape), shape).ravel()
+    ib = np.broadcast_to(np.arange(int(np.prod(b.shape)), dtype=np.intp).reshape(b.shape), shape).ravel()
     ra, rb, flat = _rows(a.words), _rows(b.words), out.reshape((-1,) + tail)
     for start in range(0, ia.size, _GATHER_ROWS):
         stop = min(ia.size, start + _GATHER_ROWS)
@@ -272,11 +284,21 @@ def _tie_words(tie, seed, dim, rest_shape):
                          f"{rest_shape}") from None
 
 
-def _check_weights(weights, n):
-    """Weights as int64 when all are integers, else float64; non-negative and finite."""
+# Weighted counts are compared as ``2 * count`` against the total, so totals stay below 2**62.
+WEIGHT_TOTAL_LIMIT = 1 << 62
+
+
+def _check_weights(weights, n, already=0):
+    """Weights as int64 when all are integers, else float64; non-negative and finite.
+
+    Refuses weights whose total (plus ``already``, a running total) could overflow the exact
+    int64 counts (``>= 2**62``) or, for float weights, is not a finite float with room to double.
+    """
     w = np.asarray(weights)
     if w.dtype == object or not (w.dtype == bool or np.issubdtype(w.dtype, np.number)):
         raise TypeError(f"weights must be numeric, got dtype {w.dtype}")
+    if np.iscomplexobj(w):
+        raise TypeError(f"weights must be real numbers, got dtype {w.dtype}")
     if w.shape != (n,):
         raise ValueError(f"weights must have shape ({n},) (one per bundled vector), got {w.shape}")
     if np.issubdtype(w.dtype, np.floating):
@@ -284,13 +306,22 @@ def _check_weights(weights, n):
             raise ValueError("weights must be finite (no NaN or infinity)")
         if np.all(w == np.round(w)) and np.all(np.abs(w) < 2 ** 53):
             w = w.astype(np.int64)
-    elif w.dtype == np.uint64 and np.any(w > np.iinfo(np.int64).max):
-        raise ValueError("weights are too large (must fit in int64)")
     if np.any(w < 0):
         raise ValueError("weights must be non-negative")
     if not np.any(w > 0):
         raise ValueError("weights must have a positive sum")
-    return w if np.issubdtype(w.dtype, np.floating) else w.astype(np.int64)
+    if np.issubdtype(w.dtype, np.floating):
+        with np.errstate(over="ignore"):
+            total = float(np.sum(w, dtype=np.float64))
+        if not np.isfinite(2.0 * (total + already)):
+            raise ValueError(f"weights are too large: their sum must be finite with room to double, "
+                             f"got {total!r}")
+        return w
+    total = sum(int(v) for v in w.tolist()) + already  # exact, whatever the dtype
+    if total >= WEIGHT_TOTAL_LIMIT:
+        raise ValueError(f"weights are too large: the total weight must stay below 2**62 (exact int64 "
+                         f"counts), got {total}")
+    return w.astype(np.int64)
 
 
 def majority_from_counts(counts, total, tie_words, dim):

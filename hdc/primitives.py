@@ -35,6 +35,8 @@ Example: count the stored vectors within a Hamming radius of a query, in paralle
 >>> int(count_within(mem.words[3], mem.words, 4096))
 1000
 """
+import os
+
 import numba
 import numpy as np
 from llvmlite import ir
@@ -43,6 +45,12 @@ from numba.extending import intrinsic
 
 __all__ = ["JIT_OPTIONS", "jit", "popcount64", "popcount_row", "hamming_row", "xor_row", "get_bit",
            "set_bit", "rotate_row"]
+
+# Numba's threading layer: TBB (a dependency of hdc where wheels exist), else workqueue; both
+# survive fork() (multiprocessing pools, DataLoader workers), while numba's OpenMP layer kills a
+# process forked after a parallel kernel ran. NUMBA_THREADING_LAYER(_PRIORITY) still decide.
+if not (os.environ.get("NUMBA_THREADING_LAYER") or os.environ.get("NUMBA_THREADING_LAYER_PRIORITY")):
+    numba.config.THREADING_LAYER_PRIORITY = ["tbb", "workqueue", "omp"]
 
 #: The decorator options of every kernel in the library, in one place.
 JIT_OPTIONS = {"cache": True, "nogil": True, "fastmath": False}
@@ -138,6 +146,8 @@ def hamming_row(a, b):
     >>> hamming_row(x.words, y.words) == int(hdc.hamming(x, y))
     True
     """
+    if b.shape[0] != a.shape[0]:
+        raise ValueError("hamming_row: a and b must have the same number of words")
     total = 0
     for i in range(a.shape[0]):
         total += _ctpop64(a[i] ^ b[i])
@@ -156,6 +166,8 @@ def xor_row(a, b, out):
     >>> bool((out == (x ^ y).words).all())
     True
     """
+    if a.shape[0] != out.shape[0] or b.shape[0] != out.shape[0]:
+        raise ValueError("xor_row: a, b and out must have the same number of words")
     for i in range(out.shape[0]):
         out[i] = a[i] ^ b[i]
 
@@ -170,6 +182,8 @@ def get_bit(row, i):
     >>> [get_bit(x.words, i) for i in range(3)]
     [0, 1, 1]
     """
+    if i < 0 or i >= row.shape[0] * 64:
+        raise IndexError("get_bit: element index outside the row")
     return np.int64((row[i >> 6] >> np.uint64(i & 63)) & np.uint64(1))
 
 
@@ -184,6 +198,8 @@ def set_bit(row, i, value):
     >>> row.tolist()
     [0, 2]
     """
+    if i < 0 or i >= row.shape[0] * 64:
+        raise IndexError("set_bit: element index outside the row")
     mask = np.uint64(1) << np.uint64(i & 63)
     if value:
         row[i >> 6] |= mask
@@ -208,6 +224,8 @@ def rotate_row(row, dim, shift, out):
     True
     """
     n = out.shape[0]
+    if dim < 1 or (dim + 63) // 64 != n or row.shape[0] != n:
+        raise ValueError("rotate_row: row and out must both have ceil(dim / 64) words")
     s = shift % dim
     if s == 0:
         for j in range(n):

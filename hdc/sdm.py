@@ -68,7 +68,11 @@ class SparseDistributedMemory:
 
     def activation_probability(self):
         """P(a hard location lies within ``radius`` of a random address) = P(Bin(dim, 1/2) <= radius)."""
-        return math.fsum(math.comb(self.dim, k) for k in range(self.radius + 1)) / 2.0 ** self.dim
+        term = total = 1  # exact integers: C(dim, k) summed, then one correctly rounded division
+        for k in range(self.radius):
+            term = term * (self.dim - k) // (k + 1)
+            total += term
+        return total / (1 << self.dim)
 
     def expected_bit_error(self, n_writes):
         """Expected fraction of wrong bits when reading at a written address, after ``n_writes``

@@ -11,6 +11,8 @@ scikit-learn stays optional: ``import hdc`` never imports it; only importing thi
 >>> model.fit(X, y).predict(X).tolist()
 [0, 0, 1, 1]
 """
+import copy
+
 try:
     from sklearn.base import BaseEstimator, TransformerMixin
     from sklearn.utils.validation import check_is_fitted
@@ -24,7 +26,9 @@ class HDEncoder(TransformerMixin, BaseEstimator):
     """Pipeline step that encodes its input with an hdc encoder; ``transform`` -> BinaryHV.
 
     ``encoder``: any object with ``encode(X)`` (RecordEncoder, NGramEncoder, RandomProjection,
-    LevelEncoder, ...). Encoders are seeded and need no fitting, so ``fit`` only checks it.
+    LevelEncoder, ...). Encoders are seeded; one with a ``fit`` method (``RecordEncoder`` learns
+    each feature's range) is copied and fitted on ``X`` in ``fit`` (the ``encoder`` parameter
+    itself is left as given, as scikit-learn expects), others are used as they are.
     A NumPy or pandas column of strings is passed to the encoder as a list of ``str``.
 
     Shapes: ``transform(X)`` -> BinaryHV ``(n,)`` for ``n`` samples (rows or texts).
@@ -37,7 +41,10 @@ class HDEncoder(TransformerMixin, BaseEstimator):
         if not callable(getattr(self.encoder, "encode", None)):
             raise TypeError(f"encoder must be an hdc encoder (with an encode method), got "
                             f"{type(self.encoder).__name__}")
-        self.encoder_ = self.encoder
+        if callable(getattr(self.encoder, "fit", None)):
+            self.encoder_ = copy.deepcopy(self.encoder).fit(X)
+        else:
+            self.encoder_ = self.encoder
         return self
 
     def transform(self, X):

@@ -95,9 +95,9 @@ class SparseAssociativeMemory(AssociativeMemory):
             return False
         return self._index_mode is True or (self._index_mode == "auto" and self._n >= INDEX_MIN_ROWS)
 
-    def _topk(self, queries, k):
+    def _topk(self, queries, k, stored):
         if not self._use_index():
-            return super()._topk(queries, k)
+            return super()._topk(queries, k, stored)
         return self.index_search(queries, k)
 
     def add(self, x, labels=None):

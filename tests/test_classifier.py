@@ -32,24 +32,24 @@ def test_digits_within_two_points_of_logistic_regression(digits, encoded):
     with threadpool_limits(1):  # BLAS threads on a busy 2-core machine make lbfgs crawl
         baseline = LogisticRegression(max_iter=2000).fit(Xtr / 16, ytr).score(Xte / 16, yte)
     Htr, Hte, _, _ = encoded
-    clf = hdc.CentroidClassifier(DIM, epochs=20, margin=0.02).fit(Htr, ytr)
+    clf = hdc.CentroidClassifier(DIM).fit(Htr, ytr)   # out of the box: 20 epochs, margin 0.03
     accuracy = clf.score(Hte, yte)
     assert accuracy >= baseline - 0.02, (accuracy, baseline)
     # majority prototypes alone, and retraining on errors only, are weaker but far above chance
-    plain = hdc.CentroidClassifier(DIM).fit(Htr, ytr).score(Hte, yte)
-    errors_only = hdc.CentroidClassifier(DIM, epochs=20).fit(Htr, ytr).score(Hte, yte)
+    plain = hdc.CentroidClassifier(DIM, epochs=0).fit(Htr, ytr).score(Hte, yte)
+    errors_only = hdc.CentroidClassifier(DIM, epochs=20, margin=0.0).fit(Htr, ytr).score(Hte, yte)
     assert 0.8 < plain < errors_only <= accuracy
 
 
 def test_retraining_improves_train_accuracy(encoded):
     Htr, _, ytr, _ = encoded
-    clf = hdc.CentroidClassifier(DIM, epochs=10).fit(Htr, ytr)
+    clf = hdc.CentroidClassifier(DIM, epochs=10, margin=0.0).fit(Htr, ytr)
     history = clf.train_accuracy_
-    assert history[0] == hdc.CentroidClassifier(DIM).fit(Htr, ytr).score(Htr, ytr)
+    assert history[0] == hdc.CentroidClassifier(DIM, epochs=0).fit(Htr, ytr).score(Htr, ytr)
     assert clf.score(Htr, ytr) == max(history) > history[0]
     # the kept prototypes are those of the best epoch, so more epochs never lose train accuracy
     for epochs in (1, 2, 5):
-        fewer = hdc.CentroidClassifier(DIM, epochs=epochs).fit(Htr, ytr).score(Htr, ytr)
+        fewer = hdc.CentroidClassifier(DIM, epochs=epochs, margin=0.0).fit(Htr, ytr).score(Htr, ytr)
         assert clf.score(Htr, ytr) >= fewer
 
 
@@ -57,7 +57,7 @@ def test_retrain_epoch_replay_is_exact(encoded):
     """The compiled sequential epoch and the Accumulator replay of its moves agree exactly."""
     Htr, _, ytr, _ = encoded
     X, y = Htr[:400], ytr[:400]
-    clf = hdc.CentroidClassifier(DIM, seed=5).fit(X, y)
+    clf = hdc.CentroidClassifier(DIM, epochs=0, margin=0.0, seed=5).fit(X, y)
     counts, totals = (a.copy() for a in clf.counts_)
     protos = clf.prototypes_.words.copy()
     moves = np.empty(len(X), np.int64)
@@ -76,7 +76,7 @@ def test_margin_retraining_keeps_training():
     """With a margin, epochs go on after 100% train accuracy and widen the gap to other classes."""
     X = hdc.random(40, 1024, seed=0)
     y = np.arange(40) % 2
-    plain = hdc.CentroidClassifier(1024, epochs=30).fit(X, y)
+    plain = hdc.CentroidClassifier(1024, epochs=30, margin=0.0).fit(X, y)
     wide = hdc.CentroidClassifier(1024, epochs=30, margin=0.15).fit(X, y)
     assert plain.score(X, y) == wide.score(X, y) == 1.0
     gap = []
@@ -92,7 +92,7 @@ def test_retraining_update_rule():
     """A misclassified x is added to its class (weight lr) and ~x to the predicted class."""
     X = hdc.BinaryHV.from_bool([[1, 1, 1, 0], [1, 1, 0, 0], [0, 0, 0, 1]])
     y = np.array([0, 1, 1])
-    clf = hdc.CentroidClassifier(4, seed=0).fit(X, y)
+    clf = hdc.CentroidClassifier(4, epochs=0, seed=0).fit(X, y)
     before, before_n = clf.counts_
     clf._move(X[[0, 2]], np.array([0, 1]), np.array([1, 0]), lr=3)
     after, after_n = clf.counts_
@@ -111,8 +111,8 @@ def test_retraining_update_rule():
 
 def test_partial_fit_equals_fit(encoded):
     Htr, Hte, ytr, _ = encoded
-    full = hdc.CentroidClassifier(DIM, seed=3).fit(Htr, ytr)
-    parts = hdc.CentroidClassifier(DIM, seed=3)
+    full = hdc.CentroidClassifier(DIM, epochs=0, seed=3).fit(Htr, ytr)
+    parts = hdc.CentroidClassifier(DIM, epochs=0, seed=3)
     for chunk in np.array_split(np.arange(len(Htr)), 4):
         parts.partial_fit(Htr[chunk], ytr[chunk])
     assert np.array_equal(parts.classes_, full.classes_)

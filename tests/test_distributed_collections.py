@@ -63,8 +63,8 @@ def test_fit_on_collections_equals_in_process_fit(labels_as):
           "bag": db.from_sequence(y.tolist(), partition_size=50)}[labels_as]
     if labels_as == "bag":
         words = enc.encode(da.from_array(X, chunks=50)).rechunk(((50,) * 8 + (3,), -1))
-    clf = hdc.CentroidClassifier(2000, seed=3).fit(words, ys)
-    ref = hdc.CentroidClassifier(2000, seed=3).fit(enc.encode(X), y)
+    clf = hdc.CentroidClassifier(2000, epochs=0, seed=3).fit(words, ys)
+    ref = hdc.CentroidClassifier(2000, epochs=0, seed=3).fit(enc.encode(X), y)
     assert clf.classes_.tolist() == ref.classes_.tolist()
     np.testing.assert_array_equal(clf.counts_[0], ref.counts_[0])
     np.testing.assert_array_equal(clf.counts_[1], ref.counts_[1])
@@ -78,15 +78,15 @@ def test_fit_on_a_bag_of_texts_and_partial_fit():
     labels = [t[0] for t in TEXTS]
     bag = db.from_sequence(TEXTS, npartitions=3)
     enc = hdc.NGramEncoder(1024, n=3, seed=1)
-    clf = hdc.CentroidClassifier(1024).fit(enc.encode(bag), db.from_sequence(labels, npartitions=3))
-    ref = hdc.CentroidClassifier(1024).fit(enc.encode(TEXTS), np.array(labels))
+    clf = hdc.CentroidClassifier(1024, epochs=0).fit(enc.encode(bag), db.from_sequence(labels, npartitions=3))
+    ref = hdc.CentroidClassifier(1024, epochs=0).fit(enc.encode(TEXTS), np.array(labels))
     np.testing.assert_array_equal(clf.prototypes_.words, ref.prototypes_.words)
-    part = hdc.CentroidClassifier(1024)
+    part = hdc.CentroidClassifier(1024, epochs=0)
     for i in range(2):  # two Dask partial fits then one in process: counts add up
         part.partial_fit(enc.encode(db.from_sequence(TEXTS[i::3], npartitions=2)),
                          db.from_sequence(labels[i::3], npartitions=2), classes=["q"])
     part.partial_fit(enc.encode(TEXTS[2::3]), np.array(labels[2::3]))
-    whole = hdc.CentroidClassifier(1024).partial_fit(enc.encode(TEXTS), np.array(labels), classes=["q"])
+    whole = hdc.CentroidClassifier(1024, epochs=0).partial_fit(enc.encode(TEXTS), np.array(labels), classes=["q"])
     np.testing.assert_array_equal(part.counts_[0], whole.counts_[0])
     assert part.classes_.tolist() == whole.classes_.tolist()
 
@@ -118,12 +118,12 @@ def test_fit_on_a_distributed_client_with_progress(capsys):
     X = hdc.random(300, 256, seed=5)
     y = np.arange(300) % 4
     words = da.from_array(X.words, chunks=(64, -1))
-    ref = hdc.CentroidClassifier(256).fit(X, y)
-    got = fit(hdc.CentroidClassifier(256), words, da.from_array(y, chunks=64), progress=True)
+    ref = hdc.CentroidClassifier(256, epochs=0).fit(X, y)
+    got = fit(hdc.CentroidClassifier(256, epochs=0), words, da.from_array(y, chunks=64), progress=True)
     np.testing.assert_array_equal(got.counts_[0], ref.counts_[0])
     assert "100%" in capsys.readouterr().out                      # dask.diagnostics.ProgressBar
     with distributed.Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=":0"):
-        got = hdc.CentroidClassifier(256).fit(words, y)             # runs on the default client
+        got = hdc.CentroidClassifier(256, epochs=0).fit(words, y)             # runs on the default client
         np.testing.assert_array_equal(got.prototypes_.words, ref.prototypes_.words)
 
 

@@ -33,7 +33,7 @@ Y = hdc.random(3, 101, seed=1)
     (lambda: hdc.random(1, 0), ValueError, "dim must be >= 1"),
     (lambda: hdc.random(1, 10, seed=-3), ValueError, "seed"),
     (lambda: hdc.set_backend("no-such-backend"), ValueError, "backend must be one of"),
-    (lambda: hdc.set_num_threads(0), ValueError, "positive"),
+    (lambda: hdc.set_num_threads(0), ValueError, ">= 1"),
     (lambda: hdc.Accumulator(100).add(Y), ValueError, "dim 100"),
     (lambda: hdc.Accumulator(100).majority(), ValueError, "empty"),
     (lambda: hdc.Accumulator(100).add(X, weights=[0.5, 1, 1]), TypeError, "integers"),

@@ -148,9 +148,9 @@ def test_bad_input():
     big = hdc.random_sparse((1, 2), 65536, 2, seed=0)
     with pytest.raises(ValueError, match="at most 65535 blocks"):
         attention.kwta_select(big, big, 1)
-    # dense codes keep accepting topk > keys (every visible key wins), as their contract says
+    # dense codes keep accepting topk > keys (every visible key wins, in min(topk, keys) slots)
     d = hdc.random((2, 6), 64, seed=0)
-    assert attention.kwta_select(d, d, 9)[1].shape == (2, 6, 9)
+    assert attention.kwta_select(d, d, 9)[1].shape == (2, 6, 6)
 
 
 def test_c_kernel_rejects_indices_out_of_range():

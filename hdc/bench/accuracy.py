@@ -70,7 +70,7 @@ def _hdc_rows(Xtr, ytr, Xte, yte, dim, repeats):
     else:
         n_classes = len(np.unique(ytr))
         for epochs in (0, RETRAIN_EPOCHS):
-            clf, t_fit = _median_time(lambda: clf_cls(dim, epochs=epochs).fit(htr, ytr), repeats)
+            clf, t_fit = _median_time(lambda: clf_cls(dim, epochs=epochs, margin=0.0).fit(htr, ytr), repeats)
             pred, t_pred = _median_time(lambda: clf.predict(hte), repeats)
             name = "hdc binary centroid" + (f" + {epochs} retraining epochs" if epochs else "")
             rows.append(_row(name, "binary, popcount Hamming", np.mean(np.asarray(pred) == yte),

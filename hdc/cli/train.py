@@ -10,6 +10,7 @@ Needs torch (``pip install hdc[torch]``).
 import argparse
 import json
 import math
+import os
 import pathlib
 import sys
 
@@ -28,6 +29,34 @@ VARIANTS = {"dense": ("dense", "dense", False), "kwta": ("kwta", "dense", False)
             "sparse": ("kwta", "sparse", False), "sparse_ffn": ("kwta", "sparse", True)}
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where the help text already says it or there is none."""
+
+    def _get_help_string(self, action):
+        if "default" in (action.help or "") or any(action.default is v for v in (None, False, argparse.SUPPRESS)):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _task_default(key):
+    """'(default: mqar X, charlm Y)' for a setting whose default depends on the task."""
+    return "(default: " + ", ".join(f"{task} {DEFAULTS[task][key]}" for task in DEFAULTS) + ")"
+
+
+def default_threads():
+    """Threads that do not oversubscribe a busy machine: the cores the 1-minute load leaves free.
+
+    On a 2-core machine already running one busy process this gives 1 (two threads there ran 4x
+    slower than one: they fight the other process and each other).
+    """
+    cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average (Windows)
+        busy = 0.0
+    return max(1, min(cores, int(cores - busy + 0.5)))
+
+
 def _add_common(p, require_attention):
     p.add_argument("task", choices=("mqar", "charlm"), help="multi-query associative recall or char-level LM")
     if require_attention:
@@ -36,27 +65,31 @@ def _add_common(p, require_attention):
         p.add_argument("--code", choices=("dense", "sparse"), default="dense",
                        help="k-WTA Q/K codes: dense bits or sparse block codes (default: dense)")
     p.add_argument("--text", metavar="FILE", help="charlm: UTF-8 text file (default: pydoc_data.topics)")
-    p.add_argument("--steps", type=int, help="training steps (task default)")
-    p.add_argument("--batch-size", type=int, help="sequences per step")
-    p.add_argument("--lr", type=float, help="peak AdamW learning rate")
-    p.add_argument("--d-model", type=int, help="model width")
-    p.add_argument("--layers", type=int, dest="n_layers", help="transformer blocks")
-    p.add_argument("--heads", type=int, dest="n_heads", help="attention heads")
-    p.add_argument("--code-bits", type=int, help="Q/K code bits per head")
-    p.add_argument("--topk", type=int, help="winners per query (k-WTA)")
+    p.add_argument("--steps", type=int, help="training steps " + _task_default("steps"))
+    p.add_argument("--batch-size", type=int, help="sequences per step " + _task_default("batch_size"))
+    p.add_argument("--lr", type=float, help="peak AdamW learning rate " + _task_default("lr"))
+    p.add_argument("--d-model", type=int, help="model width " + _task_default("d_model"))
+    p.add_argument("--layers", type=int, dest="n_layers", help="transformer blocks " + _task_default("n_layers"))
+    p.add_argument("--heads", type=int, dest="n_heads", help="attention heads " + _task_default("n_heads"))
+    p.add_argument("--code-bits", type=int, help="Q/K code bits per head " + _task_default("code_bits"))
+    p.add_argument("--topk", type=int, help="winners per query (k-WTA) " + _task_default("topk"))
     p.add_argument("--learn-temperature", action=argparse.BooleanOptionalAction, default=None,
-                   help="k-WTA: learn one softmax temperature per head (task default)")
-    p.add_argument("--blocks", type=int, help="sparse codes: blocks per Q/K code (task default)")
-    p.add_argument("--block-size", type=int, help="sparse codes: elements per block (task default)")
+                   help="k-WTA: learn one softmax temperature per head " + _task_default("learn_temperature"))
+    p.add_argument("--blocks", type=int, help="sparse codes: blocks per Q/K code " + _task_default("blocks"))
+    p.add_argument("--block-size", type=int,
+                   help="sparse codes: elements per block " + _task_default("block_size"))
     p.add_argument("--ffn-topk", type=int, help="k-WTA feed-forward: hidden units kept per token "
                                                 "(default for sparse_ffn: d_ff / 10)")
-    p.add_argument("--seq-len", type=int, help="sequence length")
-    p.add_argument("--vocab", type=int, dest="vocab_size", help="mqar: vocabulary size")
-    p.add_argument("--pairs", type=int, dest="n_pairs", help="mqar: key-value pairs per sequence")
+    p.add_argument("--seq-len", type=int, help="sequence length " + _task_default("seq_len"))
+    p.add_argument("--vocab", type=int, dest="vocab_size",
+                   help=f"mqar: vocabulary size (default: {DEFAULTS['mqar']['vocab_size']})")
+    p.add_argument("--pairs", type=int, dest="n_pairs",
+                   help=f"mqar: key-value pairs per sequence (default: {DEFAULTS['mqar']['n_pairs']})")
     p.add_argument("--head", choices=("linear", "voter"), default="linear", help="output layer")
     p.add_argument("--voters", type=int, default=8, help="voters per output bit (voter head)")
     p.add_argument("--seed", type=int, default=0, help="seed of data, initialisation and order")
-    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch and hdc threads (default: the cores the current load leaves free, at least 1)")
     p.add_argument("--eval-every", type=int, default=0, help="evaluate every N steps (0: at the end only)")
     p.add_argument("--json", metavar="PATH", help="write the metrics as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -64,15 +97,20 @@ def _add_common(p, require_attention):
 
 def add_parser(subparsers):
     p = subparsers.add_parser("train", help="train the HD-transformer on mqar or charlm",
+                              formatter_class=_HelpFormatter,
                               description="Train the HD-transformer (k-WTA or dense attention); prints the "
                                           "final metrics, writes a checkpoint and optionally JSON.")
     _add_common(p, True)
-    p.add_argument("--checkpoint", metavar="PATH", help="torch checkpoint (state_dict + config, weights-only "
-                                                        "loadable), written every --checkpoint-every steps and at the end")
-    p.add_argument("--checkpoint-every", type=int, default=0)
+    p.add_argument("--checkpoint", metavar="PATH", default=argparse.SUPPRESS,
+                   help="torch checkpoint (state_dict + config, weights-only loadable), written every "
+                        "--checkpoint-every steps and at the end (default: hdc-TASK-ATTENTION.pt in the "
+                        "current directory; --no-checkpoint to skip)")
+    p.add_argument("--no-checkpoint", action="store_true", help="do not write a checkpoint")
+    p.add_argument("--checkpoint-every", type=int, default=0, help="steps between checkpoints (0: at the end only)")
     p.add_argument("--export", metavar="PATH", help="also write the packed torch-free model (.npz)")
     p.set_defaults(func=run)
     c = subparsers.add_parser("compare", help="train k-WTA and dense attention with the same budget",
+                              formatter_class=_HelpFormatter,
                               description="Train both attention kinds with the same seed, size and step "
                                           "budget; print a side-by-side table and write JSON.")
     _add_common(c, False)
@@ -122,7 +160,12 @@ def _train_one(args, s, task, attention, checkpoint=None, checkpoint_every=0, co
     """Train and measure one model; ``ffn``: k-WTA feed-forward (None: only with --ffn-topk)."""
     import torch
     from hdc.nn import training
-    torch.set_num_threads(max(1, args.threads))
+    import hdc
+    threads = default_threads() if args.threads is None else args.threads
+    if threads < 1:
+        raise ValueError(f"--threads must be a positive integer, got {threads}")
+    torch.set_num_threads(threads)
+    hdc.set_num_threads(threads)
     sparse = dict(code_bits=None, blocks=s["blocks"], block_size=s["block_size"]) if code == "sparse" else {}
     ffn_topk = s["ffn_topk"]
     if ffn is True and ffn_topk is None:
@@ -168,6 +211,10 @@ def _write_json(path, obj):
 def run(args):
     s = _settings(args)
     task = _task(args, s)
+    if args.no_checkpoint:
+        args.checkpoint = None
+    elif getattr(args, "checkpoint", None) is None:
+        args.checkpoint = f"hdc-{args.task}-{args.attention}.pt"
     model, metrics = _train_one(args, s, task, args.attention, args.checkpoint, args.checkpoint_every,
                                 code=args.code)
     config = {**task.config(), **{k: v for k, v in s.items() if v is not None}, "attention": args.attention,

@@ -12,8 +12,8 @@ tree reduction, so :func:`fit` on a Dask collection gives exactly the model that
 >>> y = da.from_array(np.arange(1000) % 3, chunks=250)
 >>> enc = hdc.RecordEncoder(4096, n_features=8, seed=0)
 >>> words = enc.encode(X)                      # lazy: a dask.array (1000, 64) uint64
->>> clf = hdc.CentroidClassifier(4096).fit(words, y)
->>> same = hdc.CentroidClassifier(4096).fit(enc.encode(X.compute()), y.compute())
+>>> clf = hdc.CentroidClassifier(4096, epochs=0).fit(words, y)
+>>> same = hdc.CentroidClassifier(4096, epochs=0).fit(enc.encode(X.compute()), y.compute())
 >>> np.array_equal(clf.prototypes_.words, same.prototypes_.words), clf.classes_.tolist()
 (True, [0, 1, 2])
 """
@@ -221,7 +221,9 @@ def fit(clf, X, y, progress=None):
     dask.array, dask.bag or NumPy array partitioned like ``X``. Returns ``clf``.
 
     Exactly the in-process model (the same counts, prototypes and classes). Retraining epochs
-    need every sample in a seeded global order and are not run out of core: ``epochs`` must be 0.
+    need every sample in a seeded global order and are not run out of core: ``epochs`` must be 0
+    or None (the classifier's default, which out of core means majority prototypes only, and
+    leaves ``temperature_`` at 1: uncalibrated).
     ``progress``: a progress bar (Dask's; default: when stderr is a terminal).
     """
     if clf.epochs:

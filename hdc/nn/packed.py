@@ -33,6 +33,9 @@ with ``np.load(allow_pickle=False)``: loading never executes code.
 """
 import json
 import math
+import numbers
+import os
+import zipfile
 
 import numpy as np
 
@@ -48,6 +51,87 @@ _CONFIG_KEYS = ("vocab_size", "d_model", "n_layers", "n_heads", "code_bits", "to
 # keys added later, with the value files written before them mean
 _CONFIG_DEFAULTS = {"learn_temperature": False, "code": "dense", "blocks": None, "block_size": None,
                     "ffn_topk": None}
+# Sane upper bounds on the integer config entries: a file that claims more is refused before any
+# allocation sized by it.
+_CONFIG_LIMITS = {"vocab_size": 1 << 24, "d_model": 1 << 16, "n_layers": 1 << 10, "n_heads": 1 << 10,
+                  "code_bits": 1 << 20, "topk": 1 << 24, "max_len": 1 << 24, "d_ff": 1 << 20,
+                  "n_voters": 1 << 16, "blocks": 1 << 20, "block_size": 1 << 16, "ffn_topk": 1 << 20}
+# entries that may be None (code_bits for sparse codes, blocks/block_size for dense ones)
+_OPTIONAL = ("code_bits", "blocks", "block_size", "ffn_topk")
+_CONFIG_BYTES = 1 << 20   # the JSON config member
+_WEIGHTS_PER_LAYER = 16
+# A member may inflate to at most this many times its stored size (float weights barely compress;
+# more is a decompression bomb), plus this slack for small, compressible arrays.
+_MAX_RATIO, _RATIO_SLACK = 16, 1 << 20
+
+
+def _check_config(config):
+    """The config dict with every key present and every number within :data:`_CONFIG_LIMITS`."""
+    if not isinstance(config, dict):
+        raise ValueError(f"config must be a dict, got {type(config).__name__}")
+    missing = [k for k in _CONFIG_KEYS if k not in config]
+    if missing:
+        raise ValueError(f"config is missing {missing}")
+    config = {**_CONFIG_DEFAULTS, **config}
+    if config["code"] not in ("dense", "sparse"):
+        raise ValueError(f"config['code'] must be 'dense' or 'sparse', got {config['code']!r}")
+    required = ("blocks", "block_size") if config["code"] == "sparse" else ("code_bits",)
+    for key, high in _CONFIG_LIMITS.items():
+        value = config[key]
+        if value is None and key in _OPTIONAL and key not in required:
+            continue
+        low = 0 if key in ("n_layers",) else 1
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= value <= high:
+            raise ValueError(f"config[{key!r}] must be an int in [{low}, {high}], got {value!r}")
+    if config["attention"] not in ("kwta", "dense") or config["head"] not in ("linear", "voter"):
+        raise ValueError(f"config attention/head must be 'kwta'/'dense' and 'linear'/'voter', got "
+                         f"{config['attention']!r} / {config['head']!r}")
+    if config["d_model"] % config["n_heads"]:
+        raise ValueError(f"config d_model {config['d_model']} is not a multiple of n_heads {config['n_heads']}")
+    for key in ("temperature", "voter_temperature"):
+        t = config[key]
+        if t is not None and (isinstance(t, bool) or not isinstance(t, numbers.Real) or not 0 < t < math.inf):
+            raise ValueError(f"config[{key!r}] must be None or a positive finite number, got {t!r}")
+    return config
+
+
+def _read_npz(path):
+    """``(config, arrays)`` of a saved model, refusing bombs, bad sizes and damaged members."""
+    try:
+        size = os.stat(path).st_size
+        with zipfile.ZipFile(path) as archive:
+            infos = {i.filename: i for i in archive.infolist()}
+            for info in infos.values():
+                if info.file_size > _MAX_RATIO * info.compress_size + _RATIO_SLACK or info.file_size > 2 * size + _RATIO_SLACK * _MAX_RATIO:
+                    raise ValueError(f"{path}: member {info.filename!r} would inflate from {info.compress_size} "
+                                     f"to {info.file_size} bytes (a decompression bomb?)")
+            for name in ("__format__.npy", "__config__.npy"):
+                if name not in infos or infos[name].file_size > _CONFIG_BYTES:
+                    raise ValueError(f"{path} is not a {FORMAT} file (no {name[:-4]} entry of at most "
+                                     f"{_CONFIG_BYTES} bytes)")
+
+            def member(name):
+                with archive.open(infos[name]) as f:
+                    return np.lib.format.read_array(f, allow_pickle=False)
+
+            if bytes(member("__format__.npy")).decode("utf-8") != FORMAT:
+                raise ValueError(f"{path} is not a {FORMAT} file")
+            config = _check_config(json.loads(bytes(member("__config__.npy")).decode("utf-8")))
+            weights = [n for n in infos if not n.startswith("__")]
+            if config["n_layers"] * _WEIGHTS_PER_LAYER > len(weights):
+                raise ValueError(f"{path}: config says n_layers={config['n_layers']} but the file holds "
+                                 f"only {len(weights)} weight arrays")
+            arrays = {}
+            for name in weights:
+                if not name.endswith(".npy"):
+                    raise ValueError(f"{path}: unexpected member {name!r}")
+                arrays[name[:-4]] = member(name)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, KeyError, UnicodeDecodeError,
+            json.JSONDecodeError, NotImplementedError, RuntimeError) as exc:
+        if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError)):
+            raise
+        raise ValueError(f"{path}: damaged or not a {FORMAT} file ({type(exc).__name__}: {exc})") from None
+    return config, arrays
 
 
 def key_cache_bytes_per_token(config):
@@ -94,10 +178,11 @@ class PackedModel:
     """
 
     def __init__(self, config, arrays):
-        missing = [k for k in _CONFIG_KEYS if k not in config]
-        if missing:
-            raise ValueError(f"config is missing {missing}")
-        self.config = {**_CONFIG_DEFAULTS, **config}
+        self.config = _check_config(config)
+        for name, value in arrays.items():
+            if not isinstance(value, np.ndarray) or value.dtype.kind not in "fiu":
+                raise ValueError(f"arrays[{name!r}] must be a numeric ndarray, got "
+                                 f"{getattr(value, 'dtype', type(value).__name__)}")
         self.arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in arrays.items()}
         self._w = {k: v.astype(np.float64) for k, v in self.arrays.items()}    # computed in float64
         c = self.config
@@ -119,6 +204,12 @@ class PackedModel:
         absent = [n for n in need if n not in self.arrays]
         if absent:
             raise ValueError(f"arrays is missing weights {absent[:5]}{' ...' if len(absent) > 5 else ''}")
+        d, v = c["d_model"], c["vocab_size"]
+        shapes = {"tok.weight": (v, d), "pos.weight": (c["max_len"], d), "ln_f.weight": (d,), "ln_f.bias": (d,)}
+        for name, shape in shapes.items():
+            if self.arrays[name].shape != shape:
+                raise ValueError(f"arrays[{name!r}] must have shape {shape} for this config, got "
+                                 f"{self.arrays[name].shape}")
 
     # ---- persistence ---------------------------------------------------------------------------
     def save(self, path):
@@ -129,12 +220,13 @@ class PackedModel:
 
     @classmethod
     def load(cls, path):
-        """Read a file written by :meth:`save` (``allow_pickle=False``: no code runs)."""
-        with np.load(path, allow_pickle=False) as data:
-            if "__format__" not in data or bytes(data["__format__"]).decode() != FORMAT:
-                raise ValueError(f"{path} is not a {FORMAT} file")
-            config = json.loads(bytes(data["__config__"]).decode())
-            arrays = {k: data[k] for k in data.files if not k.startswith("__")}
+        """Read a file written by :meth:`save` (``allow_pickle=False``: no code runs).
+
+        Refused with a ValueError before any large allocation: a damaged archive (every member is
+        CRC-checked), a config number beyond sane limits or more layers than the file holds
+        weights for, and a member that would inflate far beyond its stored size.
+        """
+        config, arrays = _read_npz(os.fsdecode(os.fspath(path)))
         return cls(config, arrays)
 
     # ---- measurements ----------------------------------------------------------------------------

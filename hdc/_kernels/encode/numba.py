@@ -244,6 +244,10 @@ def _record_parallel(levels, ids, codebook, tie, out, n_chunks):
     n_samples, n_features = levels.shape
     n_words = ids.shape[1]
     k_big = _bit_length(n_features)
+    for i in range(n_samples):  # a bad level index would read outside the codebook
+        for f in range(n_features):
+            if levels[i, f] < 0 or levels[i, f] >= codebook.shape[0]:
+                raise IndexError("record_majority: level index outside the codebook")
     for c in numba.prange(n_chunks):
         small = np.zeros((4, n_words), np.uint64)
         carry = np.empty(n_words, np.uint64)
