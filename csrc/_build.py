@@ -18,9 +18,22 @@ def _rel(*parts):
     return os.path.relpath(os.path.join(HERE, *parts), ROOT if os.getcwd() == ROOT else os.getcwd())
 
 
-SOURCES = ["dispatch.c", "pool.c", "elementwise.c", "search.c", "count.c", "attention.c",
-           "hamming/scalar.c", "hamming/scalar_popcnt.c", "hamming/avx2.c", "hamming/avx512.c",
-           "bundle/scalar.c", "bundle/avx2.c", "bundle/avx512.c"]
+# Shared files at the top (limits.c: the XOR-reduce hdc bench measures limits with); one folder
+# per op family: its driver (ISA-independent) and, for the
+# families with per-ISA tables (internal.h), one file per SIMD path.
+SHARED = ["dispatch.c", "pool.c", "limits.c"]
+FAMILIES = ["elementwise", "hamming", "search", "bundle", "kwta", "kwta_sparse", "sparse"]
+
+
+def _sources():
+    found = list(SHARED)
+    for family in FAMILIES:
+        found += sorted(os.path.join(family, f) for f in os.listdir(os.path.join(HERE, family))
+                        if f.endswith(".c"))
+    return found
+
+
+SOURCES = _sources()
 
 # portable: no -march=native; each ISA file sets its own target
 # -ffp-contract=off: no fused multiply-add, so float results are the same on every ISA path

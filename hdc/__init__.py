@@ -12,13 +12,15 @@ from .accumulator import Accumulator
 from .backend import (available_isas, backends, get_backend, get_isa, get_num_threads, set_backend, set_isa,
                       set_num_threads, use_backend, use_isa)
 from .hv import BinaryHV
-from .ops import bind, bundle, cdist, hamming, permute, popcount, random, similarity, topk
+from .ops import bind, bundle, cdist, hamming, overlap, permute, popcount, random, similarity, topk, unbind
+from .sparse import SparseHV, random_sparse
 
 __version__ = "0.1.0"
 
 # Higher layers load on first use, so `import hdc` stays fast and needs only numpy.
 _LAZY = {
     "within": "hdc.search",
+    "BlockAccumulator": "hdc.block_accumulator",
     "show_config": "hdc.info",
     "ItemMemory": "hdc.encoders",
     "LevelEncoder": "hdc.encoders",
@@ -37,9 +39,10 @@ _LAZY = {
     "primitives": "hdc.primitives",
 }
 
-__all__ = ["Accumulator", "BinaryHV", "available_isas", "backends", "bind", "bundle", "cdist", "get_backend", "get_isa",
-           "get_num_threads", "hamming", "permute", "popcount", "random", "set_backend", "set_isa",
-           "set_num_threads", "similarity", "topk", "use_backend", "use_isa", *_LAZY]
+__all__ = ["Accumulator", "BinaryHV", "SparseHV", "available_isas", "backends", "bind", "bundle", "cdist", "get_backend",
+           "get_isa", "get_num_threads", "hamming", "overlap", "permute", "popcount", "random", "random_sparse",
+           "set_backend", "set_isa", "set_num_threads", "similarity", "topk", "unbind", "use_backend", "use_isa",
+           *_LAZY]
 
 
 def __getattr__(name):

@@ -4,10 +4,13 @@ import inspect
 
 import numpy as np
 
+from . import _dask
 from ._validate import check_dim, check_int
 from .accumulator import Accumulator
+from .backend import kernels
 from .hv import BinaryHV
 from .ops import as_hv, random, topk
+from .sparse import SparseHV, random_sparse
 
 __all__ = ["CentroidClassifier"]
 
@@ -30,6 +33,12 @@ class CentroidClassifier:
     Shapes: ``fit(X, y)`` with ``X`` BinaryHV ``(n,)`` and ``y`` ``(n,)`` labels; ``predict(X)`` ->
     ``(n,)`` labels; ``prototypes_`` BinaryHV ``(n_classes,)`` in the order of ``classes_``.
 
+    With ``block_size``, inputs are sparse block codes (:class:`hdc.SparseHV` of ``dim // block_size``
+    blocks): each class keeps a :class:`hdc.BlockAccumulator`, its prototype is the per-block most
+    frequent index (``kneighbors`` searches them by overlap), and ``predict`` takes the class of
+    highest count-weighted overlap (:meth:`decision_function`); retraining epochs are for dense
+    codes only.
+
     >>> import hdc, numpy as np
     >>> centers = hdc.random(3, 2048, seed=0)
     >>> y = np.arange(60) % 3
@@ -40,8 +49,9 @@ class CentroidClassifier:
     ([0, 1, 2], 1.0)
     """
 
-    def __init__(self, dim, epochs=0, lr=1, margin=0.0, seed=0):
+    def __init__(self, dim, epochs=0, lr=1, margin=0.0, seed=0, block_size=None):
         self.dim = dim
+        self.block_size = block_size
         self.epochs = epochs
         self.lr = lr
         self.margin = margin
@@ -77,10 +87,17 @@ class CentroidClassifier:
 
     # ---- validation ----------------------------------------------------------------------------
     def _check_X(self, X):
-        as_hv(X, "X")
+        if self._sparse:
+            if not isinstance(X, SparseHV) or (X.blocks, X.block_size) != (self._blocks, self.block_size):
+                got = (f"SparseHV (blocks={X.blocks}, block_size={X.block_size})" if isinstance(X, SparseHV)
+                       else type(X).__name__)
+                raise TypeError(f"X must be a SparseHV with blocks={self._blocks}, block_size={self.block_size} "
+                                f"(block_size was given), got {got}")
+        else:
+            as_hv(X, "X")
         if X.ndim != 1:
             raise ValueError(f"X must be a 1-D batch of hypervectors (n,), got batch shape {X.shape}")
-        if X.dim != self._dim:
+        if not self._sparse and X.dim != self._dim:
             raise ValueError(f"X must have dim {self._dim}, got {X.dim}")
         return X
 
@@ -95,32 +112,52 @@ class CentroidClassifier:
         self._dim = check_dim(self.dim)
         check_int(self.epochs, "epochs", low=0)
         check_int(self.lr, "lr", low=1)
-        self._tie = random(1, self._dim, seed=self.seed)[0]
+        self._sparse = self.block_size is not None
+        if self._sparse:
+            if self.epochs:
+                raise ValueError("epochs must be 0 with block_size (retraining is for dense codes only)")
+            check_int(self.block_size, "block_size", low=1, high=self._dim)
+            self._blocks = self._dim // self.block_size
+            self._tie = random_sparse(1, self._blocks, self.block_size, seed=self.seed)[0]
+        else:
+            self._tie = random(1, self._dim, seed=self.seed)[0]
         self._acc = {}
         self._prototypes = None
 
     # ---- fitting -------------------------------------------------------------------------------
     def partial_fit(self, X, y, classes=None):
         """Add samples to their classes' counts (classes may be new); returns self."""
+        if _dask.is_collection(X, y):  # Dask collections: counted per partition, summed in a tree
+            return _dask.distributed().partial_fit(self, X, y, classes)
         if not hasattr(self, "_acc"):
             self._setup()
         X, y = self._check_Xy(X, y)
         for label in ([] if classes is None else list(classes)) + list(np.unique(y)):
             if label not in self._acc:
-                self._acc[label] = Accumulator(self._dim)
+                self._acc[label] = (self._new_block_accumulator() if self._sparse else Accumulator(self._dim))
         for label in np.unique(y):
             self._acc[label].add(X[y == label])
         self._prototypes = None
         return self
 
+    def _new_block_accumulator(self):
+        from .block_accumulator import BlockAccumulator
+        return BlockAccumulator(self._blocks, self.block_size)
+
     def fit(self, X, y):
-        """Reset, count every sample into its class, then retrain for ``epochs``; returns self."""
+        """Reset, count every sample into its class, then retrain for ``epochs``; returns self.
+
+        ``X`` and ``y`` may be Dask collections (see :func:`hdc.distributed.fit`): the same model.
+        """
+        if _dask.is_collection(X, y):
+            return _dask.distributed().fit(self, X, y)
         self._setup()
         X, y = self._check_Xy(X, y)
         if len(X) == 0:
             raise ValueError("X is empty; fit needs at least one sample")
         self.partial_fit(X, y)
-        self.retrain(X, y, self.epochs)
+        if not self._sparse:
+            self.retrain(X, y, self.epochs)
         return self
 
     def retrain(self, X, y, epochs=1):
@@ -131,9 +168,9 @@ class CentroidClassifier:
         counts and prototypes of the last epoch with the best accuracy on ``(X, y)`` are kept.
         ``train_accuracy_`` lists the accuracy before the first epoch and after each one.
         """
-        from ._kernels import encode_kernels as ek
-
         self._check_fitted()
+        if self._sparse:
+            raise ValueError("retrain is for dense codes only (this classifier has block_size)")
         X, y = self._check_Xy(X, y)
         epochs = check_int(epochs, "epochs", low=0)
         lr = check_int(self.lr, "lr", low=1)
@@ -153,7 +190,7 @@ class CentroidClassifier:
         for _ in range(epochs):
             if history[-1] == 1.0 and margin == 0:
                 break
-            ek.retrain_epoch(X.words, y_idx, rng.permutation(len(X)), counts, totals, protos,
+            kernels().retrain_epoch(X.words, y_idx, rng.permutation(len(X)), counts, totals, protos,
                              self._tie.words, lr, self._dim, margin, moves)
             wrong = moves >= 0
             # replay the epoch's moves on the exact counts (sums commute: order does not matter)
@@ -202,12 +239,13 @@ class CentroidClassifier:
         if self._prototypes is None:
             rows = [acc.majority(tie=self._tie) if acc.n else self._tie for acc in
                     (self._acc[c] for c in self.classes_)]
-            self._prototypes = BinaryHV.stack(rows)
+            self._prototypes = (SparseHV if self._sparse else BinaryHV).stack(rows)
         return self._prototypes
 
     @property
     def counts_(self):
-        """Per-class element counts, int64 ``(n_classes, dim)``, and their totals ``(n_classes,)``."""
+        """Per-class element counts, int64 ``(n_classes, dim)`` (sparse: ``(n_classes, blocks, block_size)``),
+        and their totals ``(n_classes,)``."""
         self._check_fitted()
         accs = [self._acc[c] for c in self.classes_]
         return np.stack([a.counts for a in accs]), np.array([a.n for a in accs], np.int64)
@@ -219,8 +257,29 @@ class CentroidClassifier:
         dist, idx = topk(X, self.prototypes_, k)
         return dist, self.classes_[idx]
 
+    def decision_function(self, X):
+        """Per-class scores, float64 ``(n, n_classes)``, higher is closer.
+
+        Dense: minus the Hamming distance to each prototype. Sparse: each class's count-weighted
+        overlap (:meth:`hdc.BlockAccumulator.similarity`) divided by the class's total weight, the
+        read-out that keeps what thinning the counts to a prototype throws away.
+        """
+        self._check_fitted()
+        X = self._check_X(X)
+        if not self._sparse:
+            from .ops import cdist
+            return -cdist(X, self.prototypes_).astype(np.float64)
+        accs = [self._acc[c] for c in self.classes_]
+        return np.stack([a.similarity(X) / a.n if a.n else np.full(len(X), -np.inf) for a in accs], axis=1)
+
     def predict(self, X):
-        """Label of the nearest prototype for each row of ``X``, shape ``(n,)``."""
+        """Label of each row of ``X``, shape ``(n,)``: the nearest prototype (dense) or the class of
+        highest :meth:`decision_function` score (sparse); ties go to the class that sorts first.
+        Lazy (a dask.array) for a dask.array ``X``."""
+        if _dask.is_collection(X):
+            return _dask.distributed().predict(self, X)
+        if getattr(self, "_sparse", False):
+            return self.classes_[np.argmax(self.decision_function(X), axis=1)]
         return self.kneighbors(X, 1)[1][:, 0]
 
     def score(self, X, y):

@@ -13,6 +13,10 @@ a batch, and has ``encode(...)`` and ``__call__`` (the same thing).
 ``RandomProjection(in_features, dim, seed)``           sign of a Gaussian projection
 =====================================================  ==========================================
 
+``ItemMemory``, ``LevelEncoder``, ``RecordEncoder`` and ``NGramEncoder`` also take ``block_size=``:
+then they produce sparse block codes (:class:`~hdc.SparseHV` of ``dim // block_size`` blocks), see
+:mod:`hdc.sparse_encoders`.
+
 >>> import hdc
 >>> enc = hdc.NGramEncoder(10_000, n=3, seed=0)
 >>> a, b, c = enc(["the cat sat on the mat", "the cat sat on a mat", "zwölf Boxkämpfer jagen"])
@@ -23,7 +27,9 @@ import numbers
 
 import numpy as np
 
+from . import _dask
 from ._validate import as_rng, check_dim, check_finite_array, check_int, n_words
+from .backend import kernels
 from .hv import BinaryHV
 from .ops import permute, random
 
@@ -67,6 +73,16 @@ def _keyed_rows(entropy, tag, keys, dim):
     for i in np.flatnonzero(~dense):
         out[i] = random(1, dim, seed=_stream(entropy, tag, 1, keys[i])).words[0]
     return out
+
+
+class _SparseVariant:
+    """Given ``block_size=``, construct the sparse subclass ``Sparse<Name>`` of :mod:`hdc.sparse_encoders`."""
+
+    def __new__(cls, *args, block_size=None, **kwargs):
+        if block_size is not None and not cls.__name__.startswith("Sparse"):
+            from . import sparse_encoders
+            cls = getattr(sparse_encoders, "Sparse" + cls.__name__)
+        return super().__new__(cls)
 
 
 def _check_levels(levels, name="levels"):
@@ -123,10 +139,13 @@ class _ScalarEncoder:
         self.seed = _entropy(seed)
         self._codebook = self._build()
 
+    def _wrap(self, rows):
+        return BinaryHV._wrap(rows, self.dim)
+
     @property
     def codebook(self):
-        """All level vectors, BinaryHV ``(levels,)``, level 0 first."""
-        return BinaryHV._wrap(self._codebook, self.dim)
+        """All level vectors, ``(levels,)``, level 0 first."""
+        return self._wrap(self._codebook)
 
     def index(self, values):
         """Level index of each value (int64, the shape of ``values``); errors outside [low, high] or NaN."""
@@ -134,8 +153,10 @@ class _ScalarEncoder:
 
     def encode(self, values):
         """Level vector of each value: ``values`` any shape -> BinaryHV of that batch shape."""
+        if _dask.is_collection(values):  # a Dask collection: a lazy map over its partitions
+            return _dask.distributed().encode(self, values)
         idx = self.index(values)
-        return BinaryHV._wrap(self._codebook[idx], self.dim)
+        return self._wrap(self._codebook[idx])
 
     __call__ = encode
 
@@ -144,7 +165,7 @@ class _ScalarEncoder:
                 f"high={self.high}, seed={self.seed})")
 
 
-class LevelEncoder(_ScalarEncoder):
+class LevelEncoder(_SparseVariant, _ScalarEncoder):
     """Scalars to level hypervectors: neighbouring levels are close, the two ends orthogonal.
 
     Level 0 is random; level ``k`` flips the first ``round(k * dim / (2 (levels - 1)))`` bits of
@@ -159,6 +180,9 @@ class LevelEncoder(_ScalarEncoder):
     >>> round(float(hdc.similarity(v[0], v[1])), 1), round(float(hdc.similarity(v[0], v[2])), 1)
     (0.9, 0.0)
     """
+
+    def __init__(self, dim, levels, low=0.0, high=1.0, seed=None, block_size=None):
+        super().__init__(dim, levels, low, high, seed)
 
     def _build(self):
         rng = as_rng(_stream(self.seed, 1))
@@ -236,7 +260,7 @@ def _symbol_array(symbols):
     return arr
 
 
-class ItemMemory:
+class ItemMemory(_SparseVariant):
     """A seeded random codebook: one hypervector per symbol, looked up by symbol.
 
     ``symbols_or_size``: an int ``n`` (the symbols are ``0 .. n-1``) or an iterable of hashable
@@ -254,7 +278,7 @@ class ItemMemory:
     ((2,), True, 0.0)
     """
 
-    def __init__(self, dim, symbols_or_size, seed=None, grow=False):
+    def __init__(self, dim, symbols_or_size, seed=None, grow=False, block_size=None):
         self.dim = check_dim(dim)
         self.seed = _entropy(seed)
         self.grow = bool(grow)
@@ -273,7 +297,7 @@ class ItemMemory:
         self._index = {}
         self._symbols = []
         self._is_range = True
-        self._words = np.empty((0, n_words(self.dim)), np.uint64)
+        self._words = self._rows(np.empty(0, np.int64))
         self.add(symbols)
 
     def __len__(self):
@@ -292,8 +316,15 @@ class ItemMemory:
 
     @property
     def vectors(self):
-        """All rows, BinaryHV ``(len(self),)``."""
-        return BinaryHV._wrap(self._words, self.dim)
+        """All rows, ``(len(self),)``."""
+        return self._wrap(self._words)
+
+    def _rows(self, keys):
+        """The rows of symbol numbers ``keys``."""
+        return _keyed_rows(self.seed, 0, keys, self.dim)
+
+    def _wrap(self, rows):
+        return BinaryHV._wrap(rows, self.dim)
 
     def add(self, symbols):
         """Add symbols not yet present (in order); returns their row indices (int64)."""
@@ -308,7 +339,7 @@ class ItemMemory:
                 raise TypeError(f"symbols must be hashable, got {type(s).__name__}") from None
         if new:
             start = len(self._symbols)
-            rows = _keyed_rows(self.seed, 0, np.arange(start, start + len(new)), self.dim)
+            rows = self._rows(np.arange(start, start + len(new)))
             self._words = np.ascontiguousarray(np.concatenate([self._words, rows]))
             for i, s in enumerate(new):
                 self._index[s] = start + i
@@ -359,8 +390,10 @@ class ItemMemory:
 
     def encode(self, symbols):
         """The hypervector of each symbol (see the class docstring for shapes)."""
+        if _dask.is_collection(symbols):  # a Dask collection: a lazy map over its partitions
+            return _dask.distributed().encode(self, symbols)
         idx = self.index(symbols)
-        return BinaryHV._wrap(self._words[idx], self.dim)
+        return self._wrap(self._words[idx])
 
     __call__ = encode
 
@@ -371,7 +404,7 @@ class ItemMemory:
         return f"ItemMemory(dim={self.dim}, size={len(self)}, seed={self.seed}, grow={self.grow})"
 
 
-class RecordEncoder:
+class RecordEncoder(_SparseVariant):
     """Feature vectors to hypervectors: bundle over features of ``id[f] XOR level(x[f])``.
 
     Feature ids are seeded random vectors; levels come from a :class:`LevelEncoder` with
@@ -388,7 +421,7 @@ class RecordEncoder:
     True
     """
 
-    def __init__(self, dim, n_features, levels=16, low=0.0, high=1.0, seed=None):
+    def __init__(self, dim, n_features, levels=16, low=0.0, high=1.0, seed=None, block_size=None):
         self.dim = check_dim(dim)
         self.n_features = check_int(n_features, "n_features", low=1)
         self.levels = _check_levels(levels)
@@ -415,14 +448,14 @@ class RecordEncoder:
 
     def encode(self, X):
         """Encode feature vectors (see the class docstring for shapes)."""
-        from ._kernels import encode_kernels as ek
-
+        if _dask.is_collection(X):  # a Dask collection: a lazy map over its partitions
+            return _dask.distributed().encode(self, X)
         idx = self.index(X)
         rows = np.ascontiguousarray(np.atleast_2d(idx))
         out = np.empty((rows.shape[0], n_words(self.dim)), np.uint64)
         if rows.shape[0]:
-            ek.record_majority(rows, self.ids.words, self.level_encoder.codebook.words, self.tie.words,
-                               out, ek.chunks(rows.shape[0]))
+            kernels().record_majority(rows, self.ids.words, self.level_encoder.codebook.words,
+                                      self.tie.words, out)
         return BinaryHV._wrap(out if idx.ndim == 2 else out[0], self.dim)
 
     __call__ = encode
@@ -432,7 +465,7 @@ class RecordEncoder:
                 f"seed={self.seed})")
 
 
-class NGramEncoder:
+class NGramEncoder(_SparseVariant):
     """Strings (any Unicode) or integer token sequences to the bundle of their n-grams.
 
     The n-gram at position ``p`` is ``bind_j permute(item[t[p + j]], n - 1 - j)`` (torchhd's
@@ -452,7 +485,7 @@ class NGramEncoder:
     ((2,), True)
     """
 
-    def __init__(self, dim, n=3, seed=None):
+    def __init__(self, dim, n=3, seed=None, block_size=None):
         self.dim = check_dim(dim)
         sizes = (n,) if isinstance(n, numbers.Integral) else tuple(n)
         if not sizes:
@@ -474,10 +507,14 @@ class NGramEncoder:
             raise ValueError("symbols must be non-negative integers")
         return BinaryHV._wrap(_keyed_rows(self.seed, 1, keys, self.dim), self.dim)
 
+    def _shifted_items(self, values):
+        """Table columns of new symbol values: ``permute(item, s)`` rows, ``(n_max, len(values), W)``."""
+        items = self.item_vectors(values)
+        return np.stack([permute(items, s).words for s in range(self.sizes[-1])])
+
     def _grow(self, values):
         """Add table columns for new symbol values."""
-        items = self.item_vectors(values)
-        cols = np.stack([permute(items, s).words for s in range(self.sizes[-1])])
+        cols = self._shifted_items(values)
         start = self._symbols.size
         self._table = np.ascontiguousarray(np.concatenate([self._table, cols], axis=1))
         self._symbols = np.concatenate([self._symbols, values])
@@ -551,8 +588,8 @@ class NGramEncoder:
 
     def encode(self, texts):
         """Encode one text / token sequence or a batch (see the class docstring for shapes)."""
-        from ._kernels import encode_kernels as ek
-
+        if _dask.is_collection(texts):  # a Dask collection: a lazy map over its partitions
+            return _dask.distributed().encode(self, texts)
         values, lengths, single = self._tokens(texts)
         short = np.flatnonzero(lengths < self.sizes[0])
         if short.size:
@@ -566,8 +603,8 @@ class NGramEncoder:
         np.cumsum(lengths, out=offsets[1:])
         out = np.empty((lengths.size, n_words(self.dim)), np.uint64)
         if lengths.size:
-            ek.ngram_majority(cols, offsets, self._table, np.array(self.sizes, np.int64), self.tie.words,
-                              out, ek.chunks(lengths.size))
+            kernels().ngram_majority(cols, offsets, self._table, np.array(self.sizes, np.int64),
+                                     self.tie.words, out)
         return BinaryHV._wrap(out[0] if single else out, self.dim)
 
     __call__ = encode
@@ -604,6 +641,8 @@ class RandomProjection:
 
     def encode(self, X, batch_size=4096):
         """Binary codes of float vectors (see the class docstring for shapes)."""
+        if _dask.is_collection(X):  # a Dask collection: a lazy map over its partitions
+            return _dask.distributed().encode(self, X)
         x = check_finite_array(X, "X", dtype=self.dtype)
         if x.ndim not in (1, 2) or x.shape[-1] != self.in_features:
             raise ValueError(f"X must have shape (n, {self.in_features}) or ({self.in_features},), "

@@ -4,11 +4,11 @@ File format (version 1), all integers little-endian. Sections in file order::
 
     offset  size  field
     0       8     magic b"HDCAMEM\\x00"
-    8       4     u32 version (1)
+    8       4     u32 version (1: binary hypervectors; 2: sparse block codes)
     12      4     u32 header_size (128)
     16      4     u32 header_crc: CRC-32 of the 128 header bytes, this field read as 0
     20      4     u32 label_kind: 0 = every label an int64, 1 = tagged (int64 or UTF-8 str)
-    24      8     u64 dim
+    24      8     u64 dim (version 2: blocks, the indices per stored code)
     32      8     u64 count (stored vectors)
     40      8     i64 next_label (the default label the next add() would give)
     48      8     u64 chunk_bytes (payload bytes per checksum chunk)
@@ -19,16 +19,19 @@ File format (version 1), all integers little-endian. Sections in file order::
     80      8     u64 chunks_offset (= 128)
     88      8     u64 n_chunks = ceil(payload_nbytes / chunk_bytes)
     96      8     u64 payload_offset (a multiple of 64)
-    104     8     u64 payload_nbytes = count * ceil(dim / 64) * 8
-    112     16    reserved, zero
+    104     8     u64 payload_nbytes = count * ceil(dim / 64) * 8 (version 2: count * blocks * itemsize)
+    112     16    version 1: reserved, zero; version 2: u32 vector_kind (1 = sparse block codes),
+                  u32 itemsize of an index (1, 2 or 4, the smallest holding block_size),
+                  u64 block_size
     128           chunk checksum table: n_chunks u32 CRC-32s, one per chunk_bytes of payload
     labels_offset (8-aligned)  label table:
                   kind 0: count i64 labels
                   kind 1: count u8 tags (0 = int, 1 = str), zero padding to a multiple of 8,
                           count + 1 u64 byte offsets into the data, then the data
                           (an int label is its 8 bytes i64, a str label its UTF-8 bytes)
-    payload_offset  the words, count rows of ceil(dim / 64) u64, row-major; zero padding
-                  before it, nothing after it (file size = payload_offset + payload_nbytes)
+    payload_offset  the words, count rows of ceil(dim / 64) u64, row-major (version 2: count rows
+                  of blocks indices, each < block_size); zero padding before it, nothing after
+                  it (file size = payload_offset + payload_nbytes)
 
 Every byte is covered by a checksum: the header by ``header_crc``, the chunk table by
 ``chunks_crc``, the labels by ``labels_crc``, the payload by the chunk table; the zero padding
@@ -49,12 +52,13 @@ import zlib
 
 import numpy as np
 
-from ._validate import check_dim, n_words, padding_mask
+from ._validate import MAX_DIM, check_dim, n_words, padding_mask
 from .hv import BinaryHV
 from .ops import _as_batch, as_hv, topk
 
 MAGIC = b"HDCAMEM\x00"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2   # the newest version read; binary memories are written as version 1
+_SPARSE_FIELDS = struct.Struct("<IIQ")  # the 16 bytes at offset 112 of a version 2 header
 _HEADER = struct.Struct("<8sIIIIQQqQQQIIQQQQ16s")
 _HEADER_SIZE = 128
 _CRC_OFFSET = 16
@@ -198,7 +202,15 @@ class AssociativeMemory:
     (True, 3)
     """
 
-    def __init__(self, dim):
+    _row_dtype = np.dtype(np.uint64)
+
+    def __new__(cls, dim=None, block_size=None, **sparse_options):
+        if block_size is not None and cls is AssociativeMemory:
+            from .sparse_memory import SparseAssociativeMemory
+            cls = SparseAssociativeMemory
+        return super().__new__(cls)
+
+    def __init__(self, dim, block_size=None):
         self._dim = check_dim(dim)
         self._w = n_words(self._dim)
         self._words = np.empty((0, self._w), np.uint64)
@@ -241,7 +253,25 @@ class AssociativeMemory:
         """The stored vectors in row order, a read-only ``BinaryHV`` view ``(len,)``."""
         words = self._payload()[:self._n].view()
         words.flags.writeable = False
-        return BinaryHV._wrap(words, self._dim)
+        return self._wrap(words)
+
+    # ---- what differs between binary and sparse memories (overridden in hdc.sparse_memory) --
+    def _wrap(self, rows):
+        return BinaryHV._wrap(rows, self._dim)
+
+    def _check_hv(self, x, name):
+        as_hv(x, name)
+        if x.dim != self._dim:
+            raise ValueError(f"{name} must have dim {self._dim} (the memory's), got {x.dim}")
+
+    def _check_rows(self, rows, path):
+        """ValueError unless payload rows read from ``path`` are valid vectors."""
+        if self._dim % 64 and rows.shape[0] and np.any(rows[:, -1] & ~padding_mask(self._dim)):
+            raise ValueError(f"{path}: malformed payload: nonzero padding bits past dim={self._dim}")
+
+    def _format(self):
+        """(version, dim field, the 16 bytes at offset 112) of this memory's file header."""
+        return 1, self._dim, bytes(16)
 
     # ---- mutation -------------------------------------------------------------------------
     def _reserve(self, extra):
@@ -250,7 +280,7 @@ class AssociativeMemory:
         if need <= cap and self._words.flags.writeable:
             return
         new_cap = max(need, cap + cap // 2 + 16)
-        words = np.empty((new_cap, self._w), np.uint64)
+        words = np.empty((new_cap, self._w), self._row_dtype)
         words[:self._n] = self._payload()[:self._n]
         labels = np.empty(new_cap, self._labels.dtype)
         labels[:self._n] = self._labels[:self._n]
@@ -262,10 +292,8 @@ class AssociativeMemory:
         ``labels``: None (insertion indices), one hashable for a single vector, or a sequence
         with one label per vector.
         """
-        as_hv(x, "x")
-        if x.dim != self._dim:
-            raise ValueError(f"x must have dim {self._dim} (the memory's), got {x.dim}")
-        rows = _as_batch(x, "x")
+        self._check_hv(x, "x")
+        rows = self._rows_of(x)
         n = rows.shape[0]
         if labels is None:
             new = np.arange(self._next_label, self._next_label + n, dtype=np.int64)
@@ -311,7 +339,7 @@ class AssociativeMemory:
         kept = int(keep.sum())
         words = self._payload()[:self._n][keep]
         if not self._words.flags.writeable:
-            self._words = np.empty((max(kept, 1), self._w), np.uint64)
+            self._words = np.empty((max(kept, 1), self._w), self._row_dtype)
             self._source = None
         self._words[:kept] = words
         self._labels = self._labels.copy() if not self._labels.flags.writeable else self._labels
@@ -327,34 +355,37 @@ class AssociativeMemory:
             with self._lock:
                 if self._pending is not None:
                     path, crcs, chunk = self._pending
-                    _verify_payload(self._words, crcs, chunk, self._dim, path)
+                    _verify_payload(self._words, crcs, chunk, path)
+                    self._check_rows(self._words[:self._n], path)
                     self._pending = None
         return self._words
 
     def _stored(self):
         if self._n == 0:
             raise ValueError("the memory is empty; add vectors before searching")
-        return BinaryHV._wrap(self._payload()[:self._n], self._dim)
+        return self._wrap(self._payload()[:self._n])
 
     def search(self, queries, k=1):
-        """The ``k`` stored vectors nearest each query: ``(distances uint32, labels)``.
+        """The ``k`` stored vectors nearest each query: ``(distances int32, labels)``.
 
         Shapes: queries ``(nq,)`` -> ``(nq, k)`` each; a single query gives ``(k,)``. Nearest
         first; equal distances in insertion order. ``1 <= k <= len(self)``.
         """
-        as_hv(queries, "queries")
-        if queries.dim != self._dim:
-            raise ValueError(f"queries must have dim {self._dim} (the memory's), got {queries.dim}")
-        dist, idx = topk(queries, self._stored(), k)
+        self._check_hv(queries, "queries")
+        dist, idx = self._topk(queries, k)
         return dist, self._labels[:self._n][idx]
 
     def cleanup(self, x):
         """The stored vector nearest each of ``x``: a BinaryHV of ``x``'s batch shape."""
-        as_hv(x, "x")
-        if x.dim != self._dim:
-            raise ValueError(f"x must have dim {self._dim} (the memory's), got {x.dim}")
-        _, idx = topk(x, self._stored(), 1)
-        return BinaryHV._wrap(np.ascontiguousarray(self._words[idx[..., 0]]), self._dim)
+        self._check_hv(x, "x")
+        _, idx = self._topk(x, 1)
+        return self._wrap(np.ascontiguousarray(self._words[idx[..., 0]]))
+
+    def _topk(self, queries, k):
+        return topk(queries, self._stored(), k)
+
+    def _rows_of(self, x):
+        return _as_batch(x, "x")
 
     def verify(self):
         """Check the payload checksums now if they are still pending (a lazily verified mmap).
@@ -423,7 +454,7 @@ class AssociativeMemory:
                 f.write(bytes(payload_offset - labels_offset - len(table)))
                 flat = words.reshape(-1)
                 if sys.byteorder != "little":
-                    flat = flat.astype("<u8")
+                    flat = flat.astype(self._row_dtype.newbyteorder("<"))
                 raw = memoryview(flat).cast("B") if flat.size else memoryview(b"")
                 crcs = np.empty(n_chunks, "<u4")
                 for c in range(n_chunks):
@@ -431,10 +462,11 @@ class AssociativeMemory:
                     crcs[c] = zlib.crc32(part)
                     f.write(part)
                 chunk_table = crcs.tobytes()
-                fields = [MAGIC, FORMAT_VERSION, _HEADER_SIZE, 0, kind, self._dim, self._n,
+                version, dim_field, kind_fields = self._format()
+                fields = [MAGIC, version, _HEADER_SIZE, 0, kind, dim_field, self._n,
                           self._next_label, _CHUNK_BYTES, labels_offset, len(table), zlib.crc32(table),
                           zlib.crc32(chunk_table), _HEADER_SIZE, n_chunks, payload_offset, payload_nbytes,
-                          bytes(16)]
+                          kind_fields]
                 header = bytearray(_HEADER.pack(*fields))
                 struct.pack_into("<I", header, _CRC_OFFSET, zlib.crc32(header))
                 f.seek(0)
@@ -455,8 +487,11 @@ class AssociativeMemory:
                 _active_tmp.discard(tmp)
 
     @classmethod
-    def load(cls, path, mmap=False, verify=True):
-        """Read a memory written by :meth:`save`.
+    def load(cls, path, mmap=False, verify=True, kind=None):
+        """Read a memory written by :meth:`save`: binary or sparse, as the file says.
+
+        ``kind``: None (either), ``"binary"`` or ``"sparse"``: a file of the other kind is refused
+        with a ValueError naming both.
 
         ``mmap=False`` reads everything into RAM and checks every checksum. ``mmap=True`` maps
         the payload read-only (searches run on the mapping without copying; ``add``/``remove``
@@ -474,21 +509,32 @@ class AssociativeMemory:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
             meta = _read_meta(f, size, path)
-            mem = cls(meta["dim"])
+            held = "binary" if meta["block_size"] is None else "sparse"
+            if kind not in (None, "binary", "sparse"):
+                raise ValueError(f"kind must be None, 'binary' or 'sparse', got {kind!r}")
+            if kind is not None and kind != held:
+                what = ("binary hypervectors" if held == "binary" else
+                        f"sparse block codes (blocks={meta['dim']}, block_size={meta['block_size']})")
+                raise ValueError(f"{path}: the file holds {what}, expected {kind} codes")
+            if held == "binary":
+                mem = AssociativeMemory(meta["dim"])
+            else:
+                mem = AssociativeMemory(meta["dim"] * meta["block_size"], block_size=meta["block_size"])
             mem._next_label = meta["next_label"]
             mem._labels = meta["labels"]
             mem._n = count = meta["count"]
             w = mem._w
             if mmap and count:
                 mapping = _mmap.mmap(f.fileno(), 0, access=_mmap.ACCESS_READ)
-                words = np.frombuffer(mapping, "<u8", count * w, meta["payload_offset"]).reshape(count, w)
-                if words.dtype != np.uint64:  # a big-endian machine: the file order needs a copy
-                    words = words.astype(np.uint64)
+                little = mem._row_dtype.newbyteorder("<")
+                words = np.frombuffer(mapping, little, count * w, meta["payload_offset"]).reshape(count, w)
+                if words.dtype != mem._row_dtype:  # a big-endian machine: the file order needs a copy
+                    words = words.astype(mem._row_dtype)
                 mem._words, mem._source = words, mapping
                 if verify:
                     mem._pending = (path, meta["crcs"], meta["chunk_bytes"])
             else:
-                words = np.empty((count, w), np.uint64)
+                words = np.empty((count, w), mem._row_dtype)
                 raw = memoryview(words.reshape(-1)).cast("B") if count else memoryview(bytearray())
                 f.seek(meta["payload_offset"])
                 got = f.readinto(raw) if count else 0
@@ -497,16 +543,17 @@ class AssociativeMemory:
                 if sys.byteorder != "little":
                     words.byteswap(inplace=True)
                 if verify:
-                    _verify_payload(words, meta["crcs"], meta["chunk_bytes"], meta["dim"], path)
+                    _verify_payload(words, meta["crcs"], meta["chunk_bytes"], path)
+                    mem._check_rows(words, path)
                 mem._words = words
         return mem
 
 
-def _verify_payload(words, crcs, chunk, dim, path):
-    """Check the chunk CRCs and the zero padding bits of the word payload; ValueError if not."""
+def _verify_payload(words, crcs, chunk, path):
+    """Check the chunk CRCs of the payload; ValueError if not."""
     flat = words.reshape(-1)
     if sys.byteorder != "little":
-        flat = flat.astype("<u8")
+        flat = flat.astype(flat.dtype.newbyteorder("<"))
     raw = memoryview(flat).cast("B") if flat.size else memoryview(b"")
     for c, want in enumerate(crcs.tolist()):
         got = zlib.crc32(raw[c * chunk:(c + 1) * chunk])
@@ -514,8 +561,6 @@ def _verify_payload(words, crcs, chunk, dim, path):
             start = c * chunk
             raise ValueError(f"{path}: checksum mismatch in payload bytes [{start}, "
                              f"{min(start + chunk, len(raw))}) (chunk {c}): the file is corrupted")
-    if dim % 64 and words.shape[0] and np.any(words[:, -1] & ~padding_mask(dim)):
-        raise ValueError(f"{path}: malformed payload: nonzero padding bits past dim={dim}")
 
 
 def _read_exact(f, offset, n, size, path, what):
@@ -555,15 +600,29 @@ def _read_meta(f, size, path):
 
     if header_size != _HEADER_SIZE:
         raise bad(f"header_size {header_size} is not {_HEADER_SIZE}")
-    if reserved != bytes(16):
-        raise bad("reserved bytes are not zero")
+    block_size = None
+    if version == 1:
+        if reserved != bytes(16):
+            raise bad("reserved bytes are not zero")
+        if not 1 <= dim <= MAX_DIM:
+            raise bad(f"dim {dim} is not in [1, 2**31 - 1]")
+        row_bytes = n_words(dim) * 8
+    else:
+        from .sparse import MAX_BLOCK_SIZE, MAX_BLOCKS, index_dtype
+        vector_kind, itemsize, block_size = _SPARSE_FIELDS.unpack(reserved)
+        if vector_kind != 1:
+            raise bad(f"vector_kind {vector_kind} is not 1 (sparse block codes)")
+        if not 1 <= block_size <= MAX_BLOCK_SIZE:
+            raise bad(f"block_size {block_size} out of range [1, {MAX_BLOCK_SIZE}]")
+        if itemsize != index_dtype(block_size).itemsize:
+            raise bad(f"index itemsize {itemsize} does not match block_size {block_size}")
+        if not 1 <= dim <= MAX_BLOCKS:
+            raise bad(f"blocks {dim} out of range [1, {MAX_BLOCKS}]")
+        row_bytes = dim * itemsize
     if kind not in (0, 1):
         raise bad(f"label_kind {kind} is not 0 or 1")
-    if not 1 <= dim < 1 << 40:
-        raise bad(f"dim {dim} out of range")
-    w = n_words(dim)
-    if payload_nbytes != count * w * 8:
-        raise bad(f"payload_nbytes {payload_nbytes} != count {count} x {w} words x 8")
+    if payload_nbytes != count * row_bytes:
+        raise bad(f"payload_nbytes {payload_nbytes} != count {count} x {row_bytes} bytes per row")
     if not 8 <= chunk_bytes <= 1 << 40 or chunk_bytes % 8:
         raise bad(f"chunk_bytes {chunk_bytes} is not a multiple of 8 in [8, 2**40]")
     if n_chunks != -(-payload_nbytes // chunk_bytes) or chunks_offset != _HEADER_SIZE:
@@ -594,7 +653,7 @@ def _read_meta(f, size, path):
     if gap.strip(b"\x00"):
         raise ValueError(f"{path}: corrupted: nonzero bytes in the padding between sections")
     labels = _parse_labels(kind, table, count, path)
-    return {"dim": dim, "count": count, "next_label": next_label, "labels": labels,
+    return {"dim": dim, "block_size": block_size, "count": count, "next_label": next_label, "labels": labels,
             "chunk_bytes": chunk_bytes, "crcs": np.frombuffer(chunk_table, "<u4").astype(np.uint32),
             "payload_offset": payload_offset}
 

@@ -1,16 +1,33 @@
-"""The functional core: random, bind, permute, bundle, popcount, hamming, similarity, cdist, topk.
+"""The functional core: random, bind, unbind, permute, bundle, popcount, overlap, hamming, similarity,
+cdist, topk.
 
 Each function validates its arguments, allocates the output and hands off to the active
 backend's kernels (see :mod:`hdc.backend`). All backends give bit-identical results.
+Given a :class:`~hdc.SparseHV`, a function hands the call to its sparse form in
+:mod:`hdc.sparse_ops`.
 """
+import functools
+
 import numpy as np
 
 from . import backend
 from ._validate import as_rng, check_dim, check_int, n_words, padding_mask
 from .hv import BinaryHV
+from .sparse import SparseHV
 
 # Rows gathered at a time when broadcasting elementwise ops, to bound temporary memory.
 _GATHER_ROWS = 1 << 14
+
+
+def sparse_aware(fn):
+    """Hand the call to :mod:`hdc.sparse_ops`' function of the same name when an argument is a SparseHV."""
+    @functools.wraps(fn)
+    def dispatch(*args, **kwargs):
+        if any(isinstance(v, SparseHV) for v in args) or any(isinstance(v, SparseHV) for v in kwargs.values()):
+            from . import sparse_ops
+            return getattr(sparse_ops, fn.__name__)(*args, **kwargs)
+        return fn(*args, **kwargs)
+    return dispatch
 
 
 def as_hv(x, name):
@@ -82,6 +99,7 @@ def _broadcast_pairs(a, b, kernel, out_dtype, words_out):
     return out
 
 
+@sparse_aware
 def bind(a, b):
     """XOR binding with broadcasting over batch shapes; self-inverse.
 
@@ -102,6 +120,20 @@ def bind(a, b):
     return BinaryHV._wrap(_broadcast_pairs(a, b, row_bind, np.uint64, True), a.dim)
 
 
+@sparse_aware
+def unbind(a, b):
+    """The inverse of :func:`bind`: for ``BinaryHV`` it is ``bind`` itself (XOR is self-inverse);
+    for ``SparseHV`` blockwise ``(a - b) mod block_size``.
+
+    >>> import hdc
+    >>> x, y = hdc.random(2, 1000, seed=1)
+    >>> bool(hdc.unbind(hdc.bind(x, y), y) == x)
+    True
+    """
+    return bind(a, b)
+
+
+@sparse_aware
 def permute(x, shifts=1):
     """Cyclic rotation over the ``dim`` elements: ``out[(i + shifts) % dim] = x[i]``.
 
@@ -122,15 +154,33 @@ def permute(x, shifts=1):
 
 
 def popcount(x):
-    """Number of ones in each hypervector, uint32 of the batch shape."""
+    """Number of ones in each hypervector, int32 of the batch shape."""
     as_hv(x, "x")
-    out = np.empty(x.shape, np.uint32)
+    out = np.empty(x.shape, np.int32)
     backend.kernels().popcount(_rows(x.words), out.reshape(-1))
     return out
 
 
+@sparse_aware
+def overlap(a, b):
+    """Active elements in common, int32 of the broadcast batch shape: ``popcount(a & b)`` for
+    ``BinaryHV``, the number of equal blocks for ``SparseHV``.
+
+    >>> import hdc
+    >>> a, b = hdc.BinaryHV.from_bool([1, 1, 0, 1]), hdc.BinaryHV.from_bool([1, 0, 0, 1])
+    >>> int(hdc.overlap(a, b))
+    2
+    """
+    as_hv(a, "a"), as_hv(b, "b")
+    check_same_dim(a, b)
+    # |a & b| = (|a| + |b| - |a ^ b|) / 2, from the popcount and hamming kernels
+    ones = popcount(a).astype(np.int64) + popcount(b).astype(np.int64)
+    return ((ones - hamming(a, b)) // 2).astype(np.int32)
+
+
+@sparse_aware
 def hamming(a, b):
-    """Hamming distance with broadcasting over batch shapes, uint32 of the broadcast shape.
+    """Hamming distance with broadcasting over batch shapes, int32 of the broadcast shape.
 
     For all pairs of two batches use :func:`cdist`.
     """
@@ -139,19 +189,21 @@ def hamming(a, b):
     kernels = backend.kernels()
     if a.ndim == 0 and b.ndim == 1 or b.ndim == 0 and a.ndim == 1:
         single, many = (a, b) if a.ndim == 0 else (b, a)
-        out = np.empty((1, len(many)), np.uint32)
+        out = np.empty((1, len(many)), np.int32)
         kernels.cdist(_rows(single.words), many.words, out)
         return out[0]
-    return _broadcast_pairs(a, b, kernels.hamming, np.uint32, False)
+    return _broadcast_pairs(a, b, kernels.hamming, np.int32, False)
 
 
+@sparse_aware
 def similarity(a, b):
     """``1 - 2 * hamming / dim`` in [-1, 1] (float64), broadcasting like :func:`hamming`."""
     return 1.0 - 2.0 * hamming(a, b).astype(np.float64) / a.dim
 
 
+@sparse_aware
 def cdist(a, b):
-    """Hamming distances of all pairs, uint32 ``(len(a), len(b))``, computed in blocks.
+    """Hamming distances of all pairs, int32 ``(len(a), len(b))``, computed in blocks.
 
     A single hypervector counts as a batch of one. Never materialises ``(len(a), len(b), dim)``.
 
@@ -163,14 +215,15 @@ def cdist(a, b):
     as_hv(a, "a"), as_hv(b, "b")
     check_same_dim(a, b)
     ra, rb = _as_batch(a, "a"), _as_batch(b, "b")
-    out = np.empty((ra.shape[0], rb.shape[0]), np.uint32)
+    out = np.empty((ra.shape[0], rb.shape[0]), np.int32)
     if out.size:
         backend.kernels().cdist(ra, rb, out)
     return out
 
 
+@sparse_aware
 def topk(queries, memory, k):
-    """The ``k`` stored vectors nearest each query: ``(distances uint32, indices int64)``.
+    """The ``k`` stored vectors nearest each query: ``(distances int32, indices int64)``.
 
     Shapes: queries ``(nq,)``, memory ``(n,)`` -> ``(nq, k)`` each, nearest first, equal distances
     ordered by smaller index. A single query gives ``(k,)`` arrays. ``1 <= k <= len(memory)``.
@@ -189,7 +242,7 @@ def topk(queries, memory, k):
     if rm.shape[0] == 0:
         raise ValueError("memory is empty; topk needs at least one stored vector")
     k = check_int(k, "k", low=1, high=rm.shape[0])
-    dist = np.empty((rq.shape[0], k), np.uint32)
+    dist = np.empty((rq.shape[0], k), np.int32)
     idx = np.empty((rq.shape[0], k), np.int64)
     if rq.shape[0]:
         backend.kernels().topk(rq, rm, k, None, dist, idx)
@@ -249,6 +302,7 @@ def majority_from_counts(counts, total, tie_words, dim):
     return BinaryHV.from_packed(np.packbits(bits, axis=-1, bitorder="little"), dim).words
 
 
+@sparse_aware
 def bundle(x, weights=None, tie=None, seed=None):
     """Elementwise (weighted) majority over the first batch axis.
 

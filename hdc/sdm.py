@@ -4,6 +4,7 @@ import math
 import numpy as np
 
 from ._validate import check_dim, check_int
+from .backend import kernels
 from .hv import BinaryHV
 from .ops import as_hv, cdist, random
 
@@ -108,8 +109,6 @@ class SparseDistributedMemory:
 
     def write(self, address, data):
         """Write ``data[i]`` at ``address[i]`` (a single vector or equal-length batches)."""
-        from ._kernels import encode_kernels as ek
-
         addr, dat = self._check(address, "address"), self._check(data, "data")
         if len(addr) != len(dat):
             raise ValueError(f"address and data must have the same length, got {len(addr)} and {len(dat)}")
@@ -117,18 +116,16 @@ class SparseDistributedMemory:
         limit = np.iinfo(self.dtype).max
         if self.n_writes + len(addr) > limit:
             raise ValueError(f"too many writes for {self.dtype} counters (limit {limit}); use dtype=np.int64")
-        ek.sdm_write(self.counters, ptr, idx, dat.words, self.dim)
+        kernels().sdm_write(self.counters, ptr, idx, dat.words, self.dim)
         self.n_writes += len(addr)
 
     def read_sums(self, address):
         """Summed counters of the active locations, int64 ``(n, dim)``, and the active counts ``(n,)``."""
-        from ._kernels import encode_kernels as ek
-
         addr = self._check(address, "address")
         ptr, idx = _activations(addr, self.locations, self.radius)
         sums = np.empty((len(addr), self.dim), np.int64)
         if len(addr):
-            ek.sdm_read(self.counters, ptr, idx, sums)
+            kernels().sdm_read(self.counters, ptr, idx, sums)
         return sums, np.diff(ptr)
 
     def read(self, address):

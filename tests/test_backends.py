@@ -6,7 +6,7 @@ import sys
 import pytest
 
 import hdc
-from hdc import backend
+from hdc import _env, backend
 
 
 def run_python(code, **env):
@@ -16,11 +16,12 @@ def run_python(code, **env):
 
 def test_required_backends_and_isas_are_present():
     """CI names what must load (HDC_REQUIRE_*), so a broken build fails instead of shrinking the matrix."""
-    required = [b for b in os.environ.get("HDC_REQUIRE_BACKENDS", "numpy").split(",") if b]
+    required = _env.required_backends() or ("numpy",)
     assert set(required) <= set(hdc.backends()), backend.unavailable()
-    isas = [i for i in os.environ.get("HDC_REQUIRE_ISAS", "").split(",") if i]
+    isas = _env.required_isas()
     if isas:
-        assert set(isas) <= set(backend._require("c").available_isas())
+        # exactly: a path the CPU supports must have been built, and dispatch must not offer more
+        assert set(isas) == set(backend._require("c").available_isas())
 
 
 def test_use_backend_restores_and_set_backend_persists():
@@ -54,8 +55,9 @@ def test_unavailable_backend_error_says_why_and_how(monkeypatch):
 
 
 def test_import_is_light():
-    """`import hdc` must not import numba or torch, nor compile anything."""
-    out = run_python("import sys, hdc; print(sorted(m for m in ('numba', 'torch', 'torchhd', 'faiss') if m in sys.modules))")
+    """`import hdc` must not import numba, torch or dask, nor compile anything."""
+    out = run_python("import sys, hdc; print(sorted(m for m in ('numba', 'torch', 'torchhd', 'faiss', 'dask', "
+                     "'distributed') if m in sys.modules))")
     assert out.stdout.strip() == "[]", out.stderr
 
 

@@ -55,8 +55,6 @@ def test_retraining_improves_train_accuracy(encoded):
 
 def test_retrain_epoch_replay_is_exact(encoded):
     """The compiled sequential epoch and the Accumulator replay of its moves agree exactly."""
-    from hdc._kernels import encode_kernels as ek
-
     Htr, _, ytr, _ = encoded
     X, y = Htr[:400], ytr[:400]
     clf = hdc.CentroidClassifier(DIM, seed=5).fit(X, y)
@@ -64,8 +62,8 @@ def test_retrain_epoch_replay_is_exact(encoded):
     protos = clf.prototypes_.words.copy()
     moves = np.empty(len(X), np.int64)
     order = np.random.default_rng(5).permutation(len(X))
-    ek.retrain_epoch(X.words, y.astype(np.int64), order, counts, totals, protos,
-                     hdc.random(1, DIM, seed=5)[0].words, 1, DIM, 0, moves)
+    hdc.backend.kernels().retrain_epoch(X.words, y.astype(np.int64), order, counts, totals, protos,
+                                        hdc.random(1, DIM, seed=5)[0].words, 1, DIM, 0, moves)
     assert (moves >= 0).sum() > 0
     clf.retrain(X, y, epochs=1)
     assert clf.train_accuracy_[1] > clf.train_accuracy_[0]

@@ -14,8 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import hdc
+from hdc._kernels import _numba_threads as nt
 from hdc._kernels import numba_kernels as nk
 from hdc._kernels import numpy_ref as ref
+from hdc._kernels.bundle import numba as bundle_numba
 
 DIMS = [1, 63, 64, 65, 127, 1000, 8191]
 ROWS = [0, 1, 7, 33]
@@ -37,8 +39,8 @@ def threads(request, monkeypatch):
     before = nk.get_num_threads()
     nk.set_num_threads(request.param)
     if request.param > 1:
-        monkeypatch.setattr(nk, "_par_work", 0)
-        monkeypatch.setattr(nk, "_MIN_PAR_WORK", 0)
+        monkeypatch.setattr(nt, "_par_work", 0)
+        monkeypatch.setattr(nt, "_MIN_PAR_WORK", 0)
     yield nk.get_num_threads()
     nk.set_num_threads(before)
 
@@ -64,7 +66,7 @@ def test_elementwise_kernels(dim, threads, rng):
         a, b = words(rng, n, dim), words(rng, n, dim)
         want, got = both("bind", a.reshape(-1), b.reshape(-1), out_like=[a.reshape(-1)])
         np.testing.assert_array_equal(got[0], want[0])
-        counts = np.zeros(n, np.uint32)
+        counts = np.zeros(n, np.int32)
         want, got = both("popcount", a, out_like=[counts])
         np.testing.assert_array_equal(got[0], want[0])
         want, got = both("hamming", a, b, out_like=[counts])
@@ -88,12 +90,12 @@ def test_cdist_blocks_and_remainders(dim, threads, rng):
     for n_a in ROWS:
         for n_b in (1, 7, 300):
             a, b = words(rng, n_a, dim), words(rng, n_b, dim)
-            want, got = both("cdist", a, b, out_like=[np.zeros((n_a, n_b), np.uint32)])
+            want, got = both("cdist", a, b, out_like=[np.zeros((n_a, n_b), np.int32)])
             np.testing.assert_array_equal(got[0], want[0])
 
 
 def topk_both(q, m, k, n_visible):
-    outs = [np.zeros((q.shape[0], k), np.uint32), np.zeros((q.shape[0], k), np.int64)]
+    outs = [np.zeros((q.shape[0], k), np.int32), np.zeros((q.shape[0], k), np.int64)]
     return both("topk", q, m, k, n_visible, out_like=outs)
 
 
@@ -113,7 +115,7 @@ def test_topk_duplicates_ties_and_visibility(dim, threads, rng):
     # a visible count below k leaves the documented invisible slots
     (_, _), (got_d, got_i) = topk_both(q[:1], m, 5, np.array([2], np.int64))
     assert sorted(got_i[0, :2].tolist()) == [0, 1] and got_i[0, 2:].tolist() == [-1] * 3
-    assert got_d[0, 2:].tolist() == [0xFFFFFFFF] * 3
+    assert got_d[0, 2:].tolist() == [2 ** 31 - 1] * 3
 
 
 def test_topk_dim_1_is_all_ties(threads):
@@ -171,14 +173,14 @@ def test_thread_counts_give_identical_results(rng, monkeypatch):
     vis = rng.integers(0, 2100, size=20).astype(np.int64)
     results = []
     before = nk.get_num_threads()
-    monkeypatch.setattr(nk, "_par_work", 0)
-    monkeypatch.setattr(nk, "_MIN_PAR_WORK", 0)
+    monkeypatch.setattr(nt, "_par_work", 0)
+    monkeypatch.setattr(nt, "_MIN_PAR_WORK", 0)
     try:
         for t in (1, 2):
             nk.set_num_threads(t)
-            d, i = np.empty((20, 10), np.uint32), np.empty((20, 10), np.int64)
+            d, i = np.empty((20, 10), np.int32), np.empty((20, 10), np.int64)
             nk.topk(q, m, 10, vis, d, i)
-            cd = np.empty((20, 2000), np.uint32)
+            cd = np.empty((20, 2000), np.int32)
             nk.cdist(q, m, cd)
             b = np.empty_like(tie)
             nk.bundle(x, tie, b)
@@ -204,7 +206,7 @@ def test_topk_and_cdist_property(dim, n_q, n_m, data):
     (want_d, want_i), (got_d, got_i) = topk_both(q, m, k, vis)
     np.testing.assert_array_equal(got_i, want_i)
     np.testing.assert_array_equal(got_d, want_d)
-    want, got = both("cdist", q, m, out_like=[np.zeros((n_q, n_m), np.uint32)])
+    want, got = both("cdist", q, m, out_like=[np.zeros((n_q, n_m), np.int32)])
     np.testing.assert_array_equal(got[0], want[0])
 
 
@@ -252,9 +254,10 @@ def test_set_num_threads_clamps_and_validates():
 def test_import_compiles_nothing():
     """Importing the backend (and hdc.primitives) must not compile: kernels compile on first use."""
     code = (
-        "import numba, hdc._kernels.numba_kernels as nk, hdc.primitives as p\n"
+        "import sys, numba, hdc._kernels.numba_kernels, hdc.primitives\n"
         "from numba.core.registry import CPUDispatcher\n"
-        "ds = [f for m in (nk, p) for f in vars(m).values() if isinstance(f, CPUDispatcher)]\n"
+        "ms = [m for n, m in sys.modules.items() if n.startswith('hdc.')]\n"
+        "ds = [f for m in ms for f in vars(m).values() if isinstance(f, CPUDispatcher)]\n"
         "assert len(ds) > 20, len(ds)\n"
         "print(sum(len(d.signatures) for d in ds))\n"
     )
@@ -273,25 +276,25 @@ def test_column_counts_every_weight_plan_matches(rng):
         weights = weights.astype(np.int64)
         want = np.zeros(x.shape[1] * 64, np.int64)
         ref.column_counts(x, weights, want)
-        (by_value, _), (by_bits, _), _ = nk._group_plans(weights)
+        (by_value, _), (by_bits, _), _ = bundle_numba._group_plans(weights)
         n_tiles = -(-x.shape[1] // 8)
         for plan in (by_value, by_bits):
             got = np.zeros_like(want)
-            nk._counts_groups(x, *plan, got, 0, n_tiles, 8)
+            bundle_numba._counts_groups(x, *plan, got, 0, n_tiles, 8)
             np.testing.assert_array_equal(got, want)
         got = np.zeros_like(want)
-        nk._counts_weighted_tiles(x, weights, got, 0, n_tiles, 8)
+        bundle_numba._counts_weighted_tiles(x, weights, got, 0, n_tiles, 8)
         np.testing.assert_array_equal(got, want)
 
 
 def test_empty_inputs_are_no_ops(threads):
     empty, rows = np.zeros((0, 3), np.uint64), np.ones((4, 3), np.uint64)
-    out = np.full((4, 0), 7, np.uint32)
+    out = np.full((4, 0), 7, np.int32)
     nk.cdist(rows, empty, out)
-    nk.cdist(empty, rows, np.zeros((0, 4), np.uint32))
-    nk.topk(empty, rows, 2, None, np.zeros((0, 2), np.uint32), np.zeros((0, 2), np.int64))
-    nk.popcount(empty, np.zeros(0, np.uint32))
-    nk.hamming(empty, empty, np.zeros(0, np.uint32))
+    nk.cdist(empty, rows, np.zeros((0, 4), np.int32))
+    nk.topk(empty, rows, 2, None, np.zeros((0, 2), np.int32), np.zeros((0, 2), np.int64))
+    nk.popcount(empty, np.zeros(0, np.int32))
+    nk.hamming(empty, empty, np.zeros(0, np.int32))
     nk.permute(empty, 130, 5, empty.copy())
     nk.bind(empty.ravel(), empty.ravel(), empty.ravel().copy())
     counts = np.arange(192, dtype=np.int64)

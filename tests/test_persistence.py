@@ -205,8 +205,12 @@ def test_wrong_magic_and_newer_version(tmp_path):
     bad.write_bytes(b"PK\x03\x04" + data[4:])
     with pytest.raises(ValueError, match="wrong magic"):
         hdc.AssociativeMemory.load(bad)
+    bad.write_bytes(rewrite_header(data, version=3))
+    with pytest.raises(ValueError, match="version 3 is newer"):
+        hdc.AssociativeMemory.load(bad)
+    # version 2 is the sparse kind: a binary payload under a version 2 header is refused
     bad.write_bytes(rewrite_header(data, version=2))
-    with pytest.raises(ValueError, match="version 2 is newer"):
+    with pytest.raises(ValueError, match="vector_kind 0 is not 1"):
         hdc.AssociativeMemory.load(bad)
     bad.write_bytes(rewrite_header(data, version=0))
     with pytest.raises(ValueError, match="unsupported file format version 0"):

@@ -1,4 +1,6 @@
 """hdc.primitives called from a user's own @njit kernels (and from Python) against NumPy."""
+import sys
+
 import numba
 import numpy as np
 import pytest
@@ -123,8 +125,9 @@ def test_jit_helper_options_and_parallel_user_kernel():
     from numba.core.caching import NullCache
     from numba.core.registry import CPUDispatcher
 
-    from hdc._kernels import numba_kernels
-    kernels = [f for m in (p, numba_kernels) for f in vars(m).values() if isinstance(f, CPUDispatcher)]
+    import hdc._kernels.numba_kernels  # noqa: F401 - loads every family's numba.py
+    modules = [m for name, m in sys.modules.items() if name.startswith("hdc.")]
+    kernels = [f for m in modules for f in vars(m).values() if isinstance(f, CPUDispatcher)]
     for kernel in kernels:
         assert kernel.targetoptions["nogil"] and not kernel.targetoptions.get("fastmath")
         assert not isinstance(kernel._cache, NullCache), kernel

@@ -1,4 +1,4 @@
-/* count.c: hdc_bundle and hdc_column_counts, the ISA-independent drivers of bundle/<isa>.c.
+/* bundle/count.c: hdc_bundle and hdc_column_counts, the ISA-independent drivers of bundle/<isa>.c.
  *
  * Columns (row words) are split between threads; each thread counts its columns over all rows
  * into bit-sliced counters on its own stack, so threads never share a write and the result does
@@ -7,7 +7,7 @@
  * count, so the cost grows with the bits of the weights, not with their size.
  */
 #include <stdlib.h>
-#include "internal.h"
+#include "../internal.h"
 
 /* words of counters kept per thread on the stack (32 KiB) */
 #define SLICE_WORDS 4096

@@ -1,4 +1,6 @@
-"""Numba kernels for the encoders' hot loops: XOR-gather rows, count them bit-sliced, take the majority.
+"""Numba kernels of the encode family (the encoders', CentroidClassifier's and SDM's kernels).
+
+The encoders' hot loops XOR-gather rows, count them bit-sliced and take the majority.
 
 Each output hypervector is the majority of ``G`` rows, each row the XOR of a few rows of a
 precomputed table. Counting is vertical (bit-sliced): rows come two at a time through a half
@@ -8,17 +10,14 @@ with ``G // 2`` plane by plane. Everything works on whole 64-bit words, and the 
 loops run over contiguous words so LLVM vectorises them. Ties (``G`` even, count ``== G / 2``)
 take the bit of the ``tie`` row.
 
-``ngram_majority(tokens, offsets, table, sizes, tie, out, n_chunks)``
+``ngram_majority(tokens, offsets, table, sizes, tie, out)``
     tokens int32 (total,) indices into ``table``'s alphabet; text ``i`` is
     ``tokens[offsets[i]:offsets[i + 1]]``; table uint64 ``(n_max, A, W)`` with
     ``table[s, a] = permute(item[a], s)``; sizes int64 (m,) n-gram sizes; tie (W,); out (texts, W).
     The n-gram at position p is ``XOR_j table[n - 1 - j, tokens[p + j]]``.
-``record_majority(levels, ids, codebook, tie, out, n_chunks)``
+``record_majority(levels, ids, codebook, tie, out)``
     levels int32 (samples, F) row indices into codebook (L, W); ids (F, W); out (samples, W).
     Sample ``i`` is the majority over ``f`` of ``ids[f] ^ codebook[levels[i, f]]``.
-
-``n_chunks`` (>= 1): how many interleaved chunks of outputs the parallel loop splits into
-(a few per thread, see :func:`chunks`).
 
 Also here: ``retrain_epoch`` (CentroidClassifier's sequential retraining) and ``sdm_write`` /
 ``sdm_read`` (SparseDistributedMemory's counters).
@@ -26,7 +25,8 @@ Also here: ``retrain_epoch`` (CentroidClassifier's sequential retraining) and ``
 import numba
 import numpy as np
 
-from ..primitives import jit, popcount64
+from ...primitives import jit, popcount64
+from .._numba_threads import ParallelCall, get_num_threads
 
 _SMALL = 15  # the 4-plane counter holds up to 15 rows; it is flushed at 14 (rows come in pairs)
 
@@ -223,7 +223,7 @@ def _ngram_one(tokens, start, stop, table, sizes, tie, out, x, small, carry, pla
 
 
 @jit(parallel=True)
-def ngram_majority(tokens, offsets, table, sizes, tie, out, n_chunks):
+def _ngram_parallel(tokens, offsets, table, sizes, tie, out, n_chunks):
     n_texts = offsets.shape[0] - 1
     n_words = table.shape[2]
     longest = 0
@@ -240,7 +240,7 @@ def ngram_majority(tokens, offsets, table, sizes, tie, out, n_chunks):
 
 
 @jit(parallel=True)
-def record_majority(levels, ids, codebook, tie, out, n_chunks):
+def _record_parallel(levels, ids, codebook, tie, out, n_chunks):
     n_samples, n_features = levels.shape
     n_words = ids.shape[1]
     k_big = _bit_length(n_features)
@@ -282,7 +282,7 @@ def sdm_write(counters, active_ptr, active_idx, data, dim):
 
 
 @jit(parallel=True)
-def sdm_read(counters, active_ptr, active_idx, out_sums):
+def _sdm_read_parallel(counters, active_ptr, active_idx, out_sums):
     """``out_sums[i] = sum of counters over the locations active for read i`` (int64 (n, dim))."""
     n_reads, dim = out_sums.shape
     for i in numba.prange(n_reads):
@@ -294,9 +294,27 @@ def sdm_read(counters, active_ptr, active_idx, out_sums):
                 out_sums[i, e] += counters[loc, e]
 
 
-def chunks(n_items):
-    """Work chunks for the parallel kernels: a few per Numba thread, at least 1."""
-    return max(1, min(n_items, 4 * numba.get_num_threads()))
+def _chunks(n_items):
+    """Interleaved chunks of outputs for the parallel loops: a few per thread, at least 1."""
+    return max(1, min(n_items, 4 * get_num_threads()))
+
+
+def ngram_majority(tokens, offsets, table, sizes, tie, out):
+    """Majority of each text's n-grams (see the module docstring) into ``out`` (texts, W)."""
+    with ParallelCall():
+        _ngram_parallel(tokens, offsets, table, sizes, tie, out, _chunks(out.shape[0]))
+
+
+def record_majority(levels, ids, codebook, tie, out):
+    """Majority over features of ``ids[f] ^ codebook[levels[i, f]]`` into ``out`` (samples, W)."""
+    with ParallelCall():
+        _record_parallel(levels, ids, codebook, tie, out, _chunks(out.shape[0]))
+
+
+def sdm_read(counters, active_ptr, active_idx, out_sums):
+    """``out_sums[i]`` = the sum of the counters of the locations active for read ``i``."""
+    with ParallelCall():
+        _sdm_read_parallel(counters, active_ptr, active_idx, out_sums)
 
 
 @jit
