@@ -219,12 +219,15 @@ def markdown(result):
 def plot(result, out):
     path = out / "biterror.png"
     fractions = np.array(result["config"]["fractions"])
-    with figure(path, size=(7.5, 4.8)) as (fig, (ax,)):
-        for name, e in result["models"].items():
+    with figure(path, size=(9.5, 5.0)) as (fig, (ax,)):
+        import matplotlib
+        colors = matplotlib.colormaps["tab20"]
+        for i, (name, e) in enumerate(result["models"].items()):
             mean = [e["accuracy"][_key(p)]["mean"] for p in fractions]
             std = [e["accuracy"][_key(p)]["std"] for p in fractions]
             style = "--" if "mlp" in name else "-"
-            ax.errorbar(100 * fractions, mean, yerr=std, marker="o", ms=3, ls=style, label=name, capsize=2)
+            ax.errorbar(100 * fractions, mean, yerr=std, marker="o", ms=3, ls=style, label=name, capsize=2,
+                        color=colors(i % 20))
         ax.set(xlabel="flipped bits p (%)", ylabel="accuracy", title="bit errors (digits)", ylim=(0, 1.02))
-        ax.legend(fontsize=7, ncol=2)
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return [path]

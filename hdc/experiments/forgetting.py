@@ -155,7 +155,7 @@ def _targets(result):
     if "hdc_majority" not in split or "mlp" not in split:
         return {}
     h, m = split["hdc_majority"]["metrics"], split["mlp"]["metrics"]
-    return {"split: hdc_majority ACC >= 0.90 and |BWT| <= 0.05": {
+    return {"split: hdc_majority ACC >= 0.90 and abs(BWT) <= 0.05": {
                 "ACC": h["ACC"]["mean"], "BWT": h["BWT"]["mean"],
                 "met": h["ACC"]["mean"] >= 0.90 and abs(h["BWT"]["mean"]) <= 0.05},
             "split: mlp shows forgetting (BWT <= -0.5) in the same run": {
