@@ -3,6 +3,10 @@
     python benchmarks/attention_vs_sdpa.py                       # issue 5's case: L=4096, 4 heads,
                                                                  # 256-bit codes, topk=32, dv=64
     python benchmarks/attention_vs_sdpa.py --L 1024 2048 4096 --json out.json
+    python benchmarks/attention_vs_sdpa.py --long --plot docs/attention_long_context.png
+                                                                 # issue 13: L = 1,024 .. 65,536,
+                                                                 # sparse-code event-driven kernel
+    python benchmarks/attention_vs_sdpa.py --isas all             # the C kernel on every SIMD path
 
 Runs are interleaved (one repeat of every variant per round) so background load hits them
 alike; medians over rounds are reported, with ratios to SDPA taken in the same run, both of
@@ -12,7 +16,11 @@ team and the Numba / hdc pools spin-wait after a call, and without the pause the
 variant's spinning threads take cores from the next (this cost the C kernel 10-30% at L=4096).
 Variants: ``kwta_attention`` on each backend (C: SIMD scan with a running bound; Numba: fused
 kernel; NumPy: the reference, only up to L = 2048), the majority aggregate (C), and torch SDPA
-(causal, head dim 64) as the float baseline.
+(causal, head dim 64) as the float baseline. ``--long`` (issue 13) keeps three variants, over
+L = 1,024 .. 65,536 with fewer rounds as L grows: the event-driven sparse-code kernel (C) on
+random sparse block codes (``--blocks`` x ``--block-size``), the dense-code C kernel and SDPA;
+it records the fraction of causal query-key pairs the sparse kernel touched, and ``--plot``
+draws time against L on log-log axes with each variant's fitted slope.
 """
 import argparse
 import json
@@ -22,7 +30,8 @@ import time
 import numpy as np
 
 
-def _variants(L, heads, bits, topk, dv, threads):
+def _variants(L, heads, bits, topk, dv, threads, long=False, blocks=8, block_size=1024, touched=None,
+              sparse_only=False, isas=()):
     import torch
 
     import hdc
@@ -36,9 +45,11 @@ def _variants(L, heads, bits, topk, dv, threads):
     vb = hdc.random((heads, L), bits, seed=3)
     tq, tk, tv = (torch.randn(1, heads, L, 64) for _ in range(3))
 
-    def on(name, values, aggregate="softmax"):
+    def on(name, values, aggregate="softmax", isa=None):
         def f():
             with hdc.use_backend(name):
+                if isa is not None:
+                    hdc.set_isa(isa)
                 attention.kwta_attention(q, k, values, topk, causal=True, aggregate=aggregate)
         return f
 
@@ -46,16 +57,40 @@ def _variants(L, heads, bits, topk, dv, threads):
         with torch.no_grad():
             torch.nn.functional.scaled_dot_product_attention(tq, tk, tv, is_causal=True)
 
+    if long:
+        sq = hdc.random_sparse((heads, L), blocks, block_size, seed=4)
+        sk = hdc.random_sparse((heads, L), blocks, block_size, seed=5)
+
+        def sparse():
+            with hdc.use_backend("c"):
+                _, n = attention.kwta_attention(sq, sk, v, topk, causal=True, return_touched=True)
+            touched.append(n)
+        out = {"kwta sparse event-driven (c)": sparse}
+        if not sparse_only:
+            out.update({"kwta dense codes (c)": on("c", v), "torch sdpa float32": sdpa})
+        return out
+
     out = {f"kwta ({name})": on(name, v) for name in hdc.backends()
            if name != "numpy" or L <= 2048}      # the NumPy reference is slow at 4096
     if "c" in hdc.backends():
-        out["kwta majority (c)"] = on("c", vb, "majority")
+        out["kwta majority (c)"] = on("c", vb, "majority", hdc.get_isa() if isas else None)
+        for isa in isas:
+            out[f"kwta (c, {isa})"] = on("c", v, isa=isa)
+        if isas:  # the plain variants run on the best path
+            best = hdc.available_isas()[-1]
+            out["kwta (c)"] = on("c", v, isa=best)
+            out["kwta majority (c)"] = on("c", vb, "majority", best)
     out["torch sdpa float32"] = sdpa
     return out
 
 
-def measure(L, heads=4, bits=256, topk=32, dv=64, threads=2, rounds=7, settle=0.2):
-    variants = _variants(L, heads, bits, topk, dv, threads)
+def measure(L, heads=4, bits=256, topk=32, dv=64, threads=2, rounds=7, settle=0.2, long=False,
+            blocks=8, block_size=1024, sparse_only=False, isas=()):
+    """Interleaved medians of every variant at sequence length L (``isas``: extra C variants, one
+    per SIMD path)."""
+    touched = []
+    variants = _variants(L, heads, bits, topk, dv, threads, long, blocks, block_size, touched,
+                         sparse_only, isas)
     for f in variants.values():        # warm up (compiles the Numba kernel)
         f()
     times = {name: [] for name in variants}
@@ -71,8 +106,15 @@ def measure(L, heads=4, bits=256, topk=32, dv=64, threads=2, rounds=7, settle=0.
             cpu[name].append(time.process_time() - c)
     med = {name: statistics.median(ts) * 1e3 for name, ts in times.items()}
     med_cpu = {name: statistics.median(ts) * 1e3 for name, ts in cpu.items()}
-    base, base_cpu = med["torch sdpa float32"], med_cpu["torch sdpa float32"]
-    return {"L": L, "heads": heads, "code_bits": bits, "topk": topk, "dv": dv, "threads": threads,
+    base = med.get("torch sdpa float32", float("nan"))
+    base_cpu = med_cpu.get("torch sdpa float32", float("nan"))
+    extra = {}
+    if long:
+        extra = {"blocks": blocks, "block_size": block_size,
+                 "pairs_touched_fraction": touched[-1] / (heads * L * (L + 1) // 2),
+                 "sparse_key_cache_bytes_per_token": heads * blocks * (1 if block_size <= 256 else
+                                                                       2 if block_size <= 65536 else 4)}
+    return {**extra, "L": L, "heads": heads, "code_bits": bits, "topk": topk, "dv": dv, "threads": threads,
             "rounds": rounds, "settle_s": settle, "median_ms": med, "speedup_vs_sdpa": {n: base / m for n, m in med.items()},
             "median_cpu_ms": med_cpu, "cpu_ratio_vs_sdpa": {n: base_cpu / m for n, m in med_cpu.items()},
             "key_cache_bytes_per_token": {"kwta packed codes": heads * bits // 8,
@@ -90,14 +132,42 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--settle", type=float, default=0.2,
                     help="seconds of idle before each timed call (default 0.2)")
+    ap.add_argument("--long", action="store_true",
+                    help="issue 13: sparse-code event-driven kernel vs dense-code kernel vs SDPA, "
+                         "L = 1,024 .. 65,536 unless --L is given")
+    ap.add_argument("--blocks", type=int, default=8, help="--long: blocks per sparse code")
+    ap.add_argument("--block-size", type=int, default=1024, help="--long: elements per block")
+    ap.add_argument("--block-size-ratio", type=int, metavar="R",
+                    help="--long: block_size = L // R instead of --block-size (each (block, index) "
+                         "bucket then holds about R keys whatever L: constant work per query)")
+    ap.add_argument("--sparse-only", action="store_true", help="--long: time the sparse kernel only")
+    ap.add_argument("--plot", metavar="PNG", help="--long: log-log plot of time against L")
+    ap.add_argument("--isas", default="", metavar="LIST",
+                    help="also time the C kernel on these SIMD paths (comma-separated, or 'all')")
     ap.add_argument("--json", metavar="PATH")
     args = ap.parse_args(argv)
+    import hdc
+    isas = hdc.available_isas() if args.isas == "all" else tuple(filter(None, args.isas.split(",")))
+    for isa in isas:
+        if isa not in hdc.available_isas():
+            ap.error(f"--isas: {isa!r} is not available here ({', '.join(hdc.available_isas())})")
+    if args.long and args.L == [4096]:
+        args.L = [1024, 2048, 4096, 8192, 16384, 32768, 65536]
     results = []
     for L in args.L:
-        r = measure(L, args.heads, args.bits, args.topk, args.dv, args.threads, args.rounds, args.settle)
+        # long contexts: SDPA takes seconds per call at L = 32,768 and beyond
+        rounds = args.rounds if not args.long else max(1, min(args.rounds, int(2 * 16384 / L) + 1))
+        block_size = L // args.block_size_ratio if args.block_size_ratio else args.block_size
+        if args.sparse_only:
+            rounds = args.rounds
+        r = measure(L, args.heads, args.bits, args.topk, args.dv, args.threads, rounds, args.settle,
+                    args.long, args.blocks, block_size, args.sparse_only, isas)
         results.append(r)
         print(f"\nL={L}, {args.heads} heads, {args.bits}-bit codes, topk={args.topk}, dv={args.dv}, "
-              f"{args.threads} threads, median of {args.rounds} interleaved rounds")
+              f"{args.threads} threads, median of {rounds} interleaved rounds")
+        if args.long:
+            print(f"sparse codes: {args.blocks} blocks x {block_size}; pairs touched: "
+                  f"{r['pairs_touched_fraction']:.4f} of the causal pairs")
         print("| variant | median wall ms | speed-up vs SDPA | median CPU ms | CPU-time ratio vs SDPA |")
         print("|---|---:|---:|---:|---:|")
         for name, ms in r["median_ms"].items():
@@ -107,10 +177,45 @@ def main(argv=None):
         print(f"key cache per token: {kc['kwta packed codes']} B packed vs "
               f"{kc['float32 keys (head dim 64)']} B float32 "
               f"({kc['float32 keys (head dim 64)'] / kc['kwta packed codes']:.0f}x smaller)")
+        if args.long:
+            print(f"sparse codes: {r['sparse_key_cache_bytes_per_token']} B per token (one index per block)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
+    if args.plot:
+        plot(results, args.plot)
     return 0
+
+
+def slopes(results):
+    """``{variant: exponent}``: least-squares slope of log(time) against log(L)."""
+    out = {}
+    for name in results[0]["median_ms"]:
+        pts = [(r["L"], r["median_ms"][name]) for r in results if name in r["median_ms"]]
+        if len(pts) >= 2:
+            x, y = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
+            out[name] = float(np.polyfit(x, y, 1)[0])
+    return out
+
+
+def plot(results, path):
+    """Log-log plot of median time against L, one line per variant, slopes in the legend."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for name, slope in slopes(results).items():
+        ls = [r["L"] for r in results]
+        ax.loglog(ls, [r["median_ms"][name] for r in results], "o-", label=f"{name}: slope {slope:.2f}")
+    ax.set_xlabel("sequence length L (causal, 4 heads)")
+    ax.set_ylabel("median time per call (ms)")
+    ax.set_title("k-WTA attention vs SDPA: time against L")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

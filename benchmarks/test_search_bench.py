@@ -39,7 +39,7 @@ def test_topk(benchmark, case, library):
     codes = queries.words.view(np.uint8)
     d_hdc, _ = hdc.topk(queries, memory, K)
     d_faiss, _ = index.search(codes, K)
-    np.testing.assert_array_equal(d_hdc, d_faiss.astype(np.uint32))
+    np.testing.assert_array_equal(d_hdc, d_faiss.astype(np.int32))
     benchmark.group = f"topk k={K} {N} stored, dim x queries = {case}"
     if library == "hdc":
         benchmark(hdc.topk, queries, memory, K)

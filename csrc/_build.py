@@ -18,10 +18,11 @@ def _rel(*parts):
     return os.path.relpath(os.path.join(HERE, *parts), ROOT if os.getcwd() == ROOT else os.getcwd())
 
 
-# Shared files at the top; one folder per op family: its driver (ISA-independent) and, for the
+# Shared files at the top (limits.c: the XOR-reduce hdc bench measures limits with); one folder
+# per op family: its driver (ISA-independent) and, for the
 # families with per-ISA tables (internal.h), one file per SIMD path.
-SHARED = ["dispatch.c", "pool.c"]
-FAMILIES = ["elementwise", "hamming", "search", "bundle", "kwta", "sparse"]
+SHARED = ["dispatch.c", "pool.c", "limits.c"]
+FAMILIES = ["elementwise", "hamming", "search", "bundle", "kwta", "kwta_sparse", "sparse"]
 
 
 def _sources():

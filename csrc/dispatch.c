@@ -1,18 +1,22 @@
 /* dispatch.c: the one place that picks an instruction-set path and a thread count.
  *
- * CPU features are detected once at load (CPUID leaves 1 and 7 plus XGETBV, so a path is only
- * used when the OS also saves its register state), HDC_ISA=scalar|avx2|avx512 may lower the
- * choice, and hdc_set_isa() changes it later. The active tables are read with relaxed atomics.
+ * Each path needs a set of CPU features; every feature bit is tested on its own (CPUID leaves 1
+ * and 7, XGETBV for the OS-saved YMM/ZMM state; on aarch64 the HWCAP_ASIMD bit), once at load,
+ * and the best runnable path becomes active. hdc_set_isa() changes it later (Python's
+ * hdc.set_isa and the HDC_ISA variable, applied by hdc/backend.py with an error when this CPU
+ * cannot run the path, go through it). The active tables
+ * are read with relaxed atomics.
  */
 #include <stdlib.h>
-#include <string.h>
 #include "internal.h"
 #ifdef HDC_X86
 #include <cpuid.h>
 #endif
+#if defined(HDC_NEON) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
 
-static int g_supported = -1;       /* bitmask of runnable paths */
-static int g_has_popcnt = 0;
+static int g_features = -1;        /* HDC_CPU_* bits */
 static int g_isa = HDC_ISA_SCALAR; /* active path */
 static int g_threads = 1;
 
@@ -20,10 +24,27 @@ static const hdc_ham_ops *g_ham = &hdc_ham_scalar;
 static const hdc_count_ops *g_count = &hdc_count_scalar;
 static const hdc_sparse_ops *g_sparse = &hdc_sparse_scalar;
 
+/* the features each path needs */
+static const int NEEDS[HDC_N_ISA] = {
+    [HDC_ISA_SCALAR] = 0,
+    [HDC_ISA_AVX2] = HDC_CPU_POPCNT | HDC_CPU_AVX2 | HDC_CPU_OS_YMM,
+    [HDC_ISA_AVX512BW] = HDC_CPU_POPCNT | HDC_CPU_AVX2 | HDC_CPU_OS_YMM | HDC_CPU_AVX512F |
+                         HDC_CPU_AVX512BW | HDC_CPU_AVX512VL | HDC_CPU_OS_ZMM,
+    [HDC_ISA_AVX512VPOPCNT] = HDC_CPU_POPCNT | HDC_CPU_AVX2 | HDC_CPU_OS_YMM | HDC_CPU_AVX512F |
+                              HDC_CPU_AVX512BW | HDC_CPU_AVX512VL | HDC_CPU_OS_ZMM |
+                              HDC_CPU_AVX512VPOPCNTDQ,
+    [HDC_ISA_NEON] = HDC_CPU_ASIMD,
+};
+
+int hdc_isa_needs(int isa) { return isa >= 0 && isa < HDC_N_ISA ? NEEDS[isa] : -1; }
+
 int hdc_isa_compiled(void)
 {
-#ifdef HDC_X86
-    return (1 << HDC_ISA_SCALAR) | (1 << HDC_ISA_AVX2) | (1 << HDC_ISA_AVX512);
+#if defined(HDC_X86)
+    return (1 << HDC_ISA_SCALAR) | (1 << HDC_ISA_AVX2) | (1 << HDC_ISA_AVX512BW) |
+           (1 << HDC_ISA_AVX512VPOPCNT);
+#elif defined(HDC_NEON)
+    return (1 << HDC_ISA_SCALAR) | (1 << HDC_ISA_NEON);
 #else
     return 1 << HDC_ISA_SCALAR;
 #endif
@@ -38,63 +59,94 @@ static unsigned long long xgetbv0(void)
 }
 #endif
 
-static void detect(void)
+static int detect(void)
 {
-    int mask = 1 << HDC_ISA_SCALAR;
+    int f = 0;
 #ifdef HDC_X86
     unsigned int a, b, c, d;
     if (__get_cpuid(1, &a, &b, &c, &d)) {
-        int popcnt = (c >> 23) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
-        g_has_popcnt = popcnt;
+        int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
+        if ((c >> 23) & 1)
+            f |= HDC_CPU_POPCNT;
         unsigned long long xcr0 = osxsave ? xgetbv0() : 0;
-        int ymm_ok = osxsave && avx && (xcr0 & 0x6) == 0x6;
-        int zmm_ok = ymm_ok && (xcr0 & 0xE0) == 0xE0;
+        /* XMM|YMM state; then opmask, ZMM_Hi256 and Hi16_ZMM */
+        if (osxsave && avx && (xcr0 & 0x6) == 0x6) {
+            f |= HDC_CPU_OS_YMM;
+            if ((xcr0 & 0xE0) == 0xE0)
+                f |= HDC_CPU_OS_ZMM;
+        }
         if (__get_cpuid_max(0, NULL) >= 7) {
             __cpuid_count(7, 0, a, b, c, d);
-            int avx2 = (b >> 5) & 1, avx512f = (b >> 16) & 1, avx512bw = (b >> 30) & 1;
-            int vpopcntdq = (c >> 14) & 1;
-            if (ymm_ok && avx2 && popcnt)
-                mask |= 1 << HDC_ISA_AVX2;
-            if (zmm_ok && avx512f && avx512bw && vpopcntdq && popcnt)
-                mask |= 1 << HDC_ISA_AVX512;
+            f |= ((b >> 5) & 1) ? HDC_CPU_AVX2 : 0;
+            f |= ((b >> 16) & 1) ? HDC_CPU_AVX512F : 0;
+            f |= ((b >> 30) & 1) ? HDC_CPU_AVX512BW : 0;
+            f |= ((b >> 31) & 1) ? HDC_CPU_AVX512VL : 0;
+            f |= ((c >> 14) & 1) ? HDC_CPU_AVX512VPOPCNTDQ : 0;
         }
     }
+#elif defined(HDC_NEON)
+#if defined(__linux__) && defined(HWCAP_ASIMD)
+    if (getauxval(AT_HWCAP) & HWCAP_ASIMD)
+        f |= HDC_CPU_ASIMD;
+#else
+    f |= HDC_CPU_ASIMD; /* Advanced SIMD is part of every AArch64 CPU */
 #endif
-    g_supported = mask & hdc_isa_compiled();
+#endif
+    return f;
+}
+
+int hdc_cpu_features(void)
+{
+    int f = __atomic_load_n(&g_features, __ATOMIC_RELAXED);
+    if (f < 0) {
+        f = detect();
+        __atomic_store_n(&g_features, f, __ATOMIC_RELAXED);
+    }
+    return f;
 }
 
 int hdc_isa_supported(void)
 {
-    if (g_supported < 0)
-        detect();
-    return g_supported;
+    int f = hdc_cpu_features(), mask = 0;
+    for (int isa = 0; isa < HDC_N_ISA; ++isa)
+        if ((f & NEEDS[isa]) == NEEDS[isa])
+            mask |= 1 << isa;
+    return mask & hdc_isa_compiled();
 }
 
 static void activate(int isa)
 {
+    const hdc_ham_ops *ham = hdc_cpu_features() & HDC_CPU_POPCNT ? &hdc_ham_scalar_popcnt
+                                                                  : &hdc_ham_scalar;
+    const hdc_count_ops *count = &hdc_count_scalar;
+    const hdc_sparse_ops *sparse = &hdc_sparse_scalar;
     switch (isa) {
 #ifdef HDC_X86
-    case HDC_ISA_AVX512:
-        __atomic_store_n(&g_ham, &hdc_ham_avx512, __ATOMIC_RELAXED);
-        __atomic_store_n(&g_count, &hdc_count_avx512, __ATOMIC_RELAXED);
-        __atomic_store_n(&g_sparse, &hdc_sparse_avx512bw, __ATOMIC_RELAXED);
+    case HDC_ISA_AVX512VPOPCNT:
+        ham = &hdc_ham_avx512vpopcnt, count = &hdc_count_avx512bw, sparse = &hdc_sparse_avx512bw;
+        break;
+    case HDC_ISA_AVX512BW:
+        ham = &hdc_ham_avx512bw, count = &hdc_count_avx512bw, sparse = &hdc_sparse_avx512bw;
         break;
     case HDC_ISA_AVX2:
-        __atomic_store_n(&g_ham, &hdc_ham_avx2, __ATOMIC_RELAXED);
-        __atomic_store_n(&g_count, &hdc_count_avx2, __ATOMIC_RELAXED);
-        __atomic_store_n(&g_sparse, &hdc_sparse_avx2, __ATOMIC_RELAXED);
+        ham = &hdc_ham_avx2, count = &hdc_count_avx2, sparse = &hdc_sparse_avx2;
+        break;
+#endif
+#ifdef HDC_NEON
+    case HDC_ISA_NEON:
+        ham = &hdc_ham_neon, count = &hdc_count_neon;
         break;
 #endif
     default:
-        __atomic_store_n(&g_ham, g_has_popcnt ? &hdc_ham_scalar_popcnt : &hdc_ham_scalar,
-                         __ATOMIC_RELAXED);
-        __atomic_store_n(&g_count, &hdc_count_scalar, __ATOMIC_RELAXED);
-        __atomic_store_n(&g_sparse, &hdc_sparse_scalar, __ATOMIC_RELAXED);
         isa = HDC_ISA_SCALAR;
     }
+    __atomic_store_n(&g_ham, ham, __ATOMIC_RELAXED);
+    __atomic_store_n(&g_count, count, __ATOMIC_RELAXED);
+    __atomic_store_n(&g_sparse, sparse, __ATOMIC_RELAXED);
     __atomic_store_n(&g_isa, isa, __ATOMIC_RELAXED);
 }
 
+/* the best path in mask: the one needing the most features (ids ascend by speed per arch) */
 static int best(int mask)
 {
     for (int isa = HDC_N_ISA - 1; isa > 0; --isa)
@@ -105,17 +157,9 @@ static int best(int mask)
 
 __attribute__((constructor)) static void hdc_init(void)
 {
-    int mask = hdc_isa_supported();
-    int isa = best(mask);
-    const char *env = getenv("HDC_ISA");
-    if (env) {
-        static const char *names[HDC_N_ISA] = {"scalar", "avx2", "avx512"};
-        for (int i = 0; i < HDC_N_ISA; ++i)
-            if (strcmp(env, names[i]) == 0 && (mask & (1 << i)))
-                isa = i;
-    }
-    activate(isa);
+    activate(best(hdc_isa_supported()));
     g_threads = hdc__default_threads();
+    /* for C programs linking the library directly (Python sets the count itself) */
     const char *nt = getenv("HDC_NUM_THREADS");
     if (nt && atoi(nt) >= 1)
         g_threads = atoi(nt);

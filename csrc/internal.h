@@ -1,6 +1,7 @@
 /* internal.h: what the per-ISA kernel files provide to the ISA-independent drivers.
  *
- * Each kernel family (hamming/, bundle/) has one file per instruction set. Those files fill a
+ * Each kernel family (hamming/, bundle/) has one file per instruction set (bundle/avx512bw.c
+ * serves both AVX-512 paths: counting needs no VPOPCNTDQ). Those files fill a
  * table of function pointers; csrc/dispatch.c picks the table once (CPUID + XGETBV) and the
  * drivers (search/search.c, bundle/count.c, elementwise/elementwise.c, kwta/kwta.c) call
  * through it. Nothing here is public API.
@@ -14,8 +15,20 @@
 #if defined(__x86_64__) || defined(__i386__)
 #define HDC_X86 1
 #endif
+#if defined(__aarch64__)
+#define HDC_NEON 1
+#endif
 
-enum { HDC_ISA_SCALAR = 0, HDC_ISA_AVX2 = 1, HDC_ISA_AVX512 = 2, HDC_N_ISA = 3 };
+/* path ids (hdc.h lists them); a higher id on the same architecture is a faster path */
+enum {
+    HDC_ISA_SCALAR = 0,
+    HDC_ISA_AVX2 = 1,
+    HDC_ISA_AVX512BW = 2,
+    HDC_ISA_AVX512VPOPCNT = 3,
+    HDC_ISA_NEON = 4,
+    HDC_N_ISA = HDC_N_ISAS
+};
+#define HDC_ISA_IS_AVX512(isa) ((isa) == HDC_ISA_AVX512BW || (isa) == HDC_ISA_AVX512VPOPCNT)
 
 /* Distance kernels. w = words per row; rows are contiguous with stride w. */
 typedef struct {
@@ -64,6 +77,9 @@ typedef struct {
     /* counts[64 * (c - c0) + b] += scale * count of bit b of column word c (mod 2^64) */
     void (*expand)(const uint64_t *sl, int n_slices, size_t ncols, uint64_t scale,
                    int64_t *counts);
+    /* acc[c] ^= x[r * w + c] for r < n, c < w: reading rows at the least cost, the limit that
+     * hdc bench measures count_add against (limits.c) */
+    void (*xor_rows)(const uint64_t *x, size_t n, size_t w, uint64_t *acc);
 } hdc_count_ops;
 
 /* Sparse block codes (sparse/): eq_rows[t] for indices of 1, 2, 4 bytes (t = 0, 1, 2):
@@ -80,8 +96,12 @@ extern const hdc_count_ops hdc_count_scalar;
 extern const hdc_sparse_ops hdc_sparse_scalar;
 #ifdef HDC_X86
 extern const hdc_sparse_ops hdc_sparse_avx2, hdc_sparse_avx512bw;
-extern const hdc_ham_ops hdc_ham_avx2, hdc_ham_avx512;
-extern const hdc_count_ops hdc_count_avx2, hdc_count_avx512;
+extern const hdc_ham_ops hdc_ham_avx2, hdc_ham_avx512bw, hdc_ham_avx512vpopcnt;
+extern const hdc_count_ops hdc_count_avx2, hdc_count_avx512bw;
+#endif
+#ifdef HDC_NEON
+extern const hdc_ham_ops hdc_ham_neon;
+extern const hdc_count_ops hdc_count_neon;
 #endif
 
 /* the tables of the active path (dispatch.c) */
@@ -90,6 +110,14 @@ const hdc_count_ops *hdc__count(void);
 const hdc_sparse_ops *hdc__sparse(void);
 /* threads to use for `work` units (about one word touched each): 1 below a threshold */
 int hdc__threads_for(double work);
+
+/* attention.c: the softmax mix of one query's winners win[0..kk) (entries (d << 32 | key), d
+ * ascending): out = sum_r table[d_r - d_0] * v[key_r] / sum_r table[d_r - d_0], summed in double
+ * in winner order (wgt: kk doubles of scratch); v, out: float (f64 == 0) or double rows of dv.
+ * The same arithmetic on every ISA path. */
+typedef void (*hdc_kwta_mix_fn)(const double *table, const uint64_t *win, size_t kk, const void *v,
+                                size_t dv, double *wgt, void *out);
+hdc_kwta_mix_fn hdc__kwta_mix(int f64, int isa);
 
 /* pool.c: run fn(ctx, unit, slot) for every unit < units on up to n_threads threads (the
  * caller included); slot < n_threads identifies the thread, each slot's units ascend */

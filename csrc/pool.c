@@ -18,6 +18,7 @@
 #include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 #include "internal.h"
 
@@ -44,24 +45,43 @@ static inline void cpu_relax(void)
 #endif
 }
 
-/* claim and run units of generation `gen` as `slot`; returns when none is left */
-static void run_units(uint32_t gen, int slot)
+/* Under load a worker can be preempted in the middle of a unit, and the caller then waits for
+ * it, for a whole scheduler time slice at worst: on a 2-core machine with a busy core, 2-thread
+ * bundles took 3x and single-query scans 4x the 1-thread time. So the caller times each threaded
+ * call: when the team was slower than the caller alone would have been (its own units' time
+ * scaled to all units), the next `g_backoff` calls run on the caller only, doubling up to
+ * MAX_BACKOFF while that repeats; a call where the team pays off halves it again. */
+#define MAX_BACKOFF 256
+static int g_backoff;     /* serial calls to make after the next slow threaded one */
+static int g_serial_left; /* serial calls still to make */
+
+static double now_s(void)
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* claim and run units of generation `gen` as `slot`; returns how many it ran */
+static size_t run_units(uint32_t gen, int slot)
+{
+    size_t ran = 0;
     for (;;) {
         uint64_t st = __atomic_load_n(&g_state, __ATOMIC_ACQUIRE);
         if ((uint32_t)(st >> 32) != gen)
-            return;
+            return ran;
         size_t unit = (size_t)(uint32_t)st;
         /* relaxed reads: if a later job overwrote them, the claim below fails */
         hdc_task_fn fn = __atomic_load_n(&g_fn, __ATOMIC_RELAXED);
         void *ctx = __atomic_load_n(&g_ctx, __ATOMIC_RELAXED);
         size_t units = __atomic_load_n(&g_units, __ATOMIC_RELAXED);
         if (unit >= units || slot >= __atomic_load_n(&g_slots, __ATOMIC_RELAXED))
-            return;
+            return ran;
         if (!__atomic_compare_exchange_n(&g_state, &st, st + 1, 0, __ATOMIC_ACQ_REL,
                                          __ATOMIC_ACQUIRE))
             continue;
         fn(ctx, unit, slot);
+        ++ran;
         __atomic_add_fetch(&g_done, 1, __ATOMIC_RELEASE);
     }
 }
@@ -116,7 +136,12 @@ void hdc__parallel(size_t units, int n_threads, hdc_task_fn fn, void *ctx)
     if (units == 0)
         return;
     /* (the unit counter is the low 32 bits of g_state) */
-    if (n_threads <= 1 || units == 1 || units >= UINT32_MAX || pthread_mutex_trylock(&g_busy) != 0) {
+    int serial = n_threads <= 1 || units == 1 || units >= UINT32_MAX;
+    if (!serial && __atomic_load_n(&g_serial_left, __ATOMIC_RELAXED) > 0) {
+        __atomic_sub_fetch(&g_serial_left, 1, __ATOMIC_RELAXED);
+        serial = 1;
+    }
+    if (serial || pthread_mutex_trylock(&g_busy) != 0) {
         /* serial, or the pool is busy with another caller's job: do it all here */
         for (size_t u = 0; u < units; ++u)
             fn(ctx, u, 0);
@@ -146,13 +171,27 @@ void hdc__parallel(size_t units, int n_threads, hdc_task_fn fn, void *ctx)
     __atomic_store_n(&g_state, (uint64_t)gen << 32, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&g_wake);
     pthread_mutex_unlock(&g_lock);
-    run_units(gen, 0);
+    double t0 = now_s();
+    size_t mine = run_units(gen, 0);
+    double t1 = now_s();
     /* every unit is claimed: wait for the ones still running elsewhere */
     for (unsigned spins = 0; __atomic_load_n(&g_done, __ATOMIC_ACQUIRE) < units; ++spins) {
         if (spins < 4096)
             cpu_relax();
         else
             sched_yield();
+    }
+    if (mine < units) {
+        /* the team helped: compare with the caller alone (its pace over all units); a caller
+         * that got no unit at all was preempted by its own workers */
+        int backoff = __atomic_load_n(&g_backoff, __ATOMIC_RELAXED);
+        if (mine == 0 || now_s() - t0 > (t1 - t0) * (double)units / (double)mine) {
+            backoff = backoff ? (backoff < MAX_BACKOFF ? 2 * backoff : MAX_BACKOFF) : 4;
+            __atomic_store_n(&g_serial_left, backoff, __ATOMIC_RELAXED);
+        } else {
+            backoff /= 2;
+        }
+        __atomic_store_n(&g_backoff, backoff, __ATOMIC_RELAXED);
     }
     pthread_mutex_unlock(&g_busy);
 }

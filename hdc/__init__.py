@@ -35,6 +35,7 @@ _LAZY = {
     "SparseDistributedMemory": "hdc.sdm",
     "attention": "hdc.attention",
     "nn": "hdc.nn",
+    "experiments": "hdc.experiments",
     "primitives": "hdc.primitives",
 }
 

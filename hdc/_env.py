@@ -8,8 +8,9 @@
 ``HDC_REQUIRE_ISAS``       comma-separated SIMD paths that must be available (CI, likewise)
 =========================  ===================================================================
 
-(The C library also reads ``HDC_ISA`` and ``HDC_NUM_THREADS`` when it loads, csrc/dispatch.c,
-so that C programs linking it directly honour them too.)
+(The C library also reads ``HDC_NUM_THREADS`` when it loads, csrc/dispatch.c, so that C programs
+linking it directly honour it too. ``HDC_ISA`` is applied by :mod:`hdc.backend` when the C backend
+loads, as a ValueError naming the missing CPU feature when this machine cannot run that path.)
 
 >>> import hdc._env
 >>> hdc._env.backend() in (None, "c", "numba", "numpy")
@@ -40,7 +41,7 @@ def num_threads():
 
 
 def isa():
-    """``HDC_ISA``, or None when unset or empty (checked by the C backend)."""
+    """``HDC_ISA``, or None when unset or empty (applied and checked by :mod:`hdc.backend`)."""
     return _get("HDC_ISA")
 
 

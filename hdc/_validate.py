@@ -16,8 +16,16 @@ def check_int(value, name, low=None, high=None):
     return value
 
 
+#: The largest ``dim``: distances and popcounts are int32 (as faiss), so every count fits.
+MAX_DIM = 2 ** 31 - 1
+
+
 def check_dim(dim, name="dim"):
-    return check_int(dim, name, low=1)
+    """``dim`` as a Python int in [1, MAX_DIM = 2**31 - 1]."""
+    dim = check_int(dim, name, low=1)
+    if dim > MAX_DIM:
+        raise ValueError(f"{name} must be <= 2**31 - 1 = {MAX_DIM} (distances are int32), got {dim}")
+    return dim
 
 
 def check_finite_array(values, name, dtype=np.float64):

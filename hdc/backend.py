@@ -34,6 +34,17 @@ _default = None
 _num_threads = _env.num_threads()
 
 
+def _apply_isa_from_env(module):
+    """``HDC_ISA`` (a path name or 'auto') applied to the C backend when it loads; a path this
+    CPU or build lacks is an error naming the missing feature and the available paths."""
+    value = _env.isa()
+    if value:
+        try:
+            module.set_isa(value)
+        except ValueError as exc:
+            raise ValueError(f"HDC_ISA={value!r}: {exc}") from None
+
+
 def _load(name):
     """Import a backend module once; remember why it failed if it did."""
     if name in _loaded:
@@ -45,6 +56,8 @@ def _load(name):
     except Exception as exc:  # noqa: BLE001 - any import failure makes the backend unavailable
         _errors[name] = f"{type(exc).__name__}: {exc}"
         return None
+    if name == "c":
+        _apply_isa_from_env(module)
     if _num_threads is not None:
         module.set_num_threads(_num_threads)
     _loaded[name] = module
@@ -139,27 +152,40 @@ def get_num_threads():
 
 
 def get_isa():
-    """The SIMD path of the C backend: 'scalar', 'avx2' or 'avx512'."""
+    """The active SIMD path of the C backend: 'scalar', 'avx2', 'avx512bw', 'avx512vpopcnt' or
+    'neon'."""
     return _require("c").get_isa()
 
 
 def available_isas():
-    """The SIMD paths of the C backend that this CPU and build can run, slowest first."""
+    """The SIMD paths of the C backend that this CPU and build can run, slowest first.
+
+    >>> hdc.available_isas()                 # doctest: +SKIP
+    ('scalar', 'avx2', 'avx512bw', 'avx512vpopcnt')
+    """
     return tuple(_require("c").available_isas())
 
 
 def set_isa(name):
-    """Force the C backend's SIMD path ('scalar', 'avx2', 'avx512' or 'auto' for the best).
+    """Force the C backend's SIMD path, or ``'auto'`` for the best this CPU runs.
 
-    The environment variable ``HDC_ISA`` sets the same at import. Raises ValueError when this
-    CPU cannot run the path or the build lacks it.
+    Paths: 'scalar', 'avx2' (AVX2 + POPCNT), 'avx512bw' (AVX-512 F/BW/VL), 'avx512vpopcnt'
+    (avx512bw + VPOPCNTDQ; 'avx512' is accepted as its old name), 'neon' (aarch64). The
+    environment variable ``HDC_ISA`` sets the same when the C backend loads. Raises ValueError
+    naming the CPU feature this machine lacks (or the build that lacks the path) and the
+    available paths.
     """
     _require("c").set_isa(name)
 
 
 @contextlib.contextmanager
 def use_isa(name):
-    """Context manager form of :func:`set_isa` (process-wide while it is open)."""
+    """Context manager form of :func:`set_isa` (process-wide while it is open).
+
+    >>> with hdc.use_isa("scalar"):          # doctest: +SKIP
+    ...     hdc.get_isa()
+    'scalar'
+    """
     previous = get_isa()
     set_isa(name)
     try:

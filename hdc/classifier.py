@@ -4,6 +4,7 @@ import inspect
 
 import numpy as np
 
+from . import _dask
 from ._validate import check_dim, check_int
 from .accumulator import Accumulator
 from .backend import kernels
@@ -126,6 +127,8 @@ class CentroidClassifier:
     # ---- fitting -------------------------------------------------------------------------------
     def partial_fit(self, X, y, classes=None):
         """Add samples to their classes' counts (classes may be new); returns self."""
+        if _dask.is_collection(X, y):  # Dask collections: counted per partition, summed in a tree
+            return _dask.distributed().partial_fit(self, X, y, classes)
         if not hasattr(self, "_acc"):
             self._setup()
         X, y = self._check_Xy(X, y)
@@ -142,7 +145,12 @@ class CentroidClassifier:
         return BlockAccumulator(self._blocks, self.block_size)
 
     def fit(self, X, y):
-        """Reset, count every sample into its class, then retrain for ``epochs``; returns self."""
+        """Reset, count every sample into its class, then retrain for ``epochs``; returns self.
+
+        ``X`` and ``y`` may be Dask collections (see :func:`hdc.distributed.fit`): the same model.
+        """
+        if _dask.is_collection(X, y):
+            return _dask.distributed().fit(self, X, y)
         self._setup()
         X, y = self._check_Xy(X, y)
         if len(X) == 0:
@@ -266,7 +274,10 @@ class CentroidClassifier:
 
     def predict(self, X):
         """Label of each row of ``X``, shape ``(n,)``: the nearest prototype (dense) or the class of
-        highest :meth:`decision_function` score (sparse); ties go to the class that sorts first."""
+        highest :meth:`decision_function` score (sparse); ties go to the class that sorts first.
+        Lazy (a dask.array) for a dask.array ``X``."""
+        if _dask.is_collection(X):
+            return _dask.distributed().predict(self, X)
         if getattr(self, "_sparse", False):
             return self.classes_[np.argmax(self.decision_function(X), axis=1)]
         return self.kneighbors(X, 1)[1][:, 0]

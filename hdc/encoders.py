@@ -27,6 +27,7 @@ import numbers
 
 import numpy as np
 
+from . import _dask
 from ._validate import as_rng, check_dim, check_finite_array, check_int, n_words
 from .backend import kernels
 from .hv import BinaryHV
@@ -152,6 +153,8 @@ class _ScalarEncoder:
 
     def encode(self, values):
         """Level vector of each value: ``values`` any shape -> BinaryHV of that batch shape."""
+        if _dask.is_collection(values):  # a Dask collection: a lazy map over its partitions
+            return _dask.distributed().encode(self, values)
         idx = self.index(values)
         return self._wrap(self._codebook[idx])
 
@@ -387,6 +390,8 @@ class ItemMemory(_SparseVariant):
 
     def encode(self, symbols):
         """The hypervector of each symbol (see the class docstring for shapes)."""
+        if _dask.is_collection(symbols):  # a Dask collection: a lazy map over its partitions
+            return _dask.distributed().encode(self, symbols)
         idx = self.index(symbols)
         return self._wrap(self._words[idx])
 
@@ -443,6 +448,8 @@ class RecordEncoder(_SparseVariant):
 
     def encode(self, X):
         """Encode feature vectors (see the class docstring for shapes)."""
+        if _dask.is_collection(X):  # a Dask collection: a lazy map over its partitions
+            return _dask.distributed().encode(self, X)
         idx = self.index(X)
         rows = np.ascontiguousarray(np.atleast_2d(idx))
         out = np.empty((rows.shape[0], n_words(self.dim)), np.uint64)
@@ -581,6 +588,8 @@ class NGramEncoder(_SparseVariant):
 
     def encode(self, texts):
         """Encode one text / token sequence or a batch (see the class docstring for shapes)."""
+        if _dask.is_collection(texts):  # a Dask collection: a lazy map over its partitions
+            return _dask.distributed().encode(self, texts)
         values, lengths, single = self._tokens(texts)
         short = np.flatnonzero(lengths < self.sizes[0])
         if short.size:
@@ -632,6 +641,8 @@ class RandomProjection:
 
     def encode(self, X, batch_size=4096):
         """Binary codes of float vectors (see the class docstring for shapes)."""
+        if _dask.is_collection(X):  # a Dask collection: a lazy map over its partitions
+            return _dask.distributed().encode(self, X)
         x = check_finite_array(X, "X", dtype=self.dtype)
         if x.ndim not in (1, 2) or x.shape[-1] != self.in_features:
             raise ValueError(f"X must have shape (n, {self.in_features}) or ({self.in_features},), "

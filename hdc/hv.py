@@ -180,6 +180,7 @@ class BinaryHV:
     @classmethod
     def from_bytes(cls, data, dim, shape=None):
         """From raw bytes in the packed layout (``to_bytes`` output); ``shape`` is the batch shape."""
+        dim = check_dim(dim)
         packed = np.frombuffer(bytes(data), np.uint8)
         n_bytes = (dim + 7) // 8
         if packed.size % n_bytes:

@@ -10,11 +10,14 @@ import os
 import platform
 import sys
 
+from . import _env
+
 # optional packages worth naming in a bug report: import name -> distribution name
 _OPTIONAL = {"torch": "torch", "torchhd": "torch-hd", "faiss": "faiss-cpu", "sklearn": "scikit-learn",
              "matplotlib": "matplotlib", "tqdm": "tqdm", "pytest_benchmark": "pytest-benchmark"}
-_ENV = ("HDC_BACKEND", "HDC_ISA", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "NUMBA_DISABLE_JIT",
-        "NUMBA_CACHE_DIR", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+# hdc's own variables (hdc._env) and the other libraries' that change speed
+_ENV = _env.NAMES + ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "NUMBA_DISABLE_JIT", "NUMBA_CACHE_DIR",
+                     "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 _CPU_FLAGS = ("popcnt", "avx2", "avx512f", "avx512bw", "avx512vl", "avx512_vpopcntdq")
 
 
@@ -79,7 +82,7 @@ def _c_backend_info():
     else:
         # probe: each path set_isa accepts is available; restore the previous one afterwards
         previous, ok = info["isa"], []
-        for isa in ("scalar", "avx2", "avx512"):
+        for isa in ("scalar", "avx2", "avx512bw", "avx512vpopcnt", "neon"):
             try:
                 backend.set_isa(isa)
                 ok.append(isa)

@@ -52,7 +52,7 @@ import zlib
 
 import numpy as np
 
-from ._validate import check_dim, n_words, padding_mask
+from ._validate import MAX_DIM, check_dim, n_words, padding_mask
 from .hv import BinaryHV
 from .ops import _as_batch, as_hv, topk
 
@@ -366,7 +366,7 @@ class AssociativeMemory:
         return self._wrap(self._payload()[:self._n])
 
     def search(self, queries, k=1):
-        """The ``k`` stored vectors nearest each query: ``(distances uint32, labels)``.
+        """The ``k`` stored vectors nearest each query: ``(distances int32, labels)``.
 
         Shapes: queries ``(nq,)`` -> ``(nq, k)`` each; a single query gives ``(k,)``. Nearest
         first; equal distances in insertion order. ``1 <= k <= len(self)``.
@@ -604,8 +604,8 @@ def _read_meta(f, size, path):
     if version == 1:
         if reserved != bytes(16):
             raise bad("reserved bytes are not zero")
-        if not 1 <= dim < 1 << 40:
-            raise bad(f"dim {dim} out of range")
+        if not 1 <= dim <= MAX_DIM:
+            raise bad(f"dim {dim} is not in [1, 2**31 - 1]")
         row_bytes = n_words(dim) * 8
     else:
         from .sparse import MAX_BLOCK_SIZE, MAX_BLOCKS, index_dtype

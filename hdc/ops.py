@@ -154,9 +154,9 @@ def permute(x, shifts=1):
 
 
 def popcount(x):
-    """Number of ones in each hypervector, uint32 of the batch shape."""
+    """Number of ones in each hypervector, int32 of the batch shape."""
     as_hv(x, "x")
-    out = np.empty(x.shape, np.uint32)
+    out = np.empty(x.shape, np.int32)
     backend.kernels().popcount(_rows(x.words), out.reshape(-1))
     return out
 
@@ -180,7 +180,7 @@ def overlap(a, b):
 
 @sparse_aware
 def hamming(a, b):
-    """Hamming distance with broadcasting over batch shapes, uint32 of the broadcast shape.
+    """Hamming distance with broadcasting over batch shapes, int32 of the broadcast shape.
 
     For all pairs of two batches use :func:`cdist`.
     """
@@ -189,10 +189,10 @@ def hamming(a, b):
     kernels = backend.kernels()
     if a.ndim == 0 and b.ndim == 1 or b.ndim == 0 and a.ndim == 1:
         single, many = (a, b) if a.ndim == 0 else (b, a)
-        out = np.empty((1, len(many)), np.uint32)
+        out = np.empty((1, len(many)), np.int32)
         kernels.cdist(_rows(single.words), many.words, out)
         return out[0]
-    return _broadcast_pairs(a, b, kernels.hamming, np.uint32, False)
+    return _broadcast_pairs(a, b, kernels.hamming, np.int32, False)
 
 
 @sparse_aware
@@ -203,7 +203,7 @@ def similarity(a, b):
 
 @sparse_aware
 def cdist(a, b):
-    """Hamming distances of all pairs, uint32 ``(len(a), len(b))``, computed in blocks.
+    """Hamming distances of all pairs, int32 ``(len(a), len(b))``, computed in blocks.
 
     A single hypervector counts as a batch of one. Never materialises ``(len(a), len(b), dim)``.
 
@@ -215,7 +215,7 @@ def cdist(a, b):
     as_hv(a, "a"), as_hv(b, "b")
     check_same_dim(a, b)
     ra, rb = _as_batch(a, "a"), _as_batch(b, "b")
-    out = np.empty((ra.shape[0], rb.shape[0]), np.uint32)
+    out = np.empty((ra.shape[0], rb.shape[0]), np.int32)
     if out.size:
         backend.kernels().cdist(ra, rb, out)
     return out
@@ -223,7 +223,7 @@ def cdist(a, b):
 
 @sparse_aware
 def topk(queries, memory, k):
-    """The ``k`` stored vectors nearest each query: ``(distances uint32, indices int64)``.
+    """The ``k`` stored vectors nearest each query: ``(distances int32, indices int64)``.
 
     Shapes: queries ``(nq,)``, memory ``(n,)`` -> ``(nq, k)`` each, nearest first, equal distances
     ordered by smaller index. A single query gives ``(k,)`` arrays. ``1 <= k <= len(memory)``.
@@ -242,7 +242,7 @@ def topk(queries, memory, k):
     if rm.shape[0] == 0:
         raise ValueError("memory is empty; topk needs at least one stored vector")
     k = check_int(k, "k", low=1, high=rm.shape[0])
-    dist = np.empty((rq.shape[0], k), np.uint32)
+    dist = np.empty((rq.shape[0], k), np.int32)
     idx = np.empty((rq.shape[0], k), np.int64)
     if rq.shape[0]:
         backend.kernels().topk(rq, rm, k, None, dist, idx)

@@ -29,7 +29,7 @@ def _matches(rq, rm, radius):
     n_q, n_m = rq.shape[0], rm.shape[0]
     chunk = min(n_q, _QUERY_CHUNK)
     rows = _block_rows(chunk, n_m)
-    buf = np.empty(chunk * rows, np.uint32)
+    buf = np.empty(chunk * rows, np.int32)
     hit_buf = np.empty(chunk * rows, bool)
     qs, ids, ds = [], [], []
     for q0 in range(0, n_q, chunk):
@@ -58,9 +58,9 @@ def _matches(rq, rm, radius):
             ids.append(np.concatenate(hits_i)[order])
             ds.append(np.concatenate(hits_d)[order])
     if not qs:
-        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.uint32)
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int32)
     return (np.concatenate(qs).astype(np.int64, copy=False), np.concatenate(ids).astype(np.int64, copy=False),
-            np.concatenate(ds).astype(np.uint32, copy=False))
+            np.concatenate(ds).astype(np.int32, copy=False))
 
 
 @sparse_aware
@@ -74,7 +74,7 @@ def within(queries, memory, radius, *, flat=False):
     Returns ``(distances, indices)``, like scikit-learn's ``radius_neighbors``:
 
     - queries a 1-D batch ``(nq,)``: two object arrays of length ``nq``; entry ``i`` holds query
-      ``i``'s ``uint32`` distances and ``int64`` indices (possibly empty);
+      ``i``'s ``int32`` distances and ``int64`` indices (possibly empty);
     - a single query (batch shape ``()``): two 1-D arrays.
 
     With ``flat=True`` returns ``(lims, distances, indices)`` like faiss ``range_search``:
@@ -101,7 +101,7 @@ def within(queries, memory, radius, *, flat=False):
     if n_q and rm.shape[0]:
         q_of, idx, dist = _matches(rq, rm, radius)
     else:
-        q_of, idx, dist = np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.uint32)
+        q_of, idx, dist = np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int32)
     if dist.size:
         # within a query, order by distance; the stable sort keeps smaller indices first on ties
         order = np.lexsort((dist, q_of))

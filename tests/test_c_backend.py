@@ -54,11 +54,36 @@ def test_elementwise(path):
                 ck.permute(a, dim, shift, got)
                 ref.permute(a, dim, shift, want)
                 assert np.array_equal(got, want), (dim, n, shift)
-            g32, w32 = np.empty(n, np.uint32), np.empty(n, np.uint32)
+            g32, w32 = np.empty(n, np.int32), np.empty(n, np.int32)
             ck.popcount(a, g32), ref.popcount(a, w32)
             assert np.array_equal(g32, w32)
             ck.hamming(a, b, g32), ref.hamming(a, b, w32)
             assert np.array_equal(g32, w32)
+
+
+def test_outputs_past_the_cache_use_streaming_stores_correctly():
+    """bind and permute outputs of >= 2**20 words take the non-temporal store path: odd row
+    lengths put rows at every 16-byte alignment; every ISA path, 1 and 2 threads."""
+    rng = np.random.default_rng(11)
+    dim = 61_001                      # 954 words per row: rows alternate 16-byte alignment
+    a, b = rand_words(rng, 1100, dim), rand_words(rng, 1100, dim)
+    want = {}
+    for shift in (1, 64, 12_345):
+        want[shift] = np.empty_like(a)
+        ref.permute(a, dim, shift, want[shift])
+    old_isa, old_nt = ck.get_isa(), ck.get_num_threads()
+    try:
+        for isa in ISAS:
+            for nt in (1, 2):
+                ck.set_isa(isa), ck.set_num_threads(nt)
+                got = np.empty_like(a)
+                ck.bind(a.ravel(), b.ravel(), got.ravel())
+                assert np.array_equal(got, a ^ b), (isa, nt)
+                for shift, expected in want.items():
+                    ck.permute(a, dim, shift, got)
+                    assert np.array_equal(got, expected), (isa, nt, shift)
+    finally:
+        ck.set_isa(old_isa), ck.set_num_threads(old_nt)
 
 
 def test_cdist(path):
@@ -68,7 +93,7 @@ def test_cdist(path):
             m = rand_words(rng, n, dim)
             for nq in (0, 1, 3, 9, 17):
                 q = rand_words(rng, nq, dim)
-                got, want = np.empty((nq, n), np.uint32), np.empty((nq, n), np.uint32)
+                got, want = np.empty((nq, n), np.int32), np.empty((nq, n), np.int32)
                 ck.cdist(q, m, got)
                 ref.cdist(q, m, want)
                 assert np.array_equal(got, want), (dim, n, nq)
@@ -88,7 +113,7 @@ def test_topk(path):
                     vis_cases = [None, rng.integers(-2, n + 3, nq).astype(np.int64),
                                  np.arange(nq, dtype=np.int64) * n // max(nq, 1)]
                     for vis in vis_cases:
-                        gd, gi = np.empty((nq, k), np.uint32), np.empty((nq, k), np.int64)
+                        gd, gi = np.empty((nq, k), np.int32), np.empty((nq, k), np.int64)
                         wd, wi = np.empty_like(gd), np.empty_like(gi)
                         ck.topk(q, m, k, vis, gd, gi)
                         ref.topk(q, m, k, vis, wd, wi)
@@ -104,7 +129,7 @@ def test_topk_large_k_and_causal(path):
     vis = np.arange(1, 21, dtype=np.int64) * 120  # causal-style prefixes ending mid-tile
     for k in (64, 1000, n):
         for v in (None, vis):
-            gd, gi = np.empty((20, k), np.uint32), np.empty((20, k), np.int64)
+            gd, gi = np.empty((20, k), np.int32), np.empty((20, k), np.int64)
             wd, wi = np.empty_like(gd), np.empty_like(gi)
             ck.topk(q, m, k, v, gd, gi)
             ref.topk(q, m, k, v, wd, wi)
@@ -151,9 +176,9 @@ def test_results_do_not_depend_on_threads():
     try:
         for nt in (1, 2, 3):
             ck.set_num_threads(nt)
-            d, i = np.empty((37, 10), np.uint32), np.empty((37, 10), np.int64)
+            d, i = np.empty((37, 10), np.int32), np.empty((37, 10), np.int64)
             ck.topk(q, m, 10, None, d, i)
-            c = np.empty((37, 5000), np.uint32)
+            c = np.empty((37, 5000), np.int32)
             ck.cdist(q, m, c)
             results.append((d, i, c))
     finally:
@@ -173,32 +198,71 @@ def test_isa_controls():
             assert ck.get_isa() == isa
         ck.set_isa("auto")
         assert ck.get_isa() == ISAS[-1]
+        if "avx512vpopcnt" in ISAS:
+            ck.set_isa("avx512")  # the first release's name of the same path
+            assert ck.get_isa() == "avx512vpopcnt"
     finally:
         ck.set_isa(old)
-    with pytest.raises(ValueError, match="isa must be one of"):
+    with pytest.raises(ValueError, match="isa must be one of .* available here"):
         ck.set_isa("sse9")
     for isa in set(ck.ISA_NAMES) - set(ISAS):
-        with pytest.raises(ValueError, match=f"isa '{isa}' is not available"):
+        with pytest.raises(ValueError, match=f"isa '{isa}' is not available: .*; available: "):
             ck.set_isa(isa)
     assert ck.lib.hdc_set_isa(7) == -1 and ck.lib.hdc_set_isa(-1) == -1
     assert ck.get_isa() == old
 
 
-def test_hdc_isa_env_var():
-    code = "from hdc._kernels import c_kernels as ck; print(ck.get_isa())"
+def test_paths_follow_cpu_features():
+    """A path is available exactly when the CPU has every feature it needs; the error for a
+    missing path names the missing feature."""
+    features = ck.lib.hdc_cpu_features()
+    compiled = ck.lib.hdc_isa_compiled()
+    for i, isa in enumerate(ck.ISA_NAMES):
+        needs = ck.lib.hdc_isa_needs(i)
+        runnable = bool(compiled & (1 << i)) and needs & features == needs
+        assert (isa in ISAS) == runnable, isa
+        assert (ck.missing_features(isa) == []) == (needs & features == needs)
+        if compiled & (1 << i) and not runnable:
+            with pytest.raises(ValueError, match=ck.missing_features(isa)[0]):
+                ck.set_isa(isa)
+    assert ck.lib.hdc_isa_needs(ck.ISA_NAMES.index("avx512vpopcnt")) & ck.lib.HDC_CPU_AVX512VPOPCNTDQ
+    assert not ck.lib.hdc_isa_needs(ck.ISA_NAMES.index("avx512bw")) & ck.lib.HDC_CPU_AVX512VPOPCNTDQ
+    assert ck.lib.hdc_isa_needs(len(ck.ISA_NAMES)) == -1
+    # the 512-bit paths need the OS to save the ZMM state, not just the CPUID bits
+    assert ck.lib.hdc_isa_needs(ck.ISA_NAMES.index("avx512bw")) & ck.lib.HDC_CPU_OS_ZMM
+
+
+def test_ci_isa_list_matches_dispatch():
+    """.ci/cpu_isas (the kernel's CPU flags, what CI requires) and CPUID/XGETBV dispatch agree."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([os.path.join(root, ".ci", "cpu_isas")], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == ",".join(ISAS)
+
+
+def _isa_in_subprocess(value):
+    code = "import hdc; print(hdc.get_isa())"
     # the subprocess must import the same (installed) hdc as this test, not the source tree:
     # put its root first and run from there (`python -c` puts the working directory first)
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(ck.__file__))))
-    env = dict(os.environ, HDC_ISA="scalar",
+    env = dict(os.environ, HDC_ISA=value,
                PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True, cwd=root)
-    assert out.stdout.strip() == "scalar"
-    env["HDC_ISA"] = "bogus"
-    out = subprocess.run([sys.executable, "-W", "always", "-c", code], env=env,
-                         capture_output=True, text=True, check=True, cwd=root)
-    assert out.stdout.strip() == ISAS[-1]
-    assert "HDC_ISA='bogus' ignored" in out.stderr
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          cwd=root)
+
+
+def test_hdc_isa_env_var():
+    out = _isa_in_subprocess("scalar")
+    assert out.returncode == 0 and out.stdout.strip() == "scalar", out.stderr
+    out = _isa_in_subprocess("auto")
+    assert out.returncode == 0 and out.stdout.strip() == ISAS[-1], out.stderr
+    # an unknown name, or a path this CPU or build lacks: an error listing the available paths
+    unavailable = [isa for isa in ck.ISA_NAMES if isa not in ISAS]
+    for bad in ["bogus", *unavailable]:
+        out = _isa_in_subprocess(bad)
+        assert out.returncode != 0, bad
+        assert f"ValueError: HDC_ISA={bad!r}" in out.stderr
+        assert f"available: {ISAS}" in out.stderr or f"available here: {ISAS}" in out.stderr
 
 
 def test_wrapper_rejects_bad_arrays():
@@ -217,14 +281,14 @@ def test_wrapper_rejects_bad_arrays():
     with pytest.raises(ValueError, match="overlap"):
         ck.permute(x, 128, 1, x)
     with pytest.raises(ValueError, match="k must be"):
-        ck.topk(x, x, 0, None, np.empty((4, 0), np.uint32), np.empty((4, 0), np.int64))
+        ck.topk(x, x, 0, None, np.empty((4, 0), np.int32), np.empty((4, 0), np.int64))
     with pytest.raises(ValueError, match="out_idx"):
-        ck.topk(x, x, 2, None, np.empty((4, 2), np.uint32), np.empty((4, 3), np.int64))
+        ck.topk(x, x, 2, None, np.empty((4, 2), np.int32), np.empty((4, 3), np.int64))
     with pytest.raises(ValueError, match="n_visible"):
-        ck.topk(x, x, 2, np.zeros(3, np.int64), np.empty((4, 2), np.uint32),
+        ck.topk(x, x, 2, np.zeros(3, np.int64), np.empty((4, 2), np.int32),
                 np.empty((4, 2), np.int64))
     with pytest.raises(ValueError, match="words per row"):
-        ck.cdist(x, np.zeros((4, 3), np.uint64), np.empty((4, 4), np.uint32))
+        ck.cdist(x, np.zeros((4, 3), np.uint64), np.empty((4, 4), np.int32))
     with pytest.raises(ValueError, match="counts"):
         ck.column_counts(x, None, np.zeros(100, np.int64))
     with pytest.raises(ValueError, match="writable"):
@@ -241,7 +305,7 @@ def test_gil_released_during_search():
     """A C search must let other Python threads run while it works."""
     rng = np.random.default_rng(8)
     m, q = rand_words(rng, 40_000, 2048), rand_words(rng, 16, 2048)
-    d, i = np.empty((16, 5), np.uint32), np.empty((16, 5), np.int64)
+    d, i = np.empty((16, 5), np.int32), np.empty((16, 5), np.int64)
     counter = [0]
     stop = threading.Event()
 
@@ -275,7 +339,7 @@ def test_searches_from_several_python_threads_agree():
     queries = [rand_words(rng, 13, 1000) for _ in range(4)]
     expected = []
     for q in queries:
-        d, i = np.empty((13, 7), np.uint32), np.empty((13, 7), np.int64)
+        d, i = np.empty((13, 7), np.int32), np.empty((13, 7), np.int64)
         ref.topk(q, m, 7, None, d, i)
         expected.append((d, i))
     results = [None] * 4
@@ -283,7 +347,7 @@ def test_searches_from_several_python_threads_agree():
     def work(j):
         out = []
         for _ in range(3):
-            d, i = np.empty((13, 7), np.uint32), np.empty((13, 7), np.int64)
+            d, i = np.empty((13, 7), np.int32), np.empty((13, 7), np.int64)
             ck.topk(queries[j], m, 7, None, d, i)
             out.append((d, i))
         results[j] = out
@@ -312,7 +376,7 @@ def test_backend_registry_sees_c():
 def _child_search(conn):
     rng = np.random.default_rng(10)
     m, q = rand_words(rng, 30_000, 512), rand_words(rng, 3, 512)
-    d, i = np.empty((3, 4), np.uint32), np.empty((3, 4), np.int64)
+    d, i = np.empty((3, 4), np.int32), np.empty((3, 4), np.int64)
     ck.set_num_threads(2)
     ck.topk(q, m, 4, None, d, i)
     wd, wi = np.empty_like(d), np.empty_like(i)
@@ -325,7 +389,7 @@ def test_thread_pool_survives_fork():
     import multiprocessing as mp
     rng = np.random.default_rng(11)
     m, q = rand_words(rng, 30_000, 512), rand_words(rng, 3, 512)
-    d, i = np.empty((3, 4), np.uint32), np.empty((3, 4), np.int64)
+    d, i = np.empty((3, 4), np.int32), np.empty((3, 4), np.int64)
     old = ck.get_num_threads()
     ck.set_num_threads(2)
     try:

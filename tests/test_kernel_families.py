@@ -24,6 +24,19 @@ def words(rng, n, dim):
     return x
 
 
+def test_a_built_c_extension_loads():
+    """Where the extension is built, the C backend loads: a family module that imports a name
+    the shared helpers lack must fail here, not silently drop the backend."""
+    import glob
+    import os
+
+    import hdc._kernels
+
+    built = glob.glob(os.path.join(os.path.dirname(hdc._kernels.__file__), "_hdc_c*.so"))
+    if built:
+        assert "c" in backend.backends(), backend.unavailable()
+
+
 def test_every_backend_facade_has_every_family_kernel():
     for name in backend.backends():
         facade = backend._require(name)
@@ -126,3 +139,18 @@ def test_encoders_classifier_sdm_identical_on_every_path():
             got = _public_results()
         for g, w in zip(got, want):
             np.testing.assert_array_equal(g, w, err_msg=f"{name}-{isa}")
+
+
+def test_c_backend_runs_the_numba_encode_kernels_with_its_thread_count():
+    from hdc._kernels import _numba_threads
+
+    X = np.random.default_rng(1).uniform(size=(4, 3))
+    before = hdc.get_num_threads()
+    try:
+        with hdc.use_backend("c"):
+            for n in (1, 2):
+                hdc.set_num_threads(n)
+                hdc.RecordEncoder(128, 3, seed=0).encode(X)
+                assert _numba_threads.get_num_threads() == min(n, _numba_threads._MAX_THREADS)
+    finally:
+        hdc.set_num_threads(before)

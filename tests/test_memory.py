@@ -24,7 +24,7 @@ def test_search_default_labels_match_topk(kernel_path):
     queries = noisy(items[[5, 150, 299]], 200, seed=1)
     d, labels = mem.search(queries, k=4)
     want_d, want_i = hdc.topk(queries, items, 4)
-    assert labels.dtype == np.int64 and d.dtype == np.uint32
+    assert labels.dtype == np.int64 and d.dtype == np.int32
     np.testing.assert_array_equal(d, want_d)
     np.testing.assert_array_equal(labels, want_i)
     assert labels[:, 0].tolist() == [5, 150, 299]

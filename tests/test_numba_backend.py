@@ -66,7 +66,7 @@ def test_elementwise_kernels(dim, threads, rng):
         a, b = words(rng, n, dim), words(rng, n, dim)
         want, got = both("bind", a.reshape(-1), b.reshape(-1), out_like=[a.reshape(-1)])
         np.testing.assert_array_equal(got[0], want[0])
-        counts = np.zeros(n, np.uint32)
+        counts = np.zeros(n, np.int32)
         want, got = both("popcount", a, out_like=[counts])
         np.testing.assert_array_equal(got[0], want[0])
         want, got = both("hamming", a, b, out_like=[counts])
@@ -90,12 +90,12 @@ def test_cdist_blocks_and_remainders(dim, threads, rng):
     for n_a in ROWS:
         for n_b in (1, 7, 300):
             a, b = words(rng, n_a, dim), words(rng, n_b, dim)
-            want, got = both("cdist", a, b, out_like=[np.zeros((n_a, n_b), np.uint32)])
+            want, got = both("cdist", a, b, out_like=[np.zeros((n_a, n_b), np.int32)])
             np.testing.assert_array_equal(got[0], want[0])
 
 
 def topk_both(q, m, k, n_visible):
-    outs = [np.zeros((q.shape[0], k), np.uint32), np.zeros((q.shape[0], k), np.int64)]
+    outs = [np.zeros((q.shape[0], k), np.int32), np.zeros((q.shape[0], k), np.int64)]
     return both("topk", q, m, k, n_visible, out_like=outs)
 
 
@@ -115,7 +115,7 @@ def test_topk_duplicates_ties_and_visibility(dim, threads, rng):
     # a visible count below k leaves the documented invisible slots
     (_, _), (got_d, got_i) = topk_both(q[:1], m, 5, np.array([2], np.int64))
     assert sorted(got_i[0, :2].tolist()) == [0, 1] and got_i[0, 2:].tolist() == [-1] * 3
-    assert got_d[0, 2:].tolist() == [0xFFFFFFFF] * 3
+    assert got_d[0, 2:].tolist() == [2 ** 31 - 1] * 3
 
 
 def test_topk_dim_1_is_all_ties(threads):
@@ -178,9 +178,9 @@ def test_thread_counts_give_identical_results(rng, monkeypatch):
     try:
         for t in (1, 2):
             nk.set_num_threads(t)
-            d, i = np.empty((20, 10), np.uint32), np.empty((20, 10), np.int64)
+            d, i = np.empty((20, 10), np.int32), np.empty((20, 10), np.int64)
             nk.topk(q, m, 10, vis, d, i)
-            cd = np.empty((20, 2000), np.uint32)
+            cd = np.empty((20, 2000), np.int32)
             nk.cdist(q, m, cd)
             b = np.empty_like(tie)
             nk.bundle(x, tie, b)
@@ -206,7 +206,7 @@ def test_topk_and_cdist_property(dim, n_q, n_m, data):
     (want_d, want_i), (got_d, got_i) = topk_both(q, m, k, vis)
     np.testing.assert_array_equal(got_i, want_i)
     np.testing.assert_array_equal(got_d, want_d)
-    want, got = both("cdist", q, m, out_like=[np.zeros((n_q, n_m), np.uint32)])
+    want, got = both("cdist", q, m, out_like=[np.zeros((n_q, n_m), np.int32)])
     np.testing.assert_array_equal(got[0], want[0])
 
 
@@ -289,12 +289,12 @@ def test_column_counts_every_weight_plan_matches(rng):
 
 def test_empty_inputs_are_no_ops(threads):
     empty, rows = np.zeros((0, 3), np.uint64), np.ones((4, 3), np.uint64)
-    out = np.full((4, 0), 7, np.uint32)
+    out = np.full((4, 0), 7, np.int32)
     nk.cdist(rows, empty, out)
-    nk.cdist(empty, rows, np.zeros((0, 4), np.uint32))
-    nk.topk(empty, rows, 2, None, np.zeros((0, 2), np.uint32), np.zeros((0, 2), np.int64))
-    nk.popcount(empty, np.zeros(0, np.uint32))
-    nk.hamming(empty, empty, np.zeros(0, np.uint32))
+    nk.cdist(empty, rows, np.zeros((0, 4), np.int32))
+    nk.topk(empty, rows, 2, None, np.zeros((0, 2), np.int32), np.zeros((0, 2), np.int64))
+    nk.popcount(empty, np.zeros(0, np.int32))
+    nk.hamming(empty, empty, np.zeros(0, np.int32))
     nk.permute(empty, 130, 5, empty.copy())
     nk.bind(empty.ravel(), empty.ravel(), empty.ravel().copy())
     counts = np.arange(192, dtype=np.int64)

@@ -39,7 +39,7 @@ def test_within_matches_naive(kernel_path, rng, dim, n):
         dists, idxs = hdc.within(queries, mem, radius)
         assert dists.dtype == object and len(dists) == len(q_bits) == len(idxs)
         for i, (wd, wi) in enumerate(want):
-            assert dists[i].dtype == np.uint32 and idxs[i].dtype == np.int64
+            assert dists[i].dtype == np.int32 and idxs[i].dtype == np.int64
             np.testing.assert_array_equal(dists[i], wd)
             np.testing.assert_array_equal(idxs[i], wi)
         lims, fd, fi = hdc.within(queries, mem, radius, flat=True)

@@ -52,6 +52,27 @@ void hdc_bind(const uint64_t *a, const uint64_t *b, uint64_t *out, size_t n)
     hdc__parallel(j.units, nt, bind_unit, &j);
 }
 
+/* Large outputs skip the caches with non-temporal stores written as the words are computed, so
+ * the reads of x and the writes overlap (SSE2, part of the x86-64 baseline). */
+#ifdef __x86_64__
+#include <emmintrin.h>
+#define PERMUTE_STREAM 1
+#else
+#define PERMUTE_STREAM 0
+#endif
+
+static inline void put(uint64_t *p, uint64_t v, int stream)
+{
+#if PERMUTE_STREAM
+    if (stream) {
+        _mm_stream_si64((long long *)p, (long long)v);
+        return;
+    }
+#endif
+    (void)stream;
+    *p = v;
+}
+
 /* up to 64 bits of row x (w words) from bit `start`; bits past the row read as 0 */
 static inline uint64_t read64(const uint64_t *x, size_t w, size_t start)
 {
@@ -64,12 +85,14 @@ static inline uint64_t read64(const uint64_t *x, size_t w, size_t start)
 
 static inline uint64_t low_mask(size_t n) { return n >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1); }
 
-/* output word j of the rotation, the general way (any j) */
+/* output word j of the rotation, the general way (any j; 0 <= shift < dim) */
 static inline uint64_t rotated_word(const uint64_t *x, size_t w, size_t dim, size_t shift, size_t j)
 {
     size_t first = 64 * j;
     size_t width = dim - first < 64 ? dim - first : 64;
-    size_t s1 = (first + dim - shift) % dim;
+    size_t s1 = first + dim - shift; /* (first - shift) mod dim, without a division */
+    if (s1 >= dim)
+        s1 -= dim;
     size_t len1 = dim - s1 < width ? dim - s1 : width;
     uint64_t v = read64(x, w, s1) & low_mask(len1);
     if (len1 < width)
@@ -81,18 +104,41 @@ static inline uint64_t rotated_word(const uint64_t *x, size_t w, size_t dim, siz
  * guarantees those bits lie inside the row's valid bits, so when o != 0 the second word read
  * (the one holding the last bit) exists too. */
 static inline void funnel(const uint64_t *x, uint64_t *out, size_t j0, size_t j1, size_t k0,
-                          unsigned o)
+                          unsigned o, int stream)
 {
     if (j1 <= j0)
         return;
     const uint64_t *s = x + k0;
-    size_t n = j1 - j0;
+    size_t n = j1 - j0, d = 0;
     uint64_t *dst = out + j0;
+#if PERMUTE_STREAM
+    if (stream) {
+        if ((uintptr_t)dst & 15) {
+            put(dst, o ? (s[0] >> o) | (s[1] << (64 - o)) : s[0], 1);
+            d = 1;
+        }
+        if (o == 0) {
+            for (; d + 2 <= n; d += 2)
+                _mm_stream_si128((__m128i *)(dst + d), _mm_loadu_si128((const __m128i *)(s + d)));
+        } else {
+            __m128i right = _mm_cvtsi32_si128((int)o), left = _mm_cvtsi32_si128(64 - (int)o);
+            for (; d + 2 <= n; d += 2) {
+                __m128i lo = _mm_srl_epi64(_mm_loadu_si128((const __m128i *)(s + d)), right);
+                __m128i hi = _mm_sll_epi64(_mm_loadu_si128((const __m128i *)(s + d + 1)), left);
+                _mm_stream_si128((__m128i *)(dst + d), _mm_or_si128(lo, hi));
+            }
+        }
+        for (; d < n; ++d)
+            put(dst + d, o ? (s[d] >> o) | (s[d + 1] << (64 - o)) : s[d], 1);
+        return;
+    }
+#endif
+    (void)stream;
     if (o == 0) {
         memcpy(dst, s, n * sizeof *dst);
         return;
     }
-    for (size_t d = 0; d < n; ++d)
+    for (; d < n; ++d)
         dst[d] = (s[d] >> o) | (s[d + 1] << (64 - o));
 }
 
@@ -100,45 +146,38 @@ static inline void funnel(const uint64_t *x, uint64_t *out, size_t j0, size_t j1
  * starting at dim - shift + 64 j; words with 64 j >= shift and 64 j + 64 <= dim read from
  * 64 j - shift. Both runs end inside [0, dim), so one funnel shift per word covers them; the
  * word straddling the shift point and a partial last word take the general path. */
-static void permute_row(const uint64_t *x, uint64_t *out, size_t w, size_t dim, size_t shift)
+static void permute_row(const uint64_t *x, uint64_t *out, size_t w, size_t dim, size_t shift,
+                        int stream)
 {
     size_t pre = shift / 64;          /* words [0, pre): first region */
     size_t post0 = (shift + 63) / 64; /* words [post0, post1): second region */
     size_t post1 = dim / 64;
     size_t a = dim - shift;
-    funnel(x, out, 0, pre, a >> 6, (unsigned)(a & 63));
+    funnel(x, out, 0, pre, a >> 6, (unsigned)(a & 63), stream);
     for (size_t j = pre; j < post0; ++j)
-        out[j] = rotated_word(x, w, dim, shift, j);
+        put(out + j, rotated_word(x, w, dim, shift, j), stream);
     if (post1 > post0) {
         size_t b = 64 * post0 - shift;
-        funnel(x, out, post0, post1, b >> 6, (unsigned)(b & 63));
+        funnel(x, out, post0, post1, b >> 6, (unsigned)(b & 63), stream);
     } else {
         post1 = post0;
     }
     for (size_t j = post1; j < w; ++j)
-        out[j] = rotated_word(x, w, dim, shift, j);
+        put(out + j, rotated_word(x, w, dim, shift, j), stream);
 }
-
-/* rows up to this many words are rotated into a stack buffer, then streamed out */
-#define PERMUTE_BUF_WORDS 2048
 
 static void permute_unit(void *ctx, size_t u, int slot)
 {
     const elem_job *j = ctx;
-    uint64_t buf[PERMUTE_BUF_WORDS];
     size_t r0, r1, w = j->n_words;
     (void)slot;
     range_of(j->n, u, j->units, 1, &r0, &r1);
-    for (size_t r = r0; r < r1; ++r) {
-        if (j->stream) {
-            permute_row(j->a + r * w, buf, w, j->dim, j->shift);
-            j->ops->stream_copy(j->out + r * w, buf, w);
-        } else {
-            permute_row(j->a + r * w, j->out + r * w, w, j->dim, j->shift);
-        }
-    }
+    for (size_t r = r0; r < r1; ++r)
+        permute_row(j->a + r * w, j->out + r * w, w, j->dim, j->shift, j->stream);
+#if PERMUTE_STREAM
     if (j->stream)
-        j->ops->store_fence();
+        _mm_sfence();
+#endif
 }
 
 void hdc_permute(const uint64_t *x, uint64_t *out, size_t n_rows, size_t n_words, size_t dim,
@@ -150,8 +189,7 @@ void hdc_permute(const uint64_t *x, uint64_t *out, size_t n_rows, size_t n_words
         return; /* inconsistent sizes: write nothing rather than guess */
     int nt = hdc__threads_for((double)n_rows * (double)n_words / 2);
     elem_job j = {hdc__ham(), x, NULL, out, n_rows, units_for(n_rows, nt), n_words, dim,
-                  shift % dim, NULL,
-                  n_rows * n_words >= STREAM_WORDS && n_words <= PERMUTE_BUF_WORDS};
+                  shift % dim, NULL, PERMUTE_STREAM && n_rows * n_words >= STREAM_WORDS};
     hdc__parallel(j.units, nt, permute_unit, &j);
 }
 
@@ -165,10 +203,12 @@ static void popcount_unit(void *ctx, size_t u, int slot)
         j->ops->popcount_rows(j->a + r0 * j->n_words, j->out32 + r0, r1 - r0, j->n_words);
 }
 
-void hdc_popcount(const uint64_t *x, uint32_t *out, size_t n_rows, size_t n_words)
+void hdc_popcount(const uint64_t *x, int32_t *out, size_t n_rows, size_t n_words)
 {
     int nt = hdc__threads_for((double)n_rows * (double)n_words);
-    elem_job j = {hdc__ham(), x, NULL, NULL, n_rows, units_for(n_rows, nt), n_words, 0, 0, out, 0};
+    /* counts < 2^31 (hdc.h), so the tables' uint32 results are the int32 values */
+    elem_job j = {hdc__ham(), x, NULL, NULL, n_rows, units_for(n_rows, nt), n_words, 0, 0,
+                  (uint32_t *)out, 0};
     hdc__parallel(n_rows ? j.units : 0, nt, popcount_unit, &j);
 }
 
@@ -182,10 +222,11 @@ static void hamming_unit(void *ctx, size_t u, int slot)
         j->ops->hamming_rows(j->a + r0 * w, j->b + r0 * w, j->out32 + r0, r1 - r0, w);
 }
 
-void hdc_hamming(const uint64_t *a, const uint64_t *b, uint32_t *out, size_t n_rows,
+void hdc_hamming(const uint64_t *a, const uint64_t *b, int32_t *out, size_t n_rows,
                  size_t n_words)
 {
     int nt = hdc__threads_for((double)n_rows * (double)n_words);
-    elem_job j = {hdc__ham(), a, b, NULL, n_rows, units_for(n_rows, nt), n_words, 0, 0, out, 0};
+    elem_job j = {hdc__ham(), a, b, NULL, n_rows, units_for(n_rows, nt), n_words, 0, 0,
+                  (uint32_t *)out, 0};
     hdc__parallel(n_rows ? j.units : 0, nt, hamming_unit, &j);
 }

@@ -27,9 +27,7 @@
 
 enum { KWTA_SELECT, KWTA_SOFTMAX_F32, KWTA_SOFTMAX_F64, KWTA_MAJORITY };
 
-/* softmax mix of one query: see DEFINE_MIX (v, out: float or double rows of dv values) */
-typedef void (*mix_fn)(const double *table, const uint64_t *win, size_t kk, const void *v,
-                       size_t dv, double *wgt, void *out);
+typedef hdc_kwta_mix_fn mix_fn;
 
 typedef struct {
     const hdc_ham_ops *ham;
@@ -43,7 +41,7 @@ typedef struct {
     size_t dv, v_words;
     const double *table;    /* softmax weights exp(-delta * inv_temp), delta = 0 .. 64 w */
     void *out;
-    uint32_t *out_dist;     /* NULL except for hdc_kwta_select */
+    int32_t *out_dist;      /* NULL except for hdc_kwta_select */
     int64_t *out_idx;
     char *scratch;          /* per thread slot: scratch_bytes each */
     size_t scratch_bytes;
@@ -219,12 +217,17 @@ static mix_fn pick_mix(int mode, int isa)
 {
     int f64 = mode == KWTA_SOFTMAX_F64;
 #ifdef HDC_X86
-    if (isa == HDC_ISA_AVX512)
+    if (HDC_ISA_IS_AVX512(isa))
         return f64 ? mix_f64_avx512 : mix_f32_avx512;
     if (isa == HDC_ISA_AVX2)
         return f64 ? mix_f64_avx2 : mix_f32_avx2;
 #endif
     return f64 ? mix_f64_plain : mix_f32_plain;
+}
+
+hdc_kwta_mix_fn hdc__kwta_mix(int f64, int isa)
+{
+    return pick_mix(f64 ? KWTA_SOFTMAX_F64 : KWTA_SOFTMAX_F32, isa);
 }
 
 /* majority of the winners' value rows; an even count ties to the best winner's bit */
@@ -326,9 +329,9 @@ static void kwta_unit(void *ctx, size_t u, int slot)
         for (size_t r = 0; r < j->k; ++r)
             oi[r] = r < kk ? (int64_t)(uint32_t)s.cand[r] : -1;
         if (j->mode == KWTA_SELECT) {
-            uint32_t *od = j->out_dist + row * j->k;
+            int32_t *od = j->out_dist + row * j->k;
             for (size_t r = 0; r < j->k; ++r)
-                od[r] = r < kk ? (uint32_t)(s.cand[r] >> 32) : UINT32_MAX;
+                od[r] = r < kk ? (int32_t)(s.cand[r] >> 32) : INT32_MAX;
             continue;
         }
         size_t row_bytes = value_row_bytes(j);
@@ -405,7 +408,7 @@ static int kwta_run(kwta_job *j, const uint64_t *keys, double inv_temp)
 
 int hdc_kwta_select(const uint64_t *q, const uint64_t *keys, size_t n_heads, size_t n_q,
                     size_t n_k, size_t n_words, size_t k, const int64_t *n_visible,
-                    uint32_t *out_dist, int64_t *out_idx)
+                    int32_t *out_dist, int64_t *out_idx)
 {
     kwta_job j = {.q = q, .n_heads = n_heads, .n_q = n_q, .n_k = n_k, .w = n_words, .k = k,
                   .n_visible = n_visible, .mode = KWTA_SELECT, .out_dist = out_dist,

@@ -75,7 +75,7 @@ static void cdist_unit(void *ctx, size_t u, int slot)
 }
 
 void hdc_cdist(const uint64_t *a, size_t n_a, const uint64_t *b, size_t n_b, size_t n_words,
-               uint32_t *out)
+               int32_t *out)
 {
     if (n_a == 0 || n_b == 0 || n_words == 0)
         return;
@@ -91,7 +91,8 @@ void hdc_cdist(const uint64_t *a, size_t n_a, const uint64_t *b, size_t n_b, siz
         units = groups;
     if (!by_query && units > n_b)
         units = n_b;
-    cdist_job j = {ops, a, b, out, n_a, n_b, n_words, units, by_query};
+    /* distances < 2^31 (hdc.h): the tables' uint32 results are the int32 values */
+    cdist_job j = {ops, a, b, (uint32_t *)out, n_a, n_b, n_words, units, by_query};
     hdc__parallel(units, nt, cdist_unit, &j);
 }
 
@@ -238,7 +239,7 @@ static void topk_part(const hdc_ham_ops *ops, const uint64_t *q, size_t qa, size
     }
 }
 
-/* sort a heap ascending in place (heap sort) and pad the unused slots */
+/* sort a heap ascending in place (heap sort) and pad the unused slots (INT32_MAX, -1) */
 static void finish(heap_t *h, size_t k)
 {
     size_t n = h->n;
@@ -252,7 +253,7 @@ static void finish(heap_t *h, size_t k)
         sift_down(h, end - 1, 0);
     }
     for (size_t s = n; s < k; ++s) {
-        h->d[s] = 0xFFFFFFFFu;
+        h->d[s] = (uint32_t)INT32_MAX;
         h->i[s] = -1;
     }
 }
@@ -309,7 +310,7 @@ static void merge_unit(void *ctx, size_t u, int slot)
 }
 
 int hdc_topk(const uint64_t *q, size_t n_q, const uint64_t *m, size_t n_m, size_t n_words,
-             size_t k, const int64_t *n_visible, uint32_t *out_dist, int64_t *out_idx)
+             size_t k, const int64_t *n_visible, int32_t *out_dist, int64_t *out_idx)
 {
     if (k == 0)
         return -1;
@@ -343,7 +344,7 @@ int hdc_topk(const uint64_t *q, size_t n_q, const uint64_t *m, size_t n_m, size_
         return -1;
     }
     for (size_t i = 0; i < n_q; ++i)
-        heaps[i] = (heap_t){out_dist + i * k, out_idx + i * k, 0};
+        heaps[i] = (heap_t){(uint32_t *)out_dist + i * k, out_idx + i * k, 0};
     if (!by_query)
         for (int t = 1; t < nt; ++t)
             for (size_t i = 0; i < n_q; ++i) {

@@ -13,13 +13,13 @@ and returns None (``topk`` too). The first four families mirror ``csrc/hdc.h`` o
 =====================================================  ===========================================
 ``bind(a, b, out)``                                    uint64 (n,) each, ``out = a ^ b``
 ``permute(x, dim, shift, out)``                        uint64 (rows, w), ``0 <= shift < dim``
-``popcount(x, out)``                                   x (rows, w), out uint32 (rows,)
-``hamming(a, b, out)``                                 a, b (rows, w), out uint32 (rows,)
-``cdist(a, b, out)``                                   a (na, w), b (nb, w), out uint32 (na, nb)
+``popcount(x, out)``                                   x (rows, w), out int32 (rows,)
+``hamming(a, b, out)``                                 a, b (rows, w), out int32 (rows,)
+``cdist(a, b, out)``                                   a (na, w), b (nb, w), out int32 (na, nb)
 ``topk(q, m, k, n_visible, out_dist, out_idx)``        q (nq, w), m (nm, w), n_visible None or
-                                                       int64 (nq,); out uint32 / int64 (nq, k);
+                                                       int64 (nq,); out int32 / int64 (nq, k);
                                                        nearest first, ties by smaller index,
-                                                       invisible slots: 0xFFFFFFFF / -1
+                                                       invisible slots: INT32_MAX / -1
 ``bundle(x, tie, out)``                                x (n, W) with n >= 1, tie (W,), out (W,)
 ``column_counts(x, weights, counts)``                  x (n, W), weights None or int64 (n,),
                                                        counts int64 (W * 64,), accumulated
@@ -51,11 +51,17 @@ out_sums)``
 The sparse family (sparse block codes, index arrays; the table is in ``sparse/__init__.py``):
 ``sparse_overlap``, ``sparse_cdist``, ``sparse_topk``, ``sparse_block_counts``, ``sparse_bundle``,
 ``sparse_record_bundle``, ``sparse_index_build``, ``sparse_index_topk``.
+The kwta_sparse family (k-WTA attention on sparse block codes, ``csrc/kwta_sparse/``; each kernel
+returns the number of query-key pairs it touched): ``kwta_sparse_select``, ``kwta_sparse_softmax``,
+``kwta_sparse_majority``, documented in ``kwta_sparse/__init__.py``.
 
 ``set_num_threads(n)`` / ``get_num_threads()`` control the threads a backend uses.
 The dispatcher that picks a backend lives in :mod:`hdc.backend`.
 """
 import importlib
+
+#: The distance in the slots of a top-k / k-WTA result that no visible row fills (index -1).
+EMPTY_DISTANCE = 2 ** 31 - 1
 
 #: family -> the kernels every backend module of that family defines
 FAMILIES = {
@@ -66,6 +72,7 @@ FAMILIES = {
     "encode": ("ngram_majority", "record_majority", "retrain_epoch", "sdm_write", "sdm_read"),
     "sparse": ("sparse_overlap", "sparse_cdist", "sparse_topk", "sparse_block_counts", "sparse_bundle",
                "sparse_record_bundle", "sparse_index_build", "sparse_index_topk"),
+    "kwta_sparse": ("kwta_sparse_select", "kwta_sparse_softmax", "kwta_sparse_majority"),
 }
 
 

@@ -20,7 +20,7 @@ except ImportError as exc:  # pragma: no cover - exercised only on builds withou
     ) from exc
 
 
-U64, U32, I64 = np.dtype(np.uint64), np.dtype(np.uint32), np.dtype(np.int64)
+U64, U32, I32, I64 = np.dtype(np.uint64), np.dtype(np.uint32), np.dtype(np.int32), np.dtype(np.int64)
 
 
 def check_array(x, name, dtype, ndim, writable=False):
@@ -52,8 +52,8 @@ def u64(x):
     return ptr(x, "uint64_t *")
 
 
-def u32(x):
-    return ptr(x, "uint32_t *")
+def i32(x):
+    return ptr(x, "int32_t *")
 
 
 def i64(x):

@@ -9,16 +9,12 @@ so searches from several Python threads run in parallel.
 >>> ck.get_isa() in ck.available_isas()          # doctest: +SKIP
 True
 """
-import warnings
+import platform
 
 import numpy as np
 
-from .. import _env
 from . import collect
 from ._c import lib
-
-ISA_NAMES = ("scalar", "avx2", "avx512")
-_ISA_ID = {name: i for i, name in enumerate(ISA_NAMES)}
 
 
 # ---- threads and instruction sets -------------------------------------------------------------
@@ -34,42 +30,66 @@ def get_num_threads():
     return int(lib.hdc_get_num_threads())
 
 
+# path names by id (csrc/hdc.h), lowest first; "avx512", the first release's name for the
+# VPOPCNTDQ path, is still accepted for it (get_isa() never returns it)
+ISA_NAMES = ("scalar", "avx2", "avx512bw", "avx512vpopcnt", "neon")
+ISA_ALIASES = {"avx512": "avx512vpopcnt"}
+_ISA_ID = {name: i for i, name in enumerate(ISA_NAMES)}
+# CPU features as /proc/cpuinfo spells them (the OS-state bits come from XGETBV)
+_FEATURES = {
+    lib.HDC_CPU_POPCNT: "popcnt", lib.HDC_CPU_AVX2: "avx2",
+    lib.HDC_CPU_OS_YMM: "OS support for AVX state (XCR0)", lib.HDC_CPU_AVX512F: "avx512f",
+    lib.HDC_CPU_AVX512BW: "avx512bw", lib.HDC_CPU_AVX512VL: "avx512vl",
+    lib.HDC_CPU_AVX512VPOPCNTDQ: "avx512_vpopcntdq",
+    lib.HDC_CPU_OS_ZMM: "OS support for AVX-512 state (XCR0)", lib.HDC_CPU_ASIMD: "asimd",
+}
+
+
 def available_isas():
-    """The SIMD paths this build and CPU can run, lowest first, e.g. ('scalar', 'avx2', 'avx512')."""
+    """The SIMD paths this build and CPU can run, lowest first.
+
+    For example ``('scalar', 'avx2', 'avx512bw', 'avx512vpopcnt')`` on an AMD Zen 4 or Intel Ice
+    Lake, ``('scalar', 'avx2', 'avx512bw')`` on a Skylake-SP Xeon, ``('scalar', 'neon')`` on
+    aarch64.
+    """
     mask = lib.hdc_isa_supported()
     return tuple(name for i, name in enumerate(ISA_NAMES) if mask & (1 << i))
 
 
 def get_isa():
-    """The active SIMD path: 'scalar', 'avx2' or 'avx512'."""
+    """The active SIMD path, one of :data:`ISA_NAMES`."""
     return ISA_NAMES[lib.hdc_get_isa()]
 
 
+def missing_features(name):
+    """The CPU features path ``name`` needs that this CPU (and OS) lacks, e.g. ``['avx512_vpopcntdq']``."""
+    isa = _ISA_ID[ISA_ALIASES.get(name, name)]
+    lacking = lib.hdc_isa_needs(isa) & ~lib.hdc_cpu_features()
+    return [label for bit, label in _FEATURES.items() if lacking & bit]
+
+
 def set_isa(name):
-    """Force a SIMD path ('scalar', 'avx2', 'avx512') or pick the best one ('auto')."""
+    """Force a SIMD path (one of :data:`ISA_NAMES`) or pick the best one (``'auto'``).
+
+    Raises ValueError naming the missing CPU feature (or the missing build) and the paths that
+    are available.
+    """
     if name == "auto":
         name = available_isas()[-1]
-    if name not in _ISA_ID:
-        raise ValueError(f"isa must be one of {ISA_NAMES + ('auto',)}, got {name!r}")
-    if lib.hdc_set_isa(_ISA_ID[name]) != 0:
-        compiled = lib.hdc_isa_compiled() & (1 << _ISA_ID[name])
-        why = ("this CPU/OS cannot run it (CPUID/XGETBV)" if compiled
-               else "this build does not include it (non-x86 compiler target)")
+    canonical = ISA_ALIASES.get(name, name) if isinstance(name, str) else name
+    if canonical not in _ISA_ID:
+        raise ValueError(f"isa must be one of {ISA_NAMES + ('auto',)}, got {name!r}; "
+                         f"available here: {available_isas()}")
+    if lib.hdc_set_isa(_ISA_ID[canonical]) != 0:
+        if not lib.hdc_isa_compiled() & (1 << _ISA_ID[canonical]):
+            why = f"this build does not include it (compiled for {_machine()})"
+        else:
+            why = f"this CPU lacks {', '.join(missing_features(canonical))}"
         raise ValueError(f"isa {name!r} is not available: {why}; available: {available_isas()}")
 
 
-def _apply_env_isa():
-    env = _env.isa()
-    if not env:
-        return
-    try:
-        set_isa(env)
-    except ValueError as exc:
-        warnings.warn(f"HDC_ISA={env!r} ignored: {exc}; using {get_isa()!r}", RuntimeWarning,
-                      stacklevel=3)
-
-
-_apply_env_isa()
+def _machine():
+    return platform.machine() or "an unknown CPU"
 
 
 collect(globals(), "c")

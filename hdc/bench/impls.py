@@ -457,6 +457,39 @@ class TorchDenseAttention(Impl):
         return lambda: sdpa(q, k, v, is_causal=True)
 
 
+class HdcSparseAttention(Impl):
+    """hdc's event-driven k-WTA attention on random sparse block codes (8 blocks of 1,024, so
+    about 0.8% of the causal query-key pairs share a block; the case's ``dim`` does not apply),
+    C backend: the issue-13 comparison next to the dense-code kernel and SDPA."""
+    kind = family = "hdc"
+    name = "hdc sparse codes (c)"
+    ops = ("attention",)
+    BLOCKS, BLOCK_SIZE = 8, 1024
+
+    def missing(self):
+        if "c" not in backend.backends():
+            return f"missing: backend not available ({backend.unavailable().get('c', 'c')})"
+        return None
+
+    def bytes_per_vector(self, dim):
+        return 2 * self.BLOCKS                    # one uint16 index per block
+
+    def need_bytes(self, case):
+        # codes, the inverted index (4 bytes per key and block) and values
+        return ATT_HEADS * case.n * (3 * self.BLOCKS * 4 + 2 * ATT_DV * 4)
+
+    def make(self, case, data):
+        from hdc.attention import kwta_attention
+        q = hdc.random_sparse((ATT_HEADS, case.n), self.BLOCKS, self.BLOCK_SIZE, seed=data.seed)
+        k = hdc.random_sparse((ATT_HEADS, case.n), self.BLOCKS, self.BLOCK_SIZE, seed=data.seed + 1)
+        v = data.values
+
+        def fn():
+            with backend.use_backend("c"):
+                return kwta_attention(q, k, v, min(ATT_TOPK, case.n), causal=True, aggregate="softmax")
+        return fn
+
+
 def implementations(backends=None, baselines=True):
     """The implementations to compare: hdc on each backend (default: every known backend, so a
     missing one is reported) and, with ``baselines``, every baseline."""
@@ -466,5 +499,5 @@ def implementations(backends=None, baselines=True):
     impls = [HdcImpl(b) for b in names]
     if baselines:
         impls += [NumpyF32("dot"), NumpyF32("cosine"), TorchhdImpl("BSC"), TorchhdImpl("MAP"),
-                  FaissBinaryFlat(), TorchDenseAttention()]
+                  FaissBinaryFlat(), TorchDenseAttention(), HdcSparseAttention()]
     return impls

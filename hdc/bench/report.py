@@ -147,6 +147,7 @@ def render_markdown(res, plots=()):
                 "runs" if t["met"] else "-")
             out.append(f"| {t['target']} | {t['implementation']} | {measured} | {thr} | {met} |")
         out.append("")
+    out += limits_section(res.get("machine_limits"))
     out += ["## Time per call", ""]
     notes = {}
     for op in OPS:
@@ -203,6 +204,30 @@ def render_markdown(res, plots=()):
                        f"{r['n']} x {r['inner']} |")
     out += ["", "</details>", ""]
     return "\n".join(out)
+
+
+def limits_section(ml):
+    """Markdown lines: the machine's limits, and each C kernel on every SIMD path against them."""
+    if not ml:
+        return []
+    lim = ml["limits"]
+    out = ["## Machine limits and SIMD paths", "",
+           f"Measured in this run on {lim['threads']} threads: read bandwidth "
+           f"{lim['read_gb_per_s']:.1f} GB/s (C XOR-reduce of {fmt_bytes(lim['read_bytes'])}, "
+           f"{lim['isa']} path), copy bandwidth {lim['copy_gb_per_s']:.1f} GB/s (`np.copyto`, bytes "
+           f"read + written), the bundle's input ({lim['bundle_rows']:,} x dim {lim['dim']:,}) "
+           f"XOR-reduced in {fmt_time(lim['bundle_read_s'])}.",
+           "Each kernel runs on every SIMD path round-robin with its limit; *of limit* is the limit's "
+           "time over the kernel's (1.0 = as fast as just reading the input), *vs lower path* the "
+           "speed-up over the next-lower path of the same run.", "",
+           "| kernel | SIMD path | median | vs lower path | of limit | limit |", "|---|---|---:|---:|---:|---|"]
+    for r in ml["isa_paths"]:
+        up = f"{r['speedup_vs_next_lower']:.2f}x vs {r['next_lower']}" if r["next_lower"] else "-"
+        frac = f"{r['fraction_of_limit']:.2f}" if r["fraction_of_limit"] is not None else "-"
+        lim_txt = f"{r['limit']} ({fmt_time(r['limit_s'])})" if r["limit"] else "compute-bound"
+        out.append(f"| {r['case']} | {r['isa']} | {fmt_time(r['median_s'])} | {up} | {frac} | {lim_txt} |")
+    out.append("")
+    return out
 
 
 def write_report(res, out_dir, plots=()):

@@ -330,13 +330,16 @@ def evaluate_targets(cases):
 
 
 def run_suite(mode="quick", *, ops=None, backends=None, baselines=True, threads=None, accuracy=True,
-              mem_limit_gb=None, max_call_s=None, progress=True, command=None, log=None):
+              mem_limit_gb=None, max_call_s=None, progress=True, command=None, log=None,
+              machine_limits=True):
     """Run the suite and return the results dict (what ``results.json`` holds).
 
     ``mode``: 'smoke' (seconds), 'quick' (< 2 min) or 'full' (< 20 min). ``backends``: hdc
     backends to measure (default: c, numba, numpy; missing ones are reported as missing).
     ``threads``: threads for hdc, torch, faiss and BLAS. ``mem_limit_gb``: largest case an
-    implementation may allocate (default 40% of available memory).
+    implementation may allocate (default 40% of available memory). ``machine_limits``: also
+    measure the machine's read / copy bandwidth and the C kernels on every SIMD path against
+    them (:mod:`hdc.bench.limits`; needs the C backend, skipped when ``ops`` is given).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {sorted(MODES)}, got {mode!r}")
@@ -386,6 +389,14 @@ def run_suite(mode="quick", *, ops=None, backends=None, baselines=True, threads=
         "cases": out_cases,
         "targets": evaluate_targets(out_cases) if cfg["targets"] else [],
     }
+    if machine_limits and ops is None and "c" in backend.backends() and (backends is None or "c" in backends):
+        from . import limits as machine
+        if log:
+            log("measuring the machine's limits and every SIMD path ...")
+        result["machine_limits"] = machine.measure(mode, timing={
+            "repeats": cfg["repeats"], "min_sample_s": cfg["min_sample_s"], "budget_s": cfg["budget_s"]})
+        if cfg["targets"]:
+            result["targets"] += machine.targets(result["machine_limits"])
     if accuracy:
         from .accuracy import run_accuracy
         acc_cfg = cfg["accuracy"]

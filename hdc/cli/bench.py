@@ -33,6 +33,8 @@ def add_parser(subparsers):
     parser.add_argument("--no-baselines", action="store_true", help="measure hdc's backends only")
     parser.add_argument("--no-accuracy", action="store_true", help="skip the accuracy-at-equal-task section")
     parser.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
+    parser.add_argument("--no-limits", action="store_true",
+                        help="skip measuring the machine's limits and every SIMD path against them")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--mem-limit", type=float, default=None, metavar="GB",
                         help="largest memory one implementation may use in a case (default: 40%% of available)")
@@ -80,7 +82,7 @@ def run(args):
     res = run_bench(mode, args.out, plots=not args.no_plots, ops=args.ops, backends=args.backends,
                     baselines=not args.no_baselines, threads=args.threads, accuracy=not args.no_accuracy,
                     mem_limit_gb=args.mem_limit, max_call_s=args.max_call, progress=not args.no_progress,
-                    command=command)
+                    command=command, machine_limits=not args.no_limits)
     print(f"hdc bench ({mode}): {len(res['cases'])} cases in {time.perf_counter() - start:.0f} s")
     for t in res.get("targets", []):
         if t["value"] is not None:
@@ -107,7 +109,7 @@ def _rebuild_command(args, mode):
     for flag, value in (("--threads", args.threads), ("--mem-limit", args.mem_limit), ("--max-call", args.max_call)):
         if value is not None:
             parts += [flag, str(value)]
-    for flag in ("no_baselines", "no_accuracy", "no_plots"):
+    for flag in ("no_baselines", "no_accuracy", "no_plots", "no_limits"):
         if getattr(args, flag):
             parts.append("--" + flag.replace("_", "-"))
     return " ".join(parts)

@@ -7,7 +7,7 @@ import argparse
 import importlib
 import sys
 
-SUBCOMMANDS = ("info", "demo", "bench", "train", "compare")
+SUBCOMMANDS = ("info", "demo", "bench", "train", "compare", "experiment")
 # modules that define more than one subcommand
 _MODULE_OF = {"compare": "train"}
 

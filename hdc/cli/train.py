@@ -3,6 +3,7 @@ character-level LM, and compare both attention kinds with the same seed, size an
 
     hdc train mqar --attention kwta --topk 8 --steps 1000 --checkpoint mqar.pt --json m.json
     hdc compare charlm --text my.txt --json compare.json
+    hdc compare mqar --variants dense,kwta,sparse,sparse_ffn --json compare.json
 
 Needs torch (``pip install hdc[torch]``).
 """
@@ -16,10 +17,15 @@ import sys
 # about 15 minutes on 2 cores; see docs/transformer.md for what they reach.
 DEFAULTS = {
     "mqar": dict(steps=1000, batch_size=32, lr=3e-3, d_model=64, n_layers=2, n_heads=4, code_bits=64,
-                 topk=8, seq_len=128, vocab_size=256, n_pairs=16, learn_temperature=False),
+                 topk=8, seq_len=128, vocab_size=256, n_pairs=16, learn_temperature=False,
+                 blocks=8, block_size=64, ffn_topk=None),
     "charlm": dict(steps=1200, batch_size=32, lr=3e-3, d_model=128, n_layers=2, n_heads=4, code_bits=256,
-                   topk=16, seq_len=128, vocab_size=None, n_pairs=None, learn_temperature=True),
+                   topk=16, seq_len=128, vocab_size=None, n_pairs=None, learn_temperature=True,
+                   blocks=8, block_size=64, ffn_topk=None),
 }
+# `hdc compare --variants`: attention kind, code kind, whether the feed-forward is k-WTA
+VARIANTS = {"dense": ("dense", "dense", False), "kwta": ("kwta", "dense", False),
+            "sparse": ("kwta", "sparse", False), "sparse_ffn": ("kwta", "sparse", True)}
 
 
 def _add_common(p, require_attention):
@@ -27,6 +33,8 @@ def _add_common(p, require_attention):
     if require_attention:
         p.add_argument("--attention", choices=("kwta", "dense"), default="kwta",
                        help="Hamming k-WTA attention or the dense softmax baseline (default: kwta)")
+        p.add_argument("--code", choices=("dense", "sparse"), default="dense",
+                       help="k-WTA Q/K codes: dense bits or sparse block codes (default: dense)")
     p.add_argument("--text", metavar="FILE", help="charlm: UTF-8 text file (default: pydoc_data.topics)")
     p.add_argument("--steps", type=int, help="training steps (task default)")
     p.add_argument("--batch-size", type=int, help="sequences per step")
@@ -38,6 +46,10 @@ def _add_common(p, require_attention):
     p.add_argument("--topk", type=int, help="winners per query (k-WTA)")
     p.add_argument("--learn-temperature", action=argparse.BooleanOptionalAction, default=None,
                    help="k-WTA: learn one softmax temperature per head (task default)")
+    p.add_argument("--blocks", type=int, help="sparse codes: blocks per Q/K code (task default)")
+    p.add_argument("--block-size", type=int, help="sparse codes: elements per block (task default)")
+    p.add_argument("--ffn-topk", type=int, help="k-WTA feed-forward: hidden units kept per token "
+                                                "(default for sparse_ffn: d_ff / 10)")
     p.add_argument("--seq-len", type=int, help="sequence length")
     p.add_argument("--vocab", type=int, dest="vocab_size", help="mqar: vocabulary size")
     p.add_argument("--pairs", type=int, dest="n_pairs", help="mqar: key-value pairs per sequence")
@@ -64,6 +76,10 @@ def add_parser(subparsers):
                               description="Train both attention kinds with the same seed, size and step "
                                           "budget; print a side-by-side table and write JSON.")
     _add_common(c, False)
+    c.add_argument("--variants", default="kwta,dense",
+                   help=f"comma-separated variants of {sorted(VARIANTS)}: dense attention, dense-code "
+                        f"k-WTA, sparse-code k-WTA, sparse-code k-WTA + k-WTA feed-forward "
+                        f"(default: kwta,dense)")
     c.set_defaults(func=run_compare)
     return p
 
@@ -74,7 +90,8 @@ def _settings(args):
         value = getattr(args, key, None)
         if value is not None:
             s[key] = value
-    for key in ("steps", "batch_size", "d_model", "n_layers", "n_heads", "code_bits", "topk", "seq_len"):
+    for key in ("steps", "batch_size", "d_model", "n_layers", "n_heads", "code_bits", "topk", "seq_len",
+                "blocks", "block_size"):
         if s[key] is None or s[key] < 1:
             raise ValueError(f"--{key.replace('_', '-')} must be a positive integer, got {s[key]}")
     if not (s["lr"] > 0 and math.isfinite(s["lr"])):
@@ -100,16 +117,25 @@ def _task(args, s):
     return training.make_task("charlm", seed=args.seed, text=args.text, seq_len=s["seq_len"])
 
 
-def _train_one(args, s, task, attention, checkpoint=None, checkpoint_every=0):
+def _train_one(args, s, task, attention, checkpoint=None, checkpoint_every=0, code="dense", ffn=None,
+               name=None):
+    """Train and measure one model; ``ffn``: k-WTA feed-forward (None: only with --ffn-topk)."""
     import torch
     from hdc.nn import training
     torch.set_num_threads(max(1, args.threads))
+    sparse = dict(code_bits=None, blocks=s["blocks"], block_size=s["block_size"]) if code == "sparse" else {}
+    ffn_topk = s["ffn_topk"]
+    if ffn is True and ffn_topk is None:
+        ffn_topk = max(1, 4 * s["d_model"] // 10)           # 10% of d_ff = 4 d_model
+    elif ffn is False:
+        ffn_topk = None
     model = training.build_model(task, attention, d_model=s["d_model"], n_layers=s["n_layers"],
-                                 n_heads=s["n_heads"], code_bits=s["code_bits"], topk=s["topk"], head=args.head,
-                                 n_voters=args.voters, learn_temperature=s["learn_temperature"], seed=args.seed)
+                                 n_heads=s["n_heads"], topk=s["topk"], head=args.head, n_voters=args.voters,
+                                 learn_temperature=s["learn_temperature"], seed=args.seed, code=code,
+                                 ffn_topk=ffn_topk, **{"code_bits": s["code_bits"], **sparse})
     info = training.train(model, task, steps=s["steps"], batch_size=s["batch_size"], lr=s["lr"], seed=args.seed,
                           progress=not args.no_progress, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-                          desc=f"{args.task}/{attention}", eval_every=args.eval_every)
+                          desc=f"{args.task}/{name or attention}", eval_every=args.eval_every)
     metrics = training.measure(model, task, info)
     metrics["model"] = dict(model.config)
     return model, metrics
@@ -122,7 +148,8 @@ def _fmt(v):
 
 
 _ROWS = ("accuracy", "bpc", "loss", "parameters", "train_seconds", "torch_inference_ms_per_seq",
-         "packed_inference_ms_per_seq", "attention_density", "key_cache_bytes_per_token",
+         "packed_inference_ms_per_seq", "attention_density", "pairs_touched_fraction", "ffn_density",
+         "key_cache_bytes_per_token",
          "active_voters_per_bit", "export_max_abs_diff", "export_winners_identical",
          "export_max_abs_diff_float32", "export_winner_agreement_float32")
 
@@ -141,9 +168,10 @@ def _write_json(path, obj):
 def run(args):
     s = _settings(args)
     task = _task(args, s)
-    model, metrics = _train_one(args, s, task, args.attention, args.checkpoint, args.checkpoint_every)
+    model, metrics = _train_one(args, s, task, args.attention, args.checkpoint, args.checkpoint_every,
+                                code=args.code)
     config = {**task.config(), **{k: v for k, v in s.items() if v is not None}, "attention": args.attention,
-              "head": args.head, "seed": args.seed}
+              "code": args.code, "head": args.head, "seed": args.seed}
     for k, v in _rows(metrics):
         print(f"{k:40s} {_fmt(v)}")
     if args.export:
@@ -156,19 +184,30 @@ def run(args):
     return 0
 
 
+def _variants(text):
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    bad = [v for v in names if v not in VARIANTS]
+    if bad or not names or len(set(names)) != len(names):
+        raise ValueError(f"--variants must be distinct names from {sorted(VARIANTS)}, got {text!r}")
+    return names
+
+
 def run_compare(args):
     s = _settings(args)
+    variants = _variants(args.variants)
     task = _task(args, s)
     results = {}
-    for attention in ("kwta", "dense"):
-        _, results[attention] = _train_one(args, s, task, attention)
+    for name in variants:
+        attention, code, ffn = VARIANTS[name]
+        _, results[name] = _train_one(args, s, task, attention, code=code, ffn=ffn, name=name)
     config = {**task.config(), **{k: v for k, v in s.items() if v is not None}, "head": args.head,
-              "seed": args.seed}
-    kw, de = dict(_rows(results["kwta"])), dict(_rows(results["dense"]))
-    print(f"{'metric':40s} {'kwta':>12s} {'dense':>12s}")
-    for k in list(kw) + [k for k in de if k not in kw]:
-        print(f"{k:40s} {_fmt(kw.get(k, '-')):>12s} {_fmt(de.get(k, '-')):>12s}")
+              "seed": args.seed, "variants": variants}
+    rows = {name: dict(_rows(m)) for name, m in results.items()}
+    keys = list(dict.fromkeys(k for r in rows.values() for k in r))
+    print(f"{'metric':40s} " + " ".join(f"{name:>12s}" for name in variants))
+    for k in keys:
+        print(f"{k:40s} " + " ".join(f"{_fmt(rows[name].get(k, '-')):>12s}" for name in variants))
     if args.json:
-        _write_json(args.json, {"kwta": results["kwta"], "dense": results["dense"], "config": config})
+        _write_json(args.json, {**results, "config": config})
         print(f"written to {args.json}", file=sys.stderr)
     return 0

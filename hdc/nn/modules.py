@@ -10,6 +10,20 @@ scores of the selected keys only.
 
 ``attention="dense"`` is the same model with plain softmax attention over all visible keys on
 the float projections (``q . k / sqrt(code_bits)``): the baseline with one switch.
+
+``code="sparse"`` makes the Q/K codes sparse block codes instead (``blocks`` blocks of
+``block_size``, one active element per block, the codes of :class:`hdc.SparseHV`): per block the
+projection's ``block_size`` logits pick their argmax, ``score = overlap`` (equal blocks), and a
+key with overlap 0 never wins, as in the packed event-driven kernel. Gradients pass through a
+straight-through one-hot (:func:`ste_onehot`: forward one-hot of the argmax, backward the
+gradient of the softmax over the block), the noise-free straight-through Gumbel-softmax of Jang
+et al. (2017): noise-free because the exported model must pick the same codes deterministically,
+and the softmax (rather than identity) backward because it is the derivative of the relaxation
+whose limit the forward pass is, which keeps the gradient bounded per block.
+
+``ffn_topk`` (both codes) keeps only the ``ffn_topk`` largest hidden units of each token's
+feed-forward layer (:func:`kwta_ste`: forward zeroes the rest, backward straight through); the
+exported model then reads only the active units' rows of the second weight matrix.
 """
 import math
 
@@ -17,9 +31,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["HammingKWTAAttention", "HDTransformer", "VoterHead", "ste_sign"]
+from .packed import key_cache_bytes_per_token
+
+__all__ = ["HammingKWTAAttention", "HDTransformer", "VoterHead", "ste_sign", "ste_onehot", "kwta_ste"]
 
 ATTENTIONS = ("kwta", "dense")
+CODES = ("dense", "sparse")
 HEADS = ("linear", "voter")
 
 
@@ -45,10 +62,74 @@ def ste_sign(x):
     return _SignSTE.apply(x)
 
 
-def kwta_select(scores, topk, causal=True):
+def ste_onehot(logits):
+    """One-hot of the argmax over the last axis; backward: the gradient of ``softmax(logits)``.
+
+    >>> import torch
+    >>> ste_onehot(torch.tensor([[0.1, 2.0, -1.0]])).tolist()
+    [[0.0, 1.0, 0.0]]
+    """
+    soft = logits.softmax(-1)
+    hard = F.one_hot(logits.argmax(-1), logits.shape[-1]).to(logits.dtype)
+    return hard + (soft - soft.detach())
+
+
+def kwta_ste(h, k):
+    """Keep the ``k`` largest entries of the last axis, zero the rest; backward: identity.
+
+    >>> import torch
+    >>> kwta_ste(torch.tensor([[0.5, -1.0, 2.0, 1.0]]), 2).tolist()
+    [[0.0, 0.0, 2.0, 1.0]]
+    """
+    mask = torch.zeros_like(h).scatter(-1, h.topk(k, dim=-1).indices, 1.0)
+    return h * mask + (h - h.detach()) * (1 - mask)
+
+
+def _positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+def sparse_code_shape(code, code_bits=None, blocks=None, block_size=None):
+    """``(code_bits, blocks, block_size)`` of a Q/K code, checked (blocks/block_size None: dense).
+
+    Dense codes: ``code_bits`` (default 64). Sparse codes: ``block_size`` is required;
+    ``blocks`` defaults to ``code_bits // block_size`` (``block_size`` must divide ``code_bits``)
+    and ``code_bits`` to ``blocks * block_size``.
+
+    >>> sparse_code_shape("sparse", 256, block_size=16)
+    (256, 16, 16)
+    """
+    if code not in CODES:
+        raise ValueError(f"code must be one of {CODES}, got {code!r}")
+    if code == "dense":
+        if blocks is not None or block_size is not None:
+            raise ValueError("blocks and block_size are for code='sparse'; got code='dense'")
+        return _positive_int(64 if code_bits is None else code_bits, "code_bits"), None, None
+    if block_size is None:
+        raise ValueError("code='sparse' needs block_size (elements per block)")
+    block_size = _positive_int(block_size, "block_size")
+    if block_size > 1 << 16:
+        raise ValueError(f"block_size must be <= 65536 for a trained code, got {block_size}")
+    if blocks is None:
+        code_bits = _positive_int(64 if code_bits is None else code_bits, "code_bits")
+        if code_bits % block_size:
+            raise ValueError(f"block_size must divide code_bits, got block_size={block_size} and "
+                             f"code_bits={code_bits}")
+        return code_bits, code_bits // block_size, block_size
+    blocks = _positive_int(blocks, "blocks")
+    if code_bits is not None and code_bits != blocks * block_size:
+        raise ValueError(f"code_bits must equal blocks * block_size, got code_bits={code_bits}, "
+                         f"blocks={blocks}, block_size={block_size}")
+    return blocks * block_size, blocks, block_size
+
+
+def kwta_select(scores, topk, causal=True, min_score=None):
     """Winner indices ``(..., Lq, k)`` (k = min(topk, Lk)) and their validity mask.
 
-    Highest score first, ties by smaller key index; slots past the visible count are -1/False.
+    Highest score first, ties by smaller key index; slots past the visible count (and, with
+    ``min_score``, keys scoring below it) are -1/False.
     ``scores`` hold exact small integers (Hamming scores), so the key
     ``score * Lk + (Lk - 1 - j)`` orders them without ties; it is exact in float32 while
     ``(max score + 1) * Lk < 2**24`` and computed in float64 beyond.
@@ -63,6 +144,8 @@ def kwta_select(scores, topk, causal=True):
         if causal:
             visible = j[None, :] <= (torch.arange(n_q, device=scores.device)[:, None] + n_k - n_q)
             key = key.masked_fill(~visible, -1)
+        if min_score is not None:
+            key = key.masked_fill(scores < min_score, -1)
         top, idx = key.topk(k, dim=-1, sorted=True)
         valid = top >= 0
         idx = idx.masked_fill(~valid, -1)
@@ -74,11 +157,13 @@ class HammingKWTAAttention(nn.Module):
 
     Args: ``d_model`` width, ``n_heads`` heads, ``code_bits`` Q/K code bits per head,
     ``topk`` winners per query, ``attention`` "kwta" or "dense", ``temperature`` of the softmax
-    over winners' Hamming scores (default ``sqrt(code_bits) / 2``), ``causal``,
+    over winners' scores (default ``sqrt(code_bits) / 2``; 1 for sparse codes), ``causal``,
     ``learn_temperature``: k-WTA only, one temperature per head learned from ``temperature``
     (as ``log_temperature``). The codes are +-1, so the temperature is the only way a k-WTA head
     can sharpen or flatten its mix; dense attention already scales ``q . k`` through its
-    projections and ignores the flag.
+    projections and ignores the flag. ``code="sparse"`` with ``block_size`` (and ``blocks``, by
+    default ``code_bits // block_size``; ``code_bits`` defaults to ``blocks * block_size``):
+    sparse block Q/K codes scored by overlap, k-WTA only (see the module docstring).
 
     Shapes: x ``(B, L, d_model)`` -> ``(B, L, d_model)``; with ``return_winners=True`` also the
     winners ``(B, n_heads, L, topk)`` int64 padded with -1 (None for dense).
@@ -90,11 +175,15 @@ class HammingKWTAAttention(nn.Module):
     ((3, 10, 32), (3, 2, 10, 4))
     """
 
-    def __init__(self, d_model, n_heads=4, code_bits=64, topk=8, attention="kwta", temperature=None,
-                 causal=True, learn_temperature=False):
+    def __init__(self, d_model, n_heads=4, code_bits=None, topk=8, attention="kwta", temperature=None,
+                 causal=True, learn_temperature=False, code="dense", blocks=None, block_size=None):
         super().__init__()
         if attention not in ATTENTIONS:
             raise ValueError(f"attention must be one of {ATTENTIONS}, got {attention!r}")
+        code_bits, blocks, block_size = sparse_code_shape(code, code_bits, blocks, block_size)
+        if code == "sparse" and attention != "kwta":
+            raise ValueError(f"code='sparse' needs attention='kwta', got attention={attention!r}")
+        self.code, self.blocks, self.block_size = code, blocks, block_size
         for name, value in (("d_model", d_model), ("n_heads", n_heads), ("code_bits", code_bits),
                             ("topk", topk)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -104,7 +193,8 @@ class HammingKWTAAttention(nn.Module):
         self.d_model, self.n_heads, self.code_bits, self.topk = d_model, n_heads, code_bits, topk
         self.attention, self.causal = attention, bool(causal)
         self.d_head = d_model // n_heads
-        self.temperature = float(temperature) if temperature is not None else math.sqrt(code_bits) / 2
+        default_temperature = 1.0 if code == "sparse" else math.sqrt(code_bits) / 2
+        self.temperature = float(temperature) if temperature is not None else default_temperature
         if not self.temperature > 0:
             raise ValueError(f"temperature must be positive, got {temperature!r}")
         self.learn_temperature = bool(learn_temperature) and attention == "kwta"
@@ -132,13 +222,20 @@ class HammingKWTAAttention(nn.Module):
                 scores = scores.masked_fill(mask, float("-inf"))
             weights = scores.softmax(-1)
         else:
-            qc, kc = ste_sign(q), ste_sign(k)
-            scores = (self.code_bits + qc @ kc.transpose(-1, -2)) * 0.5     # bits - hamming
-            idx, valid = kwta_select(scores, self.topk, self.causal)
+            if self.code == "sparse":
+                qc = ste_onehot(q.unflatten(-1, (self.blocks, self.block_size))).flatten(-2)
+                kc = ste_onehot(k.unflatten(-1, (self.blocks, self.block_size))).flatten(-2)
+                scores = qc @ kc.transpose(-1, -2)                             # overlap
+                idx, valid = kwta_select(scores, self.topk, self.causal, min_score=1)
+            else:
+                qc, kc = ste_sign(q), ste_sign(k)
+                scores = (self.code_bits + qc @ kc.transpose(-1, -2)) * 0.5     # bits - hamming
+                idx, valid = kwta_select(scores, self.topk, self.causal)
             temperature = (self.log_temperature.exp().view(1, -1, 1, 1) if self.learn_temperature
                            else self.temperature)
             picked = scores.gather(-1, idx.clamp(min=0)) / temperature
-            picked = picked.masked_fill(~valid, float("-inf"))
+            # finite fill: a sparse-code query may have no winner at all (its weights are then 0)
+            picked = picked.masked_fill(~valid, torch.finfo(picked.dtype).min)
             w = picked.softmax(-1)
             weights = torch.zeros_like(scores).scatter_add(-1, idx.clamp(min=0), w * valid)
             if return_winners:
@@ -155,6 +252,10 @@ class VoterHead(nn.Module):
     ``p_bit = sum_v softmax(temperature * vote)_v * sigmoid(w_v . x + b_v)``; the default
     temperature is ``0.05 * n_voters``. Train with binary cross-entropy on bits
     (:meth:`loss`); e.g. predict a byte (or a token index) as 8 bits.
+
+    ``forward(x, voter_flip=mask)`` inverts the voters where the bool ``mask`` ``(n_bits,
+    n_voters)`` is True (``p -> 1 - p``): a stuck or flipped voter, for fault-injection studies
+    (``hdc experiment biterror``; the exported model takes a fraction, ``voter_flip=p``).
 
     Shapes: x ``(..., in_features)`` -> bit probabilities ``(..., n_bits)``.
 
@@ -207,11 +308,13 @@ class Block(nn.Module):
     """Pre-norm transformer block: ``x + attn(ln1(x))`` then ``x + ff(ln2(x))``."""
 
     def __init__(self, d_model, n_heads, code_bits, topk, attention, temperature, d_ff,
-                 learn_temperature=False):
+                 learn_temperature=False, code="dense", blocks=None, block_size=None, ffn_topk=None):
         super().__init__()
         self.ln1 = nn.LayerNorm(d_model)
         self.attn = HammingKWTAAttention(d_model, n_heads, code_bits, topk, attention, temperature,
-                                         learn_temperature=learn_temperature)
+                                         learn_temperature=learn_temperature, code=code,
+                                         blocks=blocks, block_size=block_size)
+        self.ffn_topk = ffn_topk
         self.ln2 = nn.LayerNorm(d_model)
         self.ff1 = nn.Linear(d_model, d_ff)
         self.ff2 = nn.Linear(d_ff, d_model)
@@ -219,7 +322,10 @@ class Block(nn.Module):
     def forward(self, x, return_winners=False):
         a, winners = self.attn(self.ln1(x), return_winners=True)
         x = x + a
-        x = x + self.ff2(F.gelu(self.ff1(self.ln2(x)), approximate="tanh"))
+        hidden = F.gelu(self.ff1(self.ln2(x)), approximate="tanh")
+        if self.ffn_topk is not None:
+            hidden = kwta_ste(hidden, self.ffn_topk)
+        x = x + self.ff2(hidden)
         return x, winners
 
 
@@ -229,7 +335,9 @@ class HDTransformer(nn.Module):
     Token embedding + learned positional embedding (+ with ``token_shift`` an embedding of the
     previous token, a width-2 causal convolution as in H3/Based), ``n_layers`` pre-norm blocks
     (attention, GELU feed-forward; ``learn_temperature``: a learned softmax temperature per
-    k-WTA head), a final LayerNorm and an output head: ``"linear"`` logits
+    k-WTA head; ``code="sparse"``, ``blocks``, ``block_size``: sparse block Q/K codes;
+    ``ffn_topk``: only that many hidden feed-forward units pass per token), a final LayerNorm
+    and an output head: ``"linear"`` logits
     over the vocabulary, or ``"voter"`` (a :class:`VoterHead` predicting the token index as
     ``ceil(log2 vocab_size)`` bits).
 
@@ -244,9 +352,10 @@ class HDTransformer(nn.Module):
     >>> packed = m.export()          # torch-free: NumPy + hdc kernels
     """
 
-    def __init__(self, vocab_size, d_model=128, n_layers=2, n_heads=4, code_bits=64, topk=8,
+    def __init__(self, vocab_size, d_model=128, n_layers=2, n_heads=4, code_bits=None, topk=8,
                  attention="kwta", max_len=256, d_ff=None, temperature=None, head="linear",
-                 n_voters=8, voter_temperature=None, token_shift=True, learn_temperature=False):
+                 n_voters=8, voter_temperature=None, token_shift=True, learn_temperature=False,
+                 code="dense", blocks=None, block_size=None, ffn_topk=None):
         super().__init__()
         if head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}, got {head!r}")
@@ -254,17 +363,22 @@ class HDTransformer(nn.Module):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         d_ff = 4 * d_model if d_ff is None else d_ff
+        code_bits, blocks, block_size = sparse_code_shape(code, code_bits, blocks, block_size)
+        if ffn_topk is not None and not (_positive_int(ffn_topk, "ffn_topk") <= d_ff):
+            raise ValueError(f"ffn_topk must be <= d_ff ({d_ff}), got {ffn_topk}")
         self.config = dict(vocab_size=vocab_size, d_model=d_model, n_layers=n_layers, n_heads=n_heads,
                            code_bits=code_bits, topk=topk, attention=attention, max_len=max_len,
                            d_ff=d_ff, temperature=temperature, head=head, n_voters=n_voters,
                            voter_temperature=voter_temperature, token_shift=bool(token_shift),
-                           learn_temperature=bool(learn_temperature))
+                           learn_temperature=bool(learn_temperature), code=code, blocks=blocks,
+                           block_size=block_size, ffn_topk=ffn_topk)
         self.tok = nn.Embedding(vocab_size, d_model)
         self.pos = nn.Embedding(max_len, d_model)
         if token_shift:
             self.prev = nn.Embedding(vocab_size, d_model)
         self.blocks = nn.ModuleList(Block(d_model, n_heads, code_bits, topk, attention, temperature, d_ff,
-                                          learn_temperature) for _ in range(n_layers))
+                                          learn_temperature, code, blocks, block_size, ffn_topk)
+                                    for _ in range(n_layers))
         self.ln_f = nn.LayerNorm(d_model)
         self.n_bits = max(1, math.ceil(math.log2(vocab_size)))
         if head == "linear":
@@ -302,10 +416,9 @@ class HDTransformer(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def key_cache_bytes_per_token(self):
-        """Bytes cached per token for keys: packed codes (kwta) or float32 keys (dense)."""
-        c = self.config
-        per_layer = c["n_heads"] * (c["code_bits"] // 8 if c["attention"] == "kwta" else c["code_bits"] * 4)
-        return c["n_layers"] * per_layer
+        """Bytes cached per token for keys: packed codes (kwta: bits / 8, or one index per block
+        for sparse codes) or float32 keys (dense)."""
+        return key_cache_bytes_per_token(self.config)
 
     def export(self):
         """A torch-free :class:`hdc.nn.packed.PackedModel` with the same weights and outputs."""

@@ -38,14 +38,28 @@ import numpy as np
 
 from ..attention import kwta_attention
 from ..hv import BinaryHV
+from ..sparse import SparseHV
 
-__all__ = ["PackedModel", "FORMAT"]
+__all__ = ["PackedModel", "FORMAT", "key_cache_bytes_per_token"]
 
 FORMAT = "hdc.packed-transformer/1"
 _CONFIG_KEYS = ("vocab_size", "d_model", "n_layers", "n_heads", "code_bits", "topk", "attention",
                 "max_len", "d_ff", "temperature", "head", "n_voters", "voter_temperature", "token_shift")
 # keys added later, with the value files written before them mean
-_CONFIG_DEFAULTS = {"learn_temperature": False}
+_CONFIG_DEFAULTS = {"learn_temperature": False, "code": "dense", "blocks": None, "block_size": None,
+                    "ffn_topk": None}
+
+
+def key_cache_bytes_per_token(config):
+    """Key bytes cached per token by a model of ``config`` (torch or packed)."""
+    c = config
+    if c["attention"] == "dense":
+        per_head = c["code_bits"] * 4
+    elif c.get("code", "dense") == "sparse":
+        per_head = c["blocks"] * (1 if c["block_size"] <= 256 else 2)    # uint8 / uint16 indices
+    else:
+        per_head = -(-c["code_bits"] // 8)
+    return c["n_layers"] * c["n_heads"] * per_head
 
 
 def _layer_norm(x, g, b, eps=1e-5):
@@ -88,9 +102,11 @@ class PackedModel:
         self._w = {k: v.astype(np.float64) for k, v in self.arrays.items()}    # computed in float64
         c = self.config
         self.d_head = c["d_model"] // c["n_heads"] if c["n_heads"] else 0
+        default_temperature = 1.0 if c["code"] == "sparse" else math.sqrt(c["code_bits"]) / 2
         self.temperature = (float(c["temperature"]) if c["temperature"] is not None
-                            else math.sqrt(c["code_bits"]) / 2)
+                            else default_temperature)
         self.n_bits = max(1, math.ceil(math.log2(c["vocab_size"])))
+        self._ff2_rows = {}
         need = ["tok.weight", "pos.weight", "ln_f.weight", "ln_f.bias"] + (["prev.weight"] if c["token_shift"] else [])
         for i in range(c["n_layers"]):
             need += [f"blocks.{i}.{n}" for n in (
@@ -124,9 +140,7 @@ class PackedModel:
     # ---- measurements ----------------------------------------------------------------------------
     def key_cache_bytes_per_token(self):
         """Key bytes cached per token: packed codes for kwta, float32 keys for dense."""
-        c = self.config
-        per_head = c["code_bits"] // 8 if c["attention"] == "kwta" else c["code_bits"] * 4
-        return c["n_layers"] * c["n_heads"] * per_head
+        return key_cache_bytes_per_token(self.config)
 
     def active_voters(self, threshold=1e-3):
         """Mean voters per bit with weight above ``threshold`` (voter head only)."""
@@ -140,7 +154,7 @@ class PackedModel:
         return _softmax(t * self._w["head.vote"], -1)
 
     # ---- forward -------------------------------------------------------------------------------
-    def _attention(self, i, x, winners, key_flip, rng):
+    def _attention(self, i, x, winners, key_flip, rng, stats):
         c, a = self.config, self._w
         p = f"blocks.{i}.attn."
         b, n, _ = x.shape
@@ -153,30 +167,67 @@ class PackedModel:
             s = np.where(np.tril(np.ones((n, n), bool)), s, -np.inf)
             out = _softmax(s) @ v
             winners.append(None)
+            stats["touched"] += b * h * n * (n + 1) // 2
         else:
-            qc = BinaryHV.from_bool(q >= 0)           # (B, H, L) codes of `bits` elements
-            kc = BinaryHV.from_bool(k >= 0)
-            if key_flip:
+            topk = c["topk"]
+            if c["code"] == "sparse":                 # (B, H, L) codes: argmax per block
+                shape = (b, h, n, c["blocks"], c["block_size"])
+                qc = SparseHV(q.reshape(shape).argmax(-1), c["block_size"])
+                kc = SparseHV(k.reshape(shape).argmax(-1), c["block_size"])
+                topk = min(topk, n)                   # sparse codes: topk <= keys is required
+                if key_flip:                          # that fraction of key blocks re-drawn
+                    ki = kc.indices
+                    redraw = rng.random(ki.shape) < key_flip
+                    kc = SparseHV(np.where(redraw, rng.integers(0, c["block_size"], ki.shape), ki),
+                                  c["block_size"])
+            else:
+                qc = BinaryHV.from_bool(q >= 0)       # (B, H, L) codes of `bits` elements
+                kc = BinaryHV.from_bool(k >= 0)
+            if key_flip and c["code"] == "dense":
                 flips = rng.random(kc.shape + (bits,)) < key_flip
                 kc = kc ^ BinaryHV.from_bool(flips)
             if c["learn_temperature"]:          # one temperature per head: one call per head
                 temps = np.exp(a[p + "log_temperature"])
-                parts = [kwta_attention(qc[:, j], kc[:, j], np.ascontiguousarray(v[:, j]), c["topk"],
-                                        causal=True, temperature=float(temps[j]), return_indices=True)
+                parts = [kwta_attention(qc[:, j], kc[:, j], np.ascontiguousarray(v[:, j]), topk,
+                                        causal=True, temperature=float(temps[j]), return_indices=True,
+                                        return_touched=True)
                          for j in range(h)]
-                out = np.stack([o for o, _ in parts], 1)
-                idx = np.stack([i for _, i in parts], 1)
+                out = np.stack([o for o, _, _ in parts], 1)
+                idx = np.stack([i for _, i, _ in parts], 1)
+                stats["touched"] += sum(t for _, _, t in parts)
             else:
-                out, idx = kwta_attention(qc, kc, np.ascontiguousarray(v), c["topk"], causal=True,
-                                          aggregate="softmax", temperature=self.temperature,
-                                          return_indices=True)
+                out, idx, touched = kwta_attention(qc, kc, np.ascontiguousarray(v), topk, causal=True,
+                                                   aggregate="softmax", temperature=self.temperature,
+                                                   return_indices=True, return_touched=True)
+                stats["touched"] += touched
+            if topk < c["topk"]:
+                idx = np.pad(idx, [(0, 0)] * (idx.ndim - 1) + [(0, c["topk"] - topk)], constant_values=-1)
             winners.append(idx)
         out = out.transpose(0, 2, 1, 3).reshape(b, n, c["d_model"])
         return _linear(out, a[p + "out_proj.weight"], a[p + "out_proj.bias"])
 
-    def forward(self, tokens, return_winners=False, key_flip=0.0, voter_flip=0.0, seed=0):
+    def _feed_forward(self, i, hdn, work):
+        """Second feed-forward layer; with ``ffn_topk`` only the active units' weight rows."""
+        k, a, p = self.config["ffn_topk"], self._w, f"blocks.{i}."
+        if k is None:
+            work["ffn_density"].append(float(np.mean(hdn != 0)) if hdn.size else 0.0)
+            return _linear(hdn, a[p + "ff2.weight"], a[p + "ff2.bias"])
+        rows = self._ff2_rows.setdefault(i, np.ascontiguousarray(a[p + "ff2.weight"].T))  # (d_ff, d)
+        # the k largest units per token (as torch.topk: ties among equal values are measure-zero)
+        active = np.argpartition(-hdn, k - 1, axis=-1)[..., :k]
+        vals = np.take_along_axis(hdn, active, -1)
+        work["ffn_density"].append(float(np.mean(vals != 0)) * k / hdn.shape[-1] if hdn.size else 0.0)
+        return np.einsum("...k,...kd->...d", vals, rows[active]) + a[p + "ff2.bias"]
+
+    def forward(self, tokens, return_winners=False, key_flip=0.0, voter_flip=0.0, seed=0, stats=None):
         """Logits ``(B, L, V)`` (or bit probabilities); ``key_flip`` / ``voter_flip`` flip that
-        fraction of key-code bits / voters (drawn from ``seed``) to measure robustness."""
+        fraction of key-code bits / voters (drawn from ``seed``) to measure robustness (sparse
+        codes: that fraction of key blocks gets a random index).
+
+        ``stats``: a dict to fill with the work done: ``pairs_touched_fraction`` (query-key
+        pairs the attention kernels touched over all causal pairs, over every layer and head;
+        1 for dense attention and dense codes, which score every pair) and ``ffn_density`` (per
+        layer, the fraction of hidden feed-forward units that pass, nonzero, per token)."""
         c, a = self.config, self._w
         tokens = np.asarray(tokens)
         if tokens.ndim != 2 or not np.issubdtype(tokens.dtype, np.integer):
@@ -194,13 +245,18 @@ class PackedModel:
         if c["token_shift"] and n > 1:
             x[:, 1:] += a["prev.weight"][tokens[:, :-1]]
         winners = []
+        work = {"touched": 0, "ffn_density": []}
         for i in range(c["n_layers"]):
             p = f"blocks.{i}."
             x = x + self._attention(i, _layer_norm(x, a[p + "ln1.weight"], a[p + "ln1.bias"]), winners,
-                                    float(key_flip), rng)
+                                    float(key_flip), rng, work)
             hdn = _gelu_tanh(_linear(_layer_norm(x, a[p + "ln2.weight"], a[p + "ln2.bias"]),
                                      a[p + "ff1.weight"], a[p + "ff1.bias"]))
-            x = x + _linear(hdn, a[p + "ff2.weight"], a[p + "ff2.bias"])
+            x = x + self._feed_forward(i, hdn, work)
+        if stats is not None:
+            pairs = c["n_layers"] * c["n_heads"] * tokens.shape[0] * n * (n + 1) // 2
+            stats["pairs_touched_fraction"] = work["touched"] / pairs if pairs else 0.0
+            stats["ffn_density"] = work["ffn_density"]
         x = _layer_norm(x, a["ln_f.weight"], a["ln_f.bias"])
         if c["head"] == "linear":
             out = _linear(x, a["head.weight"], a["head.bias"])

@@ -89,16 +89,25 @@ def default_corpus():
 class CharLM:
     """Character-level language modelling on a UTF-8 text (``path``; default: pydoc topics).
 
-    The vocabulary is the sorted set of characters of the whole text. The last ``holdout``
-    fraction is held out; evaluation scores non-overlapping windows of it (at most
-    ``max_eval_chars`` characters) in bits per character.
+    The vocabulary is the sorted set of characters of the whole text, or ``chars`` when given
+    (a shared vocabulary, e.g. for training one model on several texts; it must cover the text).
+    ``text`` passes the text itself instead of a ``path``. The last ``holdout`` fraction is held
+    out; evaluation scores non-overlapping windows of it (at most ``max_eval_chars`` characters)
+    in bits per character.
     """
 
     kind = "charlm"
     metric = "bpc"
 
-    def __init__(self, path=None, seq_len=128, holdout=0.1, seed=0, max_eval_chars=32768):
-        if path is None:
+    def __init__(self, path=None, seq_len=128, holdout=0.1, seed=0, max_eval_chars=32768, text=None,
+                 chars=None):
+        if text is not None:
+            if path is not None:
+                raise ValueError("give either path or text, not both")
+            if not isinstance(text, str):
+                raise TypeError(f"text must be a str, got {type(text).__name__}")
+            self.source = "<text>"
+        elif path is None:
             text, self.source = default_corpus(), "pydoc_data.topics"
         else:
             p = pathlib.Path(path)
@@ -114,7 +123,10 @@ class CharLM:
             raise ValueError(f"holdout must be in (0, 1), got {holdout}")
         self.seed = check_int(seed, "seed", low=0)
         self.max_eval_chars = check_int(max_eval_chars, "max_eval_chars", low=1)
-        self.chars = sorted(set(text))
+        self.chars = sorted(set(text) if chars is None else set(chars))
+        missing = set(text) - set(self.chars)
+        if missing:
+            raise ValueError(f"chars must cover the text; missing {sorted(missing)[:10]}")
         self.vocab_size = len(self.chars)
         lookup = {c: i for i, c in enumerate(self.chars)}
         ids = np.fromiter((lookup[c] for c in text), np.int64, len(text))

@@ -34,13 +34,15 @@ def make_task(name, seed=0, text=None, vocab_size=256, seq_len=128, n_pairs=16, 
 
 
 def build_model(task, attention, d_model=128, n_layers=2, n_heads=4, code_bits=64, topk=8, head="linear",
-                n_voters=8, temperature=None, learn_temperature=False, seed=0):
+                n_voters=8, temperature=None, learn_temperature=False, seed=0, code="dense", blocks=None,
+                block_size=None, ffn_topk=None):
     """An :class:`HDTransformer` sized for ``task``, initialised from ``seed``."""
     torch.manual_seed(seed)
     return HDTransformer(task.vocab_size, d_model=d_model, n_layers=n_layers, n_heads=n_heads,
                          code_bits=code_bits, topk=topk, attention=attention, max_len=task.seq_len,
                          temperature=temperature, head=head, n_voters=n_voters,
-                         learn_temperature=learn_temperature)
+                         learn_temperature=learn_temperature, code=code, blocks=blocks,
+                         block_size=block_size, ffn_topk=ffn_topk)
 
 
 def _loss_and_stats(model, out, y, mask):
@@ -201,6 +203,10 @@ def measure(model, task, train_info=None, flips=(0.01, 0.05, 0.1), n_robust=16):
     t0 = time.perf_counter()
     out, pwin = packed(xs, return_winners=True)
     metrics["packed_inference_ms_per_seq"] = (time.perf_counter() - t0) * 1e3 / len(xs)
+    work = {}
+    packed(xs, stats=work)
+    metrics["pairs_touched_fraction"] = work["pairs_touched_fraction"]
+    metrics["ffn_density"] = work["ffn_density"]
     # the packed model computes in float64: exact against the float64 evaluation of the weights;
     # against the float32 forward a projection within rounding of 0 can flip a code bit
     metrics["export_max_abs_diff"] = float(np.abs(out - ref64.numpy()).max())

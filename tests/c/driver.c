@@ -54,11 +54,11 @@ static uint64_t *rand_rows(size_t n, size_t dim)
 static int bit(const uint64_t *row, size_t i) { return (int)((row[i / 64] >> (i % 64)) & 1); }
 
 /* word by word with the compiler's popcount: a plain reference, no SIMD, no blocking */
-static uint32_t ref_dist(const uint64_t *a, const uint64_t *b, size_t dim)
+static int32_t ref_dist(const uint64_t *a, const uint64_t *b, size_t dim)
 {
-    uint32_t d = 0;
+    int32_t d = 0;
     for (size_t i = 0; i < words_of(dim); ++i)
-        d += (uint32_t)__builtin_popcountll(a[i] ^ b[i]);
+        d += __builtin_popcountll(a[i] ^ b[i]);
     return d;
 }
 
@@ -84,12 +84,12 @@ static void test_elementwise(size_t dim, size_t n)
                 CHECK((out[r * w + w - 1] >> (dim % 64)) == 0, "permute padding dim=%zu", dim);
         }
     }
-    uint32_t *cnt = alloc(n * sizeof *cnt);
+    int32_t *cnt = alloc(n * sizeof *cnt);
     hdc_popcount(a, cnt, n, w);
     for (size_t r = 0; r < n; ++r) {
-        uint32_t want = 0;
+        int32_t want = 0;
         for (size_t i = 0; i < dim; ++i)
-            want += (uint32_t)bit(a + r * w, i);
+            want += (int32_t)bit(a + r * w, i);
         CHECK(cnt[r] == want, "popcount dim=%zu n=%zu", dim, n);
     }
     hdc_hamming(a, b, cnt, n, w);
@@ -99,7 +99,7 @@ static void test_elementwise(size_t dim, size_t n)
 }
 
 typedef struct {
-    uint32_t d;
+    int32_t d;
     int64_t i;
 } pair_t;
 
@@ -118,7 +118,7 @@ static void test_search(size_t dim, size_t n_m, size_t n_q)
     /* repeated rows make equal distances, so the index tie order matters */
     for (size_t r = 3; r < n_m; r += 3)
         memcpy(m + r * w, m, w * sizeof *m);
-    uint32_t *cd = alloc(n_q * n_m * sizeof *cd), *want = alloc(n_q * n_m * sizeof *want);
+    int32_t *cd = alloc(n_q * n_m * sizeof *cd), *want = alloc(n_q * n_m * sizeof *want);
     for (size_t i = 0; i < n_q; ++i)
         for (size_t j = 0; j < n_m; ++j)
             want[i * n_m + j] = ref_dist(q + i * w, m + j * w, dim);
@@ -135,7 +135,7 @@ static void test_search(size_t dim, size_t n_m, size_t n_q)
             size_t k = ks[kk];
             if (k == 0)
                 continue;
-            uint32_t *od = alloc(n_q * k * sizeof *od);
+            int32_t *od = alloc(n_q * k * sizeof *od);
             int64_t *oi = alloc(n_q * k * sizeof *oi);
             int rc = hdc_topk(q, n_q, m, n_m, w, k, use_vis ? vis : NULL, od, oi);
             CHECK(rc == 0, "topk rc=%d", rc);
@@ -147,7 +147,7 @@ static void test_search(size_t dim, size_t n_m, size_t n_q)
                     all[j] = (pair_t){want[i * n_m + j], (int64_t)j};
                 qsort(all, v, sizeof *all, cmp_pair);
                 for (size_t s = 0; s < k; ++s) {
-                    uint32_t wd = s < v ? all[s].d : 0xFFFFFFFFu;
+                    int32_t wd = s < v ? all[s].d : INT32_MAX;
                     int64_t wi = s < v ? all[s].i : -1;
                     CHECK(od[i * k + s] == wd && oi[i * k + s] == wi,
                           "topk dim=%zu n_m=%zu n_q=%zu k=%zu vis=%d slot=%zu", dim, n_m, n_q, k,
@@ -159,6 +159,20 @@ static void test_search(size_t dim, size_t n_m, size_t n_q)
     }
     CHECK(hdc_topk(q, n_q, m, n_m, w, 0, NULL, NULL, NULL) == -1, "topk k=0 must fail");
     free(m), free(q), free(cd), free(want), free(all), free(vis);
+}
+
+static void test_xor_reduce(size_t dim, size_t n)
+{
+    size_t w = words_of(dim);
+    uint64_t *x = rand_rows(n, dim), *out = alloc(w * sizeof *out);
+    CHECK(hdc_xor_reduce(x, n, w, out) == 0, "xor_reduce dim=%zu n=%zu failed", dim, n);
+    for (size_t c = 0; c < w; ++c) {
+        uint64_t want = 0;
+        for (size_t r = 0; r < n; ++r)
+            want ^= x[r * w + c];
+        CHECK(out[c] == want, "xor_reduce dim=%zu n=%zu word=%zu", dim, n, c);
+    }
+    free(x), free(out);
 }
 
 static void test_counts(size_t dim, size_t n)
@@ -224,7 +238,7 @@ static void test_kwta(size_t dim, size_t n_h, size_t n_q, size_t n_k)
             vis[i] = (int64_t)(next64() % (n_k + 3)) - 1;
         for (size_t kc = 0; kc < sizeof ks / sizeof *ks; ++kc) {
             size_t k = ks[kc], rows = n_h * n_q;
-            uint32_t *od = alloc(rows * k * sizeof *od);
+            int32_t *od = alloc(rows * k * sizeof *od);
             int64_t *oi = alloc(rows * k * sizeof *oi), *oi2 = alloc(rows * k * sizeof *oi2);
             float *of = alloc(rows * dv * sizeof *of);
             double *odd = alloc(rows * dv * sizeof *odd);
@@ -250,7 +264,7 @@ static void test_kwta(size_t dim, size_t n_h, size_t n_q, size_t n_k)
                     qsort(all, v, sizeof *all, cmp_pair);
                     size_t kk = v < k ? v : k;
                     for (size_t s = 0; s < k; ++s) {
-                        uint32_t wd = s < kk ? all[s].d : 0xFFFFFFFFu;
+                        int32_t wd = s < kk ? all[s].d : INT32_MAX;
                         int64_t wi = s < kk ? all[s].i : -1;
                         CHECK(od[row * k + s] == wd && oi[row * k + s] == wi,
                               "kwta_select dim=%zu n_k=%zu k=%zu vis=%d row=%zu slot=%zu", dim,
@@ -340,7 +354,7 @@ int main(void)
         fprintf(stderr, "hdc_set_isa accepted an invalid id\n");
         return 1;
     }
-    for (int isa = 0; isa < 3; ++isa) {
+    for (int isa = 0; isa < HDC_N_ISAS; ++isa) {
         if (!(supported & (1 << isa))) {
             if (hdc_set_isa(isa) != -1) {
                 fprintf(stderr, "hdc_set_isa(%d) accepted an unsupported path\n", isa);
@@ -359,6 +373,7 @@ int main(void)
                 size_t big = dim <= 1000 ? 1 : 0; /* large dims: fewer cases, same code paths */
                 for (size_t r = 0; r < sizeof rows / sizeof *rows - (1 - big); ++r) {
                     test_elementwise(dim, rows[r]);
+                    test_xor_reduce(dim, rows[r]);
                     if (rows[r])
                         test_counts(dim, rows[r] + (size_t)(dim == 129) * 16);
                     for (size_t qi = 0; qi < sizeof queries / sizeof *queries; qi += 2 - big)

@@ -21,9 +21,9 @@ int main(void)
 {
     enum { NQ = 9, NM = 7, W = 2, K = 2, L = 40 };
     uint64_t q[NQ * W], m[NM * W], codes[L * W];
-    uint32_t d1[NQ * K], d2[NQ * K];
+    int32_t d1[NQ * K], d2[NQ * K];
     int64_t i1[NQ * K], i2[NQ * K], w1[L * K], w2[L * K];
-    uint32_t wd1[L * K], wd2[L * K];
+    int32_t wd1[L * K], wd2[L * K];
     int bad = 0, isa = hdc_isa_supported() & 4 ? 2 : hdc_isa_supported() & 2 ? 1 : 0;
     hdc_set_parallel_threshold(0);
     hdc_set_isa(isa);

@@ -1,7 +1,7 @@
 """C kernels of the element-wise family (csrc/elementwise/): bind, permute, popcount, hamming."""
 import numpy as np
 
-from .._c import U32, U64, check_array, check_shape, lib, u32, u64
+from .._c import I32, U64, check_array, check_shape, i32, lib, u64
 
 
 def bind(a, b, out):
@@ -24,12 +24,12 @@ def permute(x, dim, shift, out):
 
 
 def popcount(x, out):
-    check_array(x, "x", U64, 2), check_array(out, "out", U32, 1, True)
+    check_array(x, "x", U64, 2), check_array(out, "out", I32, 1, True)
     check_shape(out, "out", (x.shape[0],))
-    lib.hdc_popcount(u64(x), u32(out), x.shape[0], x.shape[1])
+    lib.hdc_popcount(u64(x), i32(out), x.shape[0], x.shape[1])
 
 
 def hamming(a, b, out):
-    check_array(a, "a", U64, 2), check_array(b, "b", U64, 2), check_array(out, "out", U32, 1, True)
+    check_array(a, "a", U64, 2), check_array(b, "b", U64, 2), check_array(out, "out", I32, 1, True)
     check_shape(b, "b", a.shape), check_shape(out, "out", (a.shape[0],))
-    lib.hdc_hamming(u64(a), u64(b), u32(out), a.shape[0], a.shape[1])
+    lib.hdc_hamming(u64(a), u64(b), i32(out), a.shape[0], a.shape[1])

@@ -48,8 +48,8 @@ def permute(x, dim, shift, out):
 
 
 def popcount(x, out):
-    np.sum(np.bitwise_count(x), axis=-1, dtype=np.uint32, out=out)
+    np.sum(np.bitwise_count(x), axis=-1, dtype=np.int32, out=out)
 
 
 def hamming(a, b, out):
-    np.sum(np.bitwise_count(a ^ b), axis=-1, dtype=np.uint32, out=out)
+    np.sum(np.bitwise_count(a ^ b), axis=-1, dtype=np.int32, out=out)

@@ -1,20 +1,30 @@
 """The encode family on the C backend: no C kernels yet, so it runs the Numba kernels
-(``encode/numba.py``), or the NumPy reference where Numba is not installed.
+(``encode/numba.py``) with the C backend's thread count, or the NumPy reference where Numba is
+not installed.
 
 Chosen on first call, so loading the C backend does not import Numba.
 """
 import importlib
 
+from .._c import lib
+
 _impl = None
+_threads = None
 
 
 def _kernels():
-    global _impl
+    global _impl, _threads
     if _impl is None:
         try:
             _impl = importlib.import_module(".numba", __package__)
+            _threads = importlib.import_module(".._numba_threads", __package__)
         except ImportError:
             _impl = importlib.import_module(".numpy_ref", __package__)
+    if _threads is not None:
+        # hdc.set_num_threads / HDC_NUM_THREADS reach the C backend; run Numba with as many
+        n = int(lib.hdc_get_num_threads())
+        if _threads.get_num_threads() != n:
+            _threads.set_num_threads(n)
     return _impl
 
 

@@ -2,7 +2,7 @@
 kwta_majority."""
 import numpy as np
 
-from .._c import I64, U32, U64, check_array, check_shape, ffi, i64, lib, ptr, u32, u64
+from .._c import I32, I64, U64, check_array, check_shape, ffi, i32, i64, lib, ptr, u64
 
 
 def _kwta_args(q, keys, k, n_visible, out_idx):
@@ -30,11 +30,11 @@ def _kwta_check(rc, what, k):
 
 
 def kwta_select(q, keys, k, n_visible, out_dist, out_idx):
-    """Each query's k nearest visible keys per head: out_dist uint32 / out_idx int64 (H, Lq, k)."""
+    """Each query's k nearest visible keys per head: out_dist int32 / out_idx int64 (H, Lq, k)."""
     args = _kwta_args(q, keys, k, n_visible, out_idx)
-    check_array(out_dist, "out_dist", U32, 3, True)
+    check_array(out_dist, "out_dist", I32, 3, True)
     check_shape(out_dist, "out_dist", out_idx.shape)
-    _kwta_check(lib.hdc_kwta_select(*args, u32(out_dist), i64(out_idx)), "hdc_kwta_select", k)
+    _kwta_check(lib.hdc_kwta_select(*args, i32(out_dist), i64(out_idx)), "hdc_kwta_select", k)
 
 
 def kwta_softmax(q, keys, k, n_visible, v, inv_temp, out, out_idx):

@@ -12,6 +12,7 @@ from numba import types
 from numba.extending import intrinsic
 
 from ...primitives import _ctpop64, jit
+from .. import EMPTY_DISTANCE
 
 _N_CHUNKS = 64  # queries are dealt to chunks round-robin, so causal rows balance across threads
 
@@ -169,7 +170,7 @@ def _select(qw, kt, topk, nvis_arr, dim, out_dist, out_idx):
             h, i = t // n_q, t % n_q
             kk, guess = _query(qw[h, i], kt[h], nvis_arr[i], topk, guess, scratch, out_idx[h, i])
             for r in range(topk):
-                out_dist[h, i, r] = win_d[r] if r < kk else 0xFFFFFFFF
+                out_dist[h, i, r] = win_d[r] if r < kk else EMPTY_DISTANCE
 
 
 @jit(parallel=True)

@@ -15,7 +15,7 @@ def kwta_select(q, keys, k, n_visible, out_dist, out_idx):
 
 def kwta_softmax(q, keys, k, n_visible, v, inv_temp, out, out_idx):
     n_h, n_q = q.shape[:2]
-    dist = np.empty((n_h, n_q, k), np.uint32)
+    dist = np.empty((n_h, n_q, k), np.int32)
     kwta_select(q, keys, k, n_visible, dist, out_idx)
     valid = out_idx >= 0
     # weight of winner r: exp(-(d_r - d_0) / T) from a table of integer gaps; summed in float64
@@ -40,7 +40,7 @@ def kwta_softmax(q, keys, k, n_visible, v, inv_temp, out, out_idx):
 
 def kwta_majority(q, keys, k, n_visible, v, out, out_idx):
     n_h, n_q = q.shape[:2]
-    dist = np.empty((n_h, n_q, k), np.uint32)
+    dist = np.empty((n_h, n_q, k), np.int32)
     kwta_select(q, keys, k, n_visible, dist, out_idx)
     valid = out_idx >= 0
     count = valid.sum(-1)                                         # (H, Lq)

@@ -9,11 +9,12 @@ import numba
 import numpy as np
 
 from ...primitives import _ctpop64, hamming_row, jit
+from .. import EMPTY_DISTANCE
 from .._numba_threads import ParallelCall, chunk_bounds, get_num_threads, parallel
 
 # Queries processed together against each memory row load.
 _QB = 8
-# Empty heap slot: larger than any uint32 distance.
+# Empty heap slot: larger than any int32 distance.
 _EMPTY = np.int64(1) << np.int64(32)
 
 
@@ -197,7 +198,7 @@ def _topk_range(q, m, q_lo, q_hi, j_lo, j_hi, vis, hd, hi, tile, transposed):
     Rows arrive in increasing index order, so a row enters a full heap only when its distance is
     strictly below the worst kept one (its index is larger than every index already seen).
     """
-    buf = np.empty((_QB, tile), np.uint32)
+    buf = np.empty((_QB, tile), np.int32)
     mt = np.empty((m.shape[1], tile if transposed else 0), np.uint64)
     k = hd.shape[1]
     for j0 in range(j_lo, j_hi, tile):
@@ -256,7 +257,7 @@ def _write_result(hd, hi, out_dist, out_idx):
     for i in range(hd.shape[0]):
         for r in range(hd.shape[1]):
             if hd[i, r] >= _EMPTY:
-                out_dist[i, r] = np.uint32(0xFFFFFFFF)
+                out_dist[i, r] = EMPTY_DISTANCE
                 out_idx[i, r] = -1
             else:
                 out_dist[i, r] = hd[i, r]

@@ -7,9 +7,8 @@ import importlib
 
 import numpy as np
 
-from .._c import I64, check_array, check_shape, ffi, i64, lib, ptr
+from .._c import I32 as _I32, I64, check_array, check_shape, ffi, i64, lib, ptr
 
-_I32 = np.dtype(np.int32)
 _INDEX_TYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.uint32))
 _impl = None
 

@@ -1,11 +1,12 @@
-/* bundle/avx512.c: bit-sliced counting on 512-bit vectors (the CSA pairs compile to vpternlogq);
- * counts are expanded with masked adds, 8 columns per instruction. */
+/* bundle/avx512bw.c: bit-sliced counting on 512-bit vectors (the CSA pairs compile to vpternlogq);
+ * counts are expanded with masked adds, 8 columns per instruction. Both AVX-512 paths (avx512bw,
+ * avx512vpopcnt) use this table: counting needs no VPOPCNTDQ. */
 #include "../internal.h"
 #ifdef HDC_X86
 #pragma GCC target("avx512f,avx512bw")
 #include <immintrin.h>
 #define VW 8
-#define COUNT_TABLE hdc_count_avx512
+#define COUNT_TABLE hdc_count_avx512bw
 #define HDC_EXPAND_DEFINED 1
 
 static void expand(const uint64_t *sl, int n_slices, size_t ncols, uint64_t scale,
@@ -105,6 +106,35 @@ static void count_add(const uint64_t *x, size_t stride, const size_t *idx, size_
             _mm512_mask_storeu_epi64(sl + s * ncols + c, k, low[s]);
     }
 }
+
+/* four vectors of columns in registers over all rows; masked loads and stores for the last
+ * partial vectors (a mask of 0 touches no memory) */
+static void xor_rows(const uint64_t *x, size_t n, size_t w, uint64_t *acc)
+{
+    for (size_t c = 0; c < w; c += 32) {
+        __mmask8 k[4];
+        for (int v = 0; v < 4; ++v) {
+            size_t at = c + 8 * (size_t)v, left = at < w ? w - at : 0;
+            k[v] = left >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << left) - 1);
+        }
+        __m512i a0 = _mm512_maskz_loadu_epi64(k[0], acc + c);
+        __m512i a1 = _mm512_maskz_loadu_epi64(k[1], acc + c + 8);
+        __m512i a2 = _mm512_maskz_loadu_epi64(k[2], acc + c + 16);
+        __m512i a3 = _mm512_maskz_loadu_epi64(k[3], acc + c + 24);
+        for (size_t r = 0; r < n; ++r) {
+            const uint64_t *p = x + r * w + c;
+            a0 = _mm512_xor_si512(a0, _mm512_maskz_loadu_epi64(k[0], p));
+            a1 = _mm512_xor_si512(a1, _mm512_maskz_loadu_epi64(k[1], p + 8));
+            a2 = _mm512_xor_si512(a2, _mm512_maskz_loadu_epi64(k[2], p + 16));
+            a3 = _mm512_xor_si512(a3, _mm512_maskz_loadu_epi64(k[3], p + 24));
+        }
+        _mm512_mask_storeu_epi64(acc + c, k[0], a0);
+        _mm512_mask_storeu_epi64(acc + c + 8, k[1], a1);
+        _mm512_mask_storeu_epi64(acc + c + 16, k[2], a2);
+        _mm512_mask_storeu_epi64(acc + c + 24, k[3], a3);
+    }
+}
+#define HDC_XOR_ROWS_DEFINED 1
 
 #include "bundle.inc"
 #endif

@@ -1,9 +1,9 @@
-/* hamming/avx512.c: distances with AVX-512 VPOPCNTDQ. Tails use masked loads, so no load ever
+/* hamming/avx512vpopcnt.c: distances with AVX-512 VPOPCNTDQ. Tails use masked loads, so no load ever
  * touches a word past the end of a row. dist_multi register-blocks 8 queries: each memory
  * vector is loaded once and serves all 8, and the 8 sums are reduced together by a transpose. */
 #include "../internal.h"
 #ifdef HDC_X86
-#pragma GCC target("avx512f,avx512bw,avx512vpopcntdq,popcnt")
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512vpopcntdq,popcnt")
 #include <immintrin.h>
 
 #define QB 8
@@ -13,27 +13,18 @@
 
 static inline __m512i pxor(__m512i a, __m512i b) { return _mm512_popcnt_epi64(_mm512_xor_si512(a, b)); }
 
-/* the 8 horizontal sums of v0..v7 as 8 uint32, in order */
-static inline __m256i reduce8(__m512i v0, __m512i v1, __m512i v2, __m512i v3, __m512i v4,
-                              __m512i v5, __m512i v6, __m512i v7)
+/* the distances of q to the 8 keys of a transposed block, one per lane */
+static inline __attribute__((always_inline)) __m512i block_dist(const uint64_t *q,
+                                                                const uint64_t *block, size_t w)
 {
-    __m512i t01 = _mm512_add_epi64(_mm512_unpacklo_epi64(v0, v1), _mm512_unpackhi_epi64(v0, v1));
-    __m512i t23 = _mm512_add_epi64(_mm512_unpacklo_epi64(v2, v3), _mm512_unpackhi_epi64(v2, v3));
-    __m512i t45 = _mm512_add_epi64(_mm512_unpacklo_epi64(v4, v5), _mm512_unpackhi_epi64(v4, v5));
-    __m512i t67 = _mm512_add_epi64(_mm512_unpacklo_epi64(v6, v7), _mm512_unpackhi_epi64(v6, v7));
-    __m512i r0 = _mm512_add_epi64(_mm512_shuffle_i64x2(t01, t23, _MM_SHUFFLE(2, 0, 2, 0)),
-                                  _mm512_shuffle_i64x2(t01, t23, _MM_SHUFFLE(3, 1, 3, 1)));
-    __m512i r1 = _mm512_add_epi64(_mm512_shuffle_i64x2(t45, t67, _MM_SHUFFLE(2, 0, 2, 0)),
-                                  _mm512_shuffle_i64x2(t45, t67, _MM_SHUFFLE(3, 1, 3, 1)));
-    __m512i s = _mm512_add_epi64(_mm512_shuffle_i64x2(r0, r1, _MM_SHUFFLE(2, 0, 2, 0)),
-                                 _mm512_shuffle_i64x2(r0, r1, _MM_SHUFFLE(3, 1, 3, 1)));
-    return _mm512_cvtepi64_epi32(s);
+    __m512i acc = _mm512_setzero_si512();
+    for (size_t c = 0; c < w; ++c)
+        acc = _mm512_add_epi64(acc, pxor(_mm512_loadu_si512(block + c * 8),
+                                         _mm512_set1_epi64((long long)q[c])));
+    return acc;
 }
 
-static inline void store8(uint32_t *out, size_t r, __m256i v)
-{
-    _mm256_storeu_si256((__m256i *)(out + 8 * r), v);
-}
+#include "avx512_common.inc"
 
 /* rows of 4 words (dim 129..256): two memory rows per vector, queries duplicated in both halves */
 static void dist_multi_w4(const uint64_t *q, const uint64_t *m, size_t n_rows, uint32_t *out)
@@ -205,29 +196,6 @@ static void dist_one(const uint64_t *q, const uint64_t *m, size_t n_rows, size_t
         out[r] = dist_row(q, m + r * w, w);
 }
 
-/* first flat index i in [start, n) with buf[i] < thr[i % 16], or n (thr: 16 lanes, periodic
- * in the query-group size, which divides 16) */
-static size_t find_hit(const uint32_t *buf, size_t start, size_t n, const uint32_t *thr)
-{
-    size_t i = start;
-    if (i >= n)
-        return n;
-    /* align the 16-lane window to the period: start from the multiple of 16 below */
-    size_t base = i & ~(size_t)15;
-    __m512i t = _mm512_loadu_si512(thr);
-    __mmask16 first = (__mmask16)(0xFFFFu << (i - base));
-    for (; base < n; base += 16) {
-        size_t left = n - base;
-        __mmask16 valid = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
-        __mmask16 k = _mm512_mask_cmplt_epu32_mask((__mmask16)(valid & first),
-                                                  _mm512_maskz_loadu_epi32(valid, buf + base), t);
-        first = 0xFFFF;
-        if (k)
-            return base + (size_t)__builtin_ctz(k);
-    }
-    return n;
-}
-
 static void hamming_rows(const uint64_t *a, const uint64_t *b, uint32_t *out, size_t n_rows,
                          size_t w)
 {
@@ -251,97 +219,7 @@ static void popcount_rows(const uint64_t *x, uint32_t *out, size_t n_rows, size_
     }
 }
 
-static void xor_words(const uint64_t *a, const uint64_t *b, uint64_t *out, size_t n, int stream)
-{
-    size_t i = 0;
-    if (stream) {
-        for (; i < n && ((uintptr_t)(out + i) & 63); ++i)
-            out[i] = a[i] ^ b[i];
-        for (; i + 8 <= n; i += 8)
-            _mm512_stream_si512((__m512i *)(out + i),
-                                _mm512_xor_si512(_mm512_loadu_si512(a + i), _mm512_loadu_si512(b + i)));
-        _mm_sfence();
-    } else {
-        for (; i + 8 <= n; i += 8)
-            _mm512_storeu_si512(out + i, _mm512_xor_si512(_mm512_loadu_si512(a + i),
-                                                          _mm512_loadu_si512(b + i)));
-    }
-    if (i < n) {
-        __mmask8 k = (__mmask8)((1u << (n - i)) - 1);
-        _mm512_mask_storeu_epi64(out + i, k, _mm512_xor_si512(_mm512_maskz_loadu_epi64(k, a + i),
-                                                              _mm512_maskz_loadu_epi64(k, b + i)));
-    }
-}
-
-/* no fence here: callers issue store_fence() once after a run of copies */
-static void stream_copy(uint64_t *dst, const uint64_t *src, size_t n)
-{
-    size_t i = 0;
-    for (; i < n && ((uintptr_t)(dst + i) & 63); ++i)
-        dst[i] = src[i];
-    for (; i + 8 <= n; i += 8)
-        _mm512_stream_si512((__m512i *)(dst + i), _mm512_loadu_si512(src + i));
-    for (; i < n; ++i)
-        dst[i] = src[i];
-}
-
-static void store_fence(void) { _mm_sfence(); }
-
-/* A block of 8 keys per vector (a lane per key, the block's transposed words summed lane-wise),
- * two blocks per step; the keys below the threshold are packed with vpcompressq into a register
- * and stored whole, hit or not (hence the 8 spare entries of cand). Blocks are contiguous, so the
- * loads stream whatever w is; the zero keys padding the last block are masked off. w is a
- * constant where inlined. */
-static inline __attribute__((always_inline)) size_t
-emit_below(__m512i dist, __mmask8 m, size_t j, uint64_t *cand)
-{
-    const __m512i lane = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
-    __m512i key = _mm512_or_si512(_mm512_slli_epi64(dist, 32),
-                                  _mm512_add_epi64(lane, _mm512_set1_epi64((long long)j)));
-    _mm512_storeu_si512(cand, _mm512_maskz_compress_epi64(m, key));
-    return (size_t)__builtin_popcount((unsigned)m);
-}
-
-static inline __attribute__((always_inline)) __m512i block_dist(const uint64_t *q,
-                                                                const uint64_t *block, size_t w)
-{
-    __m512i acc = _mm512_setzero_si512();
-    for (size_t c = 0; c < w; ++c)
-        acc = _mm512_add_epi64(acc, pxor(_mm512_loadu_si512(block + c * 8),
-                                         _mm512_set1_epi64((long long)q[c])));
-    return acc;
-}
-
-static inline __attribute__((always_inline)) size_t
-kwta_scan_body(const uint64_t *q, const uint64_t *kt, size_t w, size_t j0, size_t j1,
-               uint32_t below, uint64_t *cand)
-{
-    const __m512i thr = _mm512_set1_epi64((long long)below);
-    size_t n = 0, j = j0;
-    for (; j + 16 <= j1; j += 16) {
-        /* no branch: about one step in three has a hit, too often to predict */
-        __m512i a0 = block_dist(q, kt + j / 8 * 8 * w, w);
-        __m512i a1 = block_dist(q, kt + (j / 8 + 1) * 8 * w, w);
-        n += emit_below(a0, _mm512_cmplt_epu64_mask(a0, thr), j, cand + n);
-        n += emit_below(a1, _mm512_cmplt_epu64_mask(a1, thr), j + 8, cand + n);
-    }
-    for (; j < j1; j += 8) {
-        __mmask8 live = j1 - j >= 8 ? 0xFF : (__mmask8)((1u << (j1 - j)) - 1);
-        __m512i acc = block_dist(q, kt + j / 8 * 8 * w, w);
-        n += emit_below(acc, _mm512_mask_cmplt_epu64_mask(live, acc, thr), j, cand + n);
-    }
-    return n;
-}
-
-static size_t kwta_scan(const uint64_t *q, const uint64_t *kt, size_t w, size_t j0, size_t j1,
-                        uint32_t below, uint64_t *cand)
-{
-    if (w == 4) /* 129..256-bit codes, the usual attention head */
-        return kwta_scan_body(q, kt, 4, j0, j1, below, cand);
-    return kwta_scan_body(q, kt, w, j0, j1, below, cand);
-}
-
-const hdc_ham_ops hdc_ham_avx512 = {"avx512", QB, dist_multi, dist_one, hamming_rows,
-                                    popcount_rows, find_hit, xor_words, stream_copy, store_fence,
-                                    kwta_scan};
+const hdc_ham_ops hdc_ham_avx512vpopcnt = {
+    "avx512vpopcnt", QB, dist_multi, dist_one, hamming_rows, popcount_rows,
+    find_hit, xor_words, stream_copy, store_fence, kwta_scan};
 #endif

@@ -1,0 +1,300 @@
+"""``Shard``: one shard of a :class:`~hdc.distributed.ShardedMemory`, living in a Dask actor.
+
+A shard is an :class:`hdc.AssociativeMemory` (it does the storing, searching and file format)
+plus, per stored row, its *global position*: the insertion number the coordinator gave it.
+Rows are stored in insertion order, so positions increase along a shard and the memory's own
+tie order (smaller local index first) is the global one (smaller position first). The shard
+knows nothing about the other shards; the coordinator owns the numbering and the merge.
+
+Every method runs on the shard's own single thread, so calls to one shard are serialised
+(one writer, no torn reads) while shards on the same worker run in parallel: Dask runs all
+actors of a worker on one shared thread, which would serialise them.
+"""
+import asyncio
+import mmap as _mmap
+import os
+import re
+import struct
+import uuid
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from .._validate import padding_mask
+from ..hv import BinaryHV
+from ..memory import AssociativeMemory, _fsync_dir
+from ..ops import topk
+
+# An mmapped shard is scanned in blocks of this many payload bytes; after each block its pages
+# are dropped from the worker's resident set (they stay in the page cache), so a memory-mapped
+# shard larger than the worker's memory_limit never counts against it.
+_SCAN_BYTES = 64 << 20
+_PAGE = _mmap.PAGESIZE
+# The names save() gives shard files: shard-<index>-<save tag>.hdcm and its positions file.
+SHARD_FILE = re.compile(r"shard-\d{5}-[0-9a-f]{12}\.hdcm(\.pos)?")
+
+
+class ShardLostError(RuntimeError):
+    """A shard's worker died or left: its data is not reachable until :meth:`ShardedMemory.recover`."""
+
+
+def header_crc(path):
+    """The ``header_crc`` field of a ``.hdcm`` file: a checksum that covers, through the checksums
+    in the header, every byte of the file."""
+    with open(path, "rb") as f:
+        head = f.read(20)
+    if len(head) < 20:
+        raise ValueError(f"{path}: truncated: shorter than the file header")
+    return struct.unpack_from("<I", head, 16)[0]
+
+
+def _file_crc(path):
+    crc = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            crc = zlib.crc32(chunk, crc)
+    return crc
+
+
+def _write_atomic(path, data):
+    """Write ``data`` to ``path`` through a temporary file, fsync and rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp-{uuid.uuid4().hex}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(directory)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _targets_mask(labels, targets):
+    """Which stored ``labels`` are in ``targets`` (bool array), with AssociativeMemory.remove's rule."""
+    if labels.dtype != object and all(isinstance(t, (int, np.integer)) and not isinstance(t, bool)
+                                      for t in targets):
+        return np.isin(labels, np.array([int(t) for t in targets], np.int64))
+    wanted = set(targets)
+    return np.fromiter((v in wanted for v in labels.tolist()), bool, labels.shape[0])
+
+
+class Shard:
+    """One shard: an AssociativeMemory plus the global position of each row.
+
+    ``Shard(dim)`` starts empty; ``Shard(dim, entry=..., directory=..., mmap=...)`` loads the
+    files a manifest entry names (from this worker's disk) and checks them against the entry.
+    """
+
+    def __init__(self, dim, entry=None, directory=None, mmap=False):
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="hdc-shard")
+        self._label_cache = None
+        # Drawn here, so a copy of this actor that Dask re-created (a worker restarted at the same
+        # address re-runs the task) has another token and refuses calls meant for the lost one.
+        self.token = uuid.uuid4().hex
+        if entry is None:
+            self._mem = AssociativeMemory(dim)
+            self._pos = np.empty(0, np.int64)
+        else:
+            self._mem, self._pos = _load_entry(dim, entry, directory, mmap)
+
+    async def _run(self, token, fn, *args):
+        if token != self.token:
+            raise ShardLostError("this shard was re-created empty after its worker was lost")
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    # ---- the actor's methods: each checks the caller's token, then works on the shard's thread
+    async def hello(self):
+        """The token the coordinator must present on every later call."""
+        return self.token
+
+    async def info(self, token):
+        """(count, in-RAM payload bytes, memory-mapped?, pid)."""
+        return await self._run(token, self._info)
+
+    async def add(self, token, x, labels, positions):
+        return await self._run(token, self._add, x, labels, positions)
+
+    async def search(self, token, queries, k):
+        return await self._run(token, self._search, queries, k)
+
+    async def holding(self, token, targets):
+        return await self._run(token, self._holding, targets)
+
+    async def remove(self, token, targets):
+        return await self._run(token, self._remove, targets)
+
+    async def save(self, token, path):
+        return await self._run(token, self._save, path)
+
+    async def discard(self, token, directory, keep):
+        return await self._run(token, _discard, directory, keep)
+
+    # ---- the work ---------------------------------------------------------------------------
+    def _mapped(self):
+        return getattr(self._mem, "_source", None)
+
+    def _info(self):
+        payload = len(self._mem) * ((self._mem.dim + 63) // 64) * 8
+        mapped = self._mapped() is not None
+        return len(self._mem), 0 if mapped else payload, mapped, os.getpid()
+
+    def _labels(self):
+        if self._label_cache is None:
+            self._label_cache = self._mem.labels
+        return self._label_cache
+
+    def _add(self, x, labels, positions):
+        self._label_cache = None
+        self._mem.add(_aligned(x), labels=labels)
+        self._pos = np.concatenate([self._pos, positions])
+        return len(self._mem)
+
+    def _search(self, queries, k):
+        """The shard's ``min(k, len)`` nearest rows per query: (distances, positions, labels)."""
+        n = len(self._mem)
+        k = min(k, n)
+        nq = 1 if queries.ndim == 0 else len(queries)
+        if k == 0:
+            return np.empty((nq, 0), np.int32), np.empty((nq, 0), np.int64), np.empty((nq, 0), np.int64)
+        queries = _aligned(queries[None] if queries.ndim == 0 else queries)
+        mapping = self._mapped()
+        if mapping is None:
+            dist, idx = topk(queries, self._mem.vectors, k)
+        else:
+            dist, idx = self._scan_mapped(queries, k, mapping)
+        return dist, self._pos[idx], self._labels()[idx]
+
+    def _scan_mapped(self, queries, k, mapping):
+        """Blockwise search of a memory-mapped shard, dropping each scanned block from RSS."""
+        stored = self._mem.vectors
+        row_bytes = stored.words.shape[1] * 8
+        rows = max(k, _SCAN_BYTES // row_bytes)
+        base = stored.words.__array_interface__["data"][0] - _buffer_address(mapping)
+        best_d = best_i = None
+        for start in range(0, len(stored), rows):
+            stop = min(len(stored), start + rows)
+            d, i = topk(queries, stored[start:stop], min(k, stop - start))
+            i = i + start
+            if best_d is None:
+                best_d, best_i = d, i
+            else:  # merge on (distance, index): block indices are all larger than the best's
+                d_all = np.concatenate([best_d, d], axis=1)
+                i_all = np.concatenate([best_i, i], axis=1)
+                order = np.lexsort((i_all, d_all), axis=1)[:, :k]
+                best_d = np.take_along_axis(d_all, order, 1)
+                best_i = np.take_along_axis(i_all, order, 1)
+            _drop(mapping, base, start * row_bytes, stop * row_bytes)
+        return best_d, best_i
+
+    def _holding(self, targets):
+        return np.array([t in self._mem for t in targets], bool)
+
+    def _remove(self, targets):
+        if not targets:
+            return len(self._mem)
+        self._label_cache = None
+        drop = _targets_mask(self._mem.labels, targets)
+        removed = self._mem.remove(targets)
+        if removed != int(drop.sum()):  # the two masks follow one rule; never keep a skewed table
+            raise RuntimeError(f"shard remove dropped {removed} rows, its position table {int(drop.sum())}")
+        self._pos = self._pos[~drop]
+        return len(self._mem)
+
+    def _save(self, path):
+        """Write ``path`` (the .hdcm file) and ``path + '.pos'`` (positions); return the manifest entry."""
+        order = path + ".pos"
+        self._mem.save(path)
+        _write_atomic(order, self._pos.astype("<i8").tobytes())
+        pos = self._pos
+        return {"file": os.path.basename(path), "positions_file": os.path.basename(order),
+                "count": len(self._mem), "dim": self._mem.dim, "kind": "dense",
+                "bytes": os.path.getsize(path), "header_crc": header_crc(path),
+                "positions_crc": _file_crc(order),
+                "position_range": [int(pos[0]), int(pos[-1])] if pos.size else None,
+                "host": os.uname().nodename}
+
+
+def _aligned(x):
+    """``x`` with word-aligned words: Dask's wire format can hand over arrays at odd addresses."""
+    return x if x.words.flags.aligned else BinaryHV._wrap(x.words.copy(), x.dim)
+
+
+def _buffer_address(mapping):
+    return np.frombuffer(mapping, np.uint8, 1).__array_interface__["data"][0]
+
+
+def _discard(directory, keep):
+    """Delete shard files in ``directory`` (on this worker's disk) that the manifest does not name."""
+    for name in os.listdir(directory):
+        if SHARD_FILE.fullmatch(name) and name not in keep:
+            try:
+                os.unlink(os.path.join(directory, name))
+            except FileNotFoundError:
+                pass
+
+
+def _load_entry(dim, entry, directory, mmap):
+    """Load a shard's files and check them against its manifest entry; ValueError naming the file."""
+    path = os.path.join(directory, entry["file"])
+    order = os.path.join(directory, entry["positions_file"])
+    for p in (path, order):
+        if not os.path.exists(p):
+            raise FileNotFoundError(f"shard file {p} is missing on {os.uname().nodename}")
+    crc = header_crc(path)
+    if crc != entry["header_crc"]:
+        raise ValueError(f"{path}: the file does not match the manifest (header checksum {crc:#010x}, "
+                         f"manifest {entry['header_crc']:#010x}): it was replaced or is corrupted")
+    mem = AssociativeMemory.load(path, mmap=mmap)
+    if mem.dim != dim:
+        raise ValueError(f"{path}: the shard has dim {mem.dim}, the manifest says {dim}")
+    if len(mem) != entry["count"]:
+        raise ValueError(f"{path}: the shard holds {len(mem)} vectors, the manifest says {entry['count']}")
+    if _file_crc(order) != entry["positions_crc"]:
+        raise ValueError(f"{order}: checksum mismatch with the manifest: the positions file is corrupted")
+    pos = np.fromfile(order, "<i8").astype(np.int64)
+    if pos.size != len(mem) or (pos.size > 1 and np.any(np.diff(pos) <= 0)) or (pos.size and pos[0] < 0):
+        raise ValueError(f"{order}: malformed: {pos.size} positions for {len(mem)} vectors, or not increasing")
+    if mmap and len(mem):
+        mapping = getattr(mem, "_source", None)
+        if mapping is not None and getattr(mem, "_pending", None) is not None:
+            _verify_mapped(mem, mapping)
+        mem.verify()  # a no-op once verified; checks in one pass if the memory was not mapped
+    return mem, pos
+
+
+def _drop(mapping, base, start, stop):
+    """Drop bytes [start, stop) past ``base`` of a read-only mapping from this process's RSS."""
+    lo = (base + start) // _PAGE * _PAGE
+    mapping.madvise(_mmap.MADV_DONTNEED, lo, base + stop - lo)
+
+
+def _verify_mapped(mem, mapping):
+    """``mem.verify()`` (payload CRCs, zero padding bits) in blocks of ``_SCAN_BYTES``, dropping each
+    checked block from RSS, so checking a shard larger than the worker's memory_limit is safe."""
+    path, crcs, chunk = mem._pending
+    words = mem._words
+    base = words.__array_interface__["data"][0] - _buffer_address(mapping)
+    raw = memoryview(words.reshape(-1)).cast("B")
+    group = max(1, _SCAN_BYTES // chunk)
+    for c0 in range(0, len(crcs), group):
+        for c in range(c0, min(len(crcs), c0 + group)):
+            if zlib.crc32(raw[c * chunk:(c + 1) * chunk]) != crcs[c]:
+                raise ValueError(f"{path}: checksum mismatch in payload bytes [{c * chunk}, "
+                                 f"{min((c + 1) * chunk, len(raw))}) (chunk {c}): the file is corrupted")
+        _drop(mapping, base, c0 * chunk, min(len(raw), (c0 + group) * chunk))
+    dim = mem.dim
+    if dim % 64:
+        rows = max(1, _SCAN_BYTES // (words.shape[1] * 8))
+        mask = ~padding_mask(dim)
+        for r0 in range(0, words.shape[0], rows):
+            if np.any(words[r0:r0 + rows, -1] & mask):
+                raise ValueError(f"{path}: malformed payload: nonzero padding bits past dim={dim}")
+            _drop(mapping, base, r0 * words.shape[1] * 8, min(len(raw), (r0 + rows) * words.shape[1] * 8))
+    mem._pending = None

@@ -1,0 +1,338 @@
+"""hdc.distributed.ShardedMemory: equal to one in-process AssociativeMemory; persistence; faults.
+
+One threaded local cluster serves the module; the worker-kill test starts its own two worker
+processes (the only test here that needs processes).
+"""
+import json
+import os
+import signal
+import time
+import warnings
+
+import distributed
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import hdc
+from hdc.distributed import ShardedMemory, ShardLostError
+from hdc.distributed.sharded import _route
+from hdc.memory import LabelNotFound
+
+
+@pytest.fixture(scope="module")
+def client():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster:
+        with distributed.Client(cluster, set_as_default=False) as c:
+            yield c
+
+
+def same(mem, ref, queries, k):
+    d, lab = mem.search(queries, k)
+    want_d, want_lab = ref.search(queries, k)
+    np.testing.assert_array_equal(d, want_d)
+    assert d.dtype == want_d.dtype
+    assert lab.tolist() == want_lab.tolist()
+
+
+def test_route_fills_smallest_shards_first():
+    assert _route([0, 0, 0], 7).tolist() == [3, 2, 2]
+    assert _route([5, 0, 2], 4).tolist() == [0, 3, 1]
+    assert _route([5, 0, 2], 0).tolist() == [0, 0, 0]
+    assert _route([4, 4], 1).tolist() == [1, 0]
+    assert sum(_route([9, 1, 3, 3], 100)) == 100
+
+
+# Operations: ("add", n, from_pool, str_labels) or ("remove", how_many).
+_ops = st.lists(st.one_of(
+    st.tuples(st.just("add"), st.integers(0, 40), st.booleans(), st.booleans()),
+    st.tuples(st.just("remove"), st.integers(1, 5))), min_size=1, max_size=6)
+
+
+@settings(max_examples=int(os.environ.get("HDC_DIST_EXAMPLES", 25)), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(n_shards=st.sampled_from([1, 2, 3, 7]), dim=st.sampled_from([1, 63, 65, 200]), ops=_ops,
+       k_frac=st.floats(0, 1), seed=st.integers(0, 2**16))
+def test_equal_to_in_process_memory(client, n_shards, dim, ops, k_frac, seed):
+    """Adds (duplicates from a small pool, str or default labels), removes, then every k from 1 to len."""
+    rng = np.random.default_rng(seed)
+    pool = hdc.random(6, dim, seed=seed)
+    fresh = hdc.random(300, dim, seed=seed + 1)
+    ref = hdc.AssociativeMemory(dim)
+    used = 0
+    with ShardedMemory(dim, n_shards, client=client) as mem:
+        for op in ops:
+            if op[0] == "add":
+                _, n, from_pool, str_labels = op
+                x = pool[rng.integers(0, 6, n)] if from_pool else fresh[used:used + n]
+                used += n
+                labels = [f"s{v}" for v in rng.integers(0, 10, n)] if str_labels else None
+                mem.add(x, labels=labels)
+                ref.add(x, labels=labels)
+            elif len(ref):
+                victims = list(dict.fromkeys(rng.choice(ref.labels, min(op[1], len(ref))).tolist()))
+                assert mem.remove(victims) == ref.remove(victims)
+            assert len(mem) == len(ref) and mem.shard_sizes and sum(mem.shard_sizes) == len(ref)
+        if len(ref):
+            queries = hdc.BinaryHV.stack([pool[0], pool[3], fresh[0], hdc.random(1, dim, seed=seed + 2)[0]])
+            k = 1 + int(k_frac * (len(ref) - 1))
+            same(mem, ref, queries, k)
+            same(mem, ref, queries, len(ref))
+            d, lab = mem.search(queries[1], k)
+            want_d, want_lab = ref.search(queries[1], k)
+            assert d.shape == (k,) and lab.tolist() == want_lab.tolist()
+            first = ref.labels[0]
+            assert (first in mem) and ("absent" not in mem) and ([1] not in mem)
+
+
+def test_k_larger_than_a_shard_and_empty_shards(client):
+    items = hdc.random(5, 300, seed=0)
+    ref = hdc.AssociativeMemory(300)
+    ref.add(items)
+    with ShardedMemory(300, 7, client=client) as mem:
+        mem.add(items)
+        assert sorted(mem.shard_sizes) == [0, 0, 1, 1, 1, 1, 1]
+        same(mem, ref, items, 5)
+
+
+def test_errors_name_the_argument(client):
+    with ShardedMemory(128, 2, client=client) as mem:
+        with pytest.raises(ValueError, match="empty"):
+            mem.search(hdc.random(1, 128, seed=0), 1)
+        mem.add(hdc.random(10, 128, seed=0))
+        with pytest.raises(ValueError, match="dim 128"):
+            mem.add(hdc.random(1, 64, seed=0))
+        with pytest.raises(TypeError, match="x must be a hdc.BinaryHV"):
+            mem.add(np.zeros((1, 2), np.uint64))
+        with pytest.raises(ValueError, match="k must be <= 10"):
+            mem.search(hdc.random(1, 128, seed=0), 11)
+        with pytest.raises(ValueError, match="k must be >= 1"):
+            mem.search(hdc.random(1, 128, seed=0), 0)
+        with pytest.raises(ValueError, match="queries must have dim 128"):
+            mem.search(hdc.random(1, 129, seed=0), 1)
+        with pytest.raises(LabelNotFound, match="99"):
+            mem.remove([1, 99])
+        assert len(mem) == 10 and 1 in mem  # nothing removed
+        with pytest.raises(ValueError, match="one label per vector"):
+            mem.add(hdc.random(2, 128, seed=0), labels=[1])
+    with pytest.raises(ValueError, match="closed"):
+        mem.search(hdc.random(1, 128, seed=0), 1)
+    with pytest.raises(TypeError, match="client must be"):
+        ShardedMemory(128, 2, client="tcp://nowhere")
+    with pytest.raises(ValueError, match="n_shards must be >= 1"):
+        ShardedMemory(128, 0, client=client)
+
+
+@pytest.mark.parametrize("mmap", [False, True])
+def test_save_load_roundtrip(client, tmp_path, mmap):
+    items = hdc.random(500, 1000, seed=1)
+    ref = hdc.AssociativeMemory(1000)
+    with ShardedMemory(1000, 3, client=client) as mem:
+        for part, labels in ((items[:200], None), (items[200:], [f"x{i}" for i in range(300)])):
+            mem.add(part, labels=labels)
+            ref.add(part, labels=labels)
+        mem.remove(["x5", 7])
+        ref.remove(["x5", 7])
+        mem.save(tmp_path)
+        mem.add(items[:3])      # after the save: the next save replaces the first one's files
+        mem.save(tmp_path)
+        ref.add(items[:3])
+    names = sorted(os.listdir(tmp_path))
+    assert len(names) == 7 and "manifest.json" in names  # 3 shards x (.hdcm, .pos) + manifest
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["count"] == len(ref) == sum(e["count"] for e in manifest["shards"])
+    assert manifest["next_label"] == 503 and manifest["dim"] == 1000
+    with ShardedMemory.load(tmp_path, client=client, mmap=mmap) as back:
+        assert len(back) == len(ref) and back.dim == 1000
+        same(back, ref, items[::7], 9)
+        back.add(items[:4])     # default labels continue where the saved memory stopped
+        ref.add(items[:4])
+        same(back, ref, items[:4], 2)
+
+
+def _saved(client, path, n=60, dim=256):
+    with ShardedMemory(dim, 3, client=client) as mem:
+        mem.add(hdc.random(n, dim, seed=2))
+        mem.save(path)
+
+
+def test_bad_manifest_and_shard_files(client, tmp_path):
+    with pytest.raises(FileNotFoundError, match="no manifest"):
+        ShardedMemory.load(tmp_path, client=client)
+    _saved(client, tmp_path)
+    good = (tmp_path / "manifest.json").read_text()
+    manifest = json.loads(good)
+
+    def load_with(change, match, exc=ValueError):
+        m = json.loads(good)
+        change(m)
+        (tmp_path / "manifest.json").write_text(json.dumps(m))
+        with pytest.raises(exc, match=match):
+            ShardedMemory.load(tmp_path, client=client)
+        (tmp_path / "manifest.json").write_text(good)
+
+    load_with(lambda m: m["shards"][1].update(dim=128), "different dim")
+    load_with(lambda m: m["shards"][1].update(kind="sparse"), "different kinds")
+    load_with(lambda m: m["shards"][0].update(count=m["shards"][0]["count"] + 1), "add up to")
+    load_with(lambda m: m.update(count=m["count"] + 1, next_position=m["count"] + 1) or
+              m["shards"][0].update(count=m["shards"][0]["count"] + 1), "manifest says")
+    load_with(lambda m: m["shards"][2].update(file="../evil.hdcm"), "plain file name")
+    load_with(lambda m: m["shards"][2].update(header_crc=m["shards"][2]["header_crc"] ^ 1), "does not match")
+    load_with(lambda m: m.update(version=99), "newer")
+    (tmp_path / "manifest.json").write_text(good[:-20])
+    with pytest.raises(ValueError, match="not valid JSON"):
+        ShardedMemory.load(tmp_path, client=client)
+    (tmp_path / "manifest.json").write_text(good)
+
+    shard = tmp_path / manifest["shards"][1]["file"]
+    data = bytearray(shard.read_bytes())
+    data[-1] ^= 0x10                                    # a payload bit: caught by the chunk checksum
+    shard.write_bytes(bytes(data))
+    for mmap in (False, True):
+        with pytest.raises(ValueError, match="checksum mismatch in payload"):
+            ShardedMemory.load(tmp_path, client=client, mmap=mmap)
+    data[-1] ^= 0x10
+    shard.write_bytes(bytes(data))
+    pos = tmp_path / manifest["shards"][1]["positions_file"]
+    raw = pos.read_bytes()
+    pos.write_bytes(raw[:-8])
+    with pytest.raises(ValueError, match="positions file is corrupted"):
+        ShardedMemory.load(tmp_path, client=client)
+    pos.write_bytes(raw)
+    shard.unlink()
+    with pytest.raises(ValueError, match=f"no worker can read {manifest['shards'][1]['file']}"):
+        ShardedMemory.load(tmp_path, client=client)
+
+
+def test_a_failed_save_keeps_the_previous_one(client, tmp_path, monkeypatch):
+    from hdc.distributed import sharded
+
+    items = hdc.random(40, 128, seed=3)
+    with ShardedMemory(128, 2, client=client) as mem:
+        mem.add(items[:20])
+        mem.save(tmp_path)
+        mem.add(items[20:])
+
+        def crash(path, data):
+            raise OSError("disk full (simulated)")
+
+        monkeypatch.setattr(sharded, "_write_atomic", crash)
+        with pytest.raises(OSError, match="simulated"):
+            mem.save(tmp_path)
+        monkeypatch.undo()
+        with ShardedMemory.load(tmp_path, client=client) as back:
+            assert len(back) == 20                       # the previous save, complete
+        mem.save(tmp_path)                               # and the failed save's files are cleaned up
+        assert len(os.listdir(tmp_path)) == 5
+
+
+@pytest.fixture
+def no_memory_monitor():
+    """Threaded workers with tiny memory limits: the limit is what is tested, not Dask's pausing."""
+    import dask
+
+    off = {f"distributed.worker.memory.{k}": False for k in ("target", "spill", "pause", "terminate")}
+    with dask.config.set(off):
+        yield
+
+
+def test_memory_budget_is_enforced(tmp_path, no_memory_monitor):
+    """Room on a worker = 70% of memory_limit less what it uses (threaded workers: this process)."""
+    import psutil
+
+    dim, row = 64_000, 8_000
+
+    def cluster(room_mib, n_workers=1):
+        limit = int((psutil.Process().memory_info().rss + room_mib * 2**20) / 0.7)
+        return distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=False,
+                                        dashboard_address=":0", memory_limit=limit)
+
+    big, pair = tmp_path / "big", tmp_path / "pair"
+    with cluster(10) as cl, distributed.Client(cl, set_as_default=False) as c:
+        with ShardedMemory(dim, 2, client=c) as mem:
+            mem.add(hdc.random(100, dim, seed=0))              # 0.8 MB: fits in ~10 MiB of room
+            with pytest.raises(ValueError, match="would pass 70% of its memory_limit"):
+                mem.add(hdc.random(3000, dim, seed=1))         # 24 MB: refused before anything is sent
+            assert len(mem) == 100
+    with ShardedMemory(dim, 1, processes=False, n_workers=1, memory_limit=0) as mem:
+        mem.add(hdc.random(3200, dim, seed=0))                 # one 25.6 MB shard
+        mem.save(big)
+    with ShardedMemory(dim, 2, processes=False, n_workers=1, memory_limit=0) as mem:
+        mem.add(hdc.random(1600, dim, seed=0))                 # two shards of 6.4 MB
+        mem.save(pair)
+    with cluster(10) as cl, distributed.Client(cl, set_as_default=False) as c:
+        with pytest.raises(ValueError, match="shards placed on worker .* need 12.2 MiB"):
+            ShardedMemory.load(pair, client=c)                 # each fits the room, both do not
+        with pytest.raises(ValueError, match="does not fit in RAM on any worker.*mmap=True"):
+            ShardedMemory.load(big, client=c)
+        with ShardedMemory.load(big, client=c, mmap=True) as mem:   # memory-mapped: fine, and exact
+            ref = hdc.AssociativeMemory.load(big / json.loads((big / "manifest.json").read_text())["shards"][0]["file"])
+            same(mem, ref, hdc.random(5, dim, seed=0), 3)
+
+
+def test_a_recreated_shard_refuses_calls(client):
+    """A worker restarted at the same address re-runs the actor's task: an empty shard, not ours."""
+    with ShardedMemory(64, 2, client=client) as mem:
+        mem.add(hdc.random(4, 64, seed=0))
+        mem._shards[1]["token"] = "an-older-incarnation"
+        with pytest.raises(ShardLostError, match=r"lost shard 1 .*re-created empty"):
+            mem.search(hdc.random(1, 64, seed=0), 1)
+
+
+def test_owned_cluster_closes():
+    mem = ShardedMemory(64, 2)
+    cluster = mem._cluster
+    mem.add(hdc.random(3, 64, seed=0))
+    mem.close()
+    assert cluster.status.name == "closed"
+
+
+def test_dead_worker_is_named_and_recovered(tmp_path):
+    items = hdc.random(300, 512, seed=4)
+    with ShardedMemory(512, 3, processes=True, n_workers=2, threads_per_worker=1) as mem:
+        mem.add(items)
+        mem.save(tmp_path)
+        mem.add(items[:10], labels=[f"late{i}" for i in range(10)])
+        pids = [s["actor"].info(s["token"]).result()[3] for s in mem._shards]
+        assert len(set(pids)) == 2 and pids[0] == pids[2] != pids[1]
+        os.kill(pids[1], signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        with pytest.raises(ShardLostError, match=r"lost shard 1 \(on tcp://.*103 vectors\).*recover\(\)"):
+            while time.monotonic() < deadline:   # the kill may land between two calls
+                mem.search(items[:3], 2)
+        with pytest.raises(ShardLostError, match="shard 1"):
+            len(mem) and mem.search(items[:3], 2)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert mem.recover() == [1]
+        assert "shard 1 was restored to its last save: 100 vectors, 103 before" in str(caught[0].message)
+        d, lab = mem.search(items[:50], 1)   # the originals (saved) come before their late duplicates
+        assert d[:, 0].tolist() == [0] * 50 and lab[:, 0].tolist() == list(range(50))
+        assert len(mem) == 307 and sum("late1" in mem for _ in [0]) == ("late1" in mem)
+
+
+def test_docstrings_docs_and_example_run(tmp_path):
+    """The modules' doctests, docs/distributed.md's local examples and examples/sharded_memory.py."""
+    import doctest
+    import pathlib
+    import re
+    import subprocess
+    import sys
+
+    from hdc.distributed import collections, sharded
+
+    for module in (sharded, collections):
+        result = doctest.testmod(module)
+        assert result.attempted and not result.failed, module.__name__
+    root = pathlib.Path(__file__).resolve().parent.parent
+    blocks = re.findall(r"```python\n(.*?)```", (root / "docs" / "distributed.md").read_text(), flags=re.S)
+    local = [b for b in blocks if "tcp://" not in b]
+    assert len(local) == 2
+    for block in local:
+        exec(compile(block.replace("/tmp/hdc-sharded-doc", str(tmp_path / "doc")), "docs/distributed.md", "exec"),
+             {"__name__": "docs"})
+    out = subprocess.run([sys.executable, str(root / "examples" / "sharded_memory.py"), "--n", "3000", "--dim", "256",
+                          "--dir", str(tmp_path / "example")], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(root)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "same answers: True" in out.stdout and "expected [0, 1500, 2999]" in out.stdout

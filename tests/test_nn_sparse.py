@@ -1,0 +1,134 @@
+"""hdc.nn sparse block Q/K codes and k-WTA feed-forward: semantics, gradients, export, CLI variants."""
+import copy
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import hdc
+from hdc import attention
+from hdc.cli.main import main as cli_main
+from hdc.nn import HDTransformer, HammingKWTAAttention
+from hdc.nn.modules import kwta_select, kwta_ste, ste_onehot
+
+torch.set_num_threads(1)
+
+
+def test_ste_onehot_forward_is_onehot_backward_is_softmax():
+    x = torch.tensor([[0.3, 2.0, -1.0, 2.0]], requires_grad=True)
+    y = ste_onehot(x)
+    assert y.tolist() == [[0.0, 1.0, 0.0, 0.0]]                 # argmax ties: first, as np.argmax
+    g = torch.tensor([[1.0, -2.0, 0.5, 3.0]])
+    (y * g).sum().backward()
+    soft = x.detach().softmax(-1)
+    want = soft * (g - (soft * g).sum(-1, keepdim=True))
+    torch.testing.assert_close(x.grad, want)
+
+
+def test_kwta_ste_keeps_k_largest_and_passes_gradient_straight():
+    h = torch.tensor([[0.5, -1.0, 2.0, 1.0, 0.1]], requires_grad=True)
+    y = kwta_ste(h, 2)
+    assert y.tolist() == [[0.0, 0.0, 2.0, 1.0, 0.0]]
+    y.sum().backward()
+    assert h.grad.tolist() == [[1.0] * 5]
+
+
+def test_torch_sparse_selection_matches_packed_kernel():
+    rng = np.random.default_rng(1)
+    idx = rng.integers(0, 3, (2, 30, 4))                     # 4 blocks of 3: many ties and zeros
+    codes = hdc.SparseHV(idx, 3)
+    s_ref, i_ref = attention.kwta_select(codes, codes, 5)
+    onehot = torch.nn.functional.one_hot(torch.from_numpy(idx), 3).flatten(-2).float()
+    scores = onehot @ onehot.transpose(-1, -2)
+    got, valid = kwta_select(scores, 5, causal=True, min_score=1)
+    np.testing.assert_array_equal(got.numpy(), i_ref)
+    np.testing.assert_array_equal(valid.numpy(), i_ref >= 0)
+
+
+def test_sparse_attention_trains_and_handles_queries_without_winners():
+    torch.manual_seed(0)
+    att = HammingKWTAAttention(32, n_heads=2, code_bits=64, topk=4, code="sparse", block_size=16)
+    assert (att.blocks, att.block_size, att.temperature) == (4, 16, 1.0)
+    y, win = att(torch.randn(3, 20, 32), return_winners=True)
+    assert torch.isfinite(y).all() and win.shape == (3, 2, 20, 4)
+    y.square().sum().backward()
+    for p in (att.q_proj.weight, att.k_proj.weight):
+        assert torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("kw", [
+    dict(code="sparse", block_size=8, code_bits=64, topk=4),
+    dict(code="sparse", blocks=4, block_size=4, topk=6, ffn_topk=8, learn_temperature=True),
+    dict(code_bits=64, topk=4, ffn_topk=5),
+])
+def test_export_picks_identical_winners(kw):
+    torch.manual_seed(0)
+    model = HDTransformer(30, d_model=32, n_layers=2, n_heads=2, max_len=24, **kw)
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    x = torch.randint(0, 30, (3, 24))
+    for _ in range(3):                                        # a few steps: codes move off init
+        loss = torch.nn.functional.cross_entropy(model(x).flatten(0, 1), x.flatten())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        ref, win = copy.deepcopy(model).double()(x, return_winners=True)
+    packed = model.export()
+    stats = {}
+    out, pwin = packed(x.numpy(), return_winners=True, stats=stats)
+    np.testing.assert_allclose(out, ref.numpy(), atol=1e-4)
+    for a, b in zip(win, pwin):
+        np.testing.assert_array_equal(a.numpy(), b)
+    ffn = kw.get("ffn_topk")
+    assert len(stats["ffn_density"]) == 2
+    if ffn:
+        assert all(d <= ffn / 128 for d in stats["ffn_density"])
+    else:
+        assert all(d > 0.9 for d in stats["ffn_density"])
+    if kw.get("code") == "sparse":
+        assert 0 < stats["pairs_touched_fraction"] < 1
+        assert model.key_cache_bytes_per_token() == 2 * 2 * model.config["blocks"]
+    else:
+        assert stats["pairs_touched_fraction"] == 1.0
+
+
+def test_bad_sparse_configuration():
+    with pytest.raises(ValueError, match="block_size must divide code_bits"):
+        HammingKWTAAttention(32, code_bits=60, code="sparse", block_size=16)
+    with pytest.raises(ValueError, match="needs block_size"):
+        HammingKWTAAttention(32, code="sparse")
+    with pytest.raises(ValueError, match="needs attention='kwta'"):
+        HammingKWTAAttention(32, code="sparse", block_size=16, attention="dense")
+    with pytest.raises(ValueError, match="code must be one of"):
+        HammingKWTAAttention(32, code="sbc")
+    with pytest.raises(ValueError, match="code_bits must equal blocks"):
+        HammingKWTAAttention(32, code_bits=64, code="sparse", blocks=3, block_size=16)
+    with pytest.raises(ValueError, match="blocks and block_size are for code='sparse'"):
+        HammingKWTAAttention(32, block_size=16)
+    with pytest.raises(ValueError, match="ffn_topk must be <= d_ff"):
+        HDTransformer(10, d_model=16, d_ff=32, ffn_topk=33)
+    with pytest.raises(ValueError, match="ffn_topk must be a positive int"):
+        HDTransformer(10, d_model=16, ffn_topk=0)
+
+
+def test_cli_compare_variants(tmp_path, capsys):
+    small = ["--steps", "2", "--d-model", "16", "--heads", "2", "--layers", "1", "--seq-len", "24",
+             "--batch-size", "4", "--no-progress", "--threads", "1", "--pairs", "4", "--vocab", "16",
+             "--blocks", "4", "--block-size", "16"]
+    cj = tmp_path / "c.json"
+    assert cli_main(["compare", "mqar", "--variants", "dense,kwta,sparse,sparse_ffn", "--json", str(cj),
+                     *small]) == 0
+    result = json.loads(cj.read_text())
+    assert set(result) == {"dense", "kwta", "sparse", "sparse_ffn", "config"}
+    for name in ("dense", "kwta", "sparse", "sparse_ffn"):
+        m = result[name]
+        for key in ("accuracy", "pairs_touched_fraction", "ffn_density", "key_cache_bytes_per_token",
+                    "train_seconds", "packed_inference_ms_per_seq", "torch_inference_ms_per_seq"):
+            assert key in m, (name, key)
+    assert result["sparse"]["pairs_touched_fraction"] < 1 == result["kwta"]["pairs_touched_fraction"]
+    assert result["sparse_ffn"]["ffn_density"][0] <= 0.1 < result["sparse"]["ffn_density"][0]
+    assert result["sparse"]["model"]["code"] == "sparse" and result["sparse_ffn"]["model"]["ffn_topk"] == 6
+    assert cli_main(["compare", "mqar", "--variants", "kwta,bogus", *small]) == 2
+    assert "--variants must be" in capsys.readouterr().err
