@@ -23,6 +23,7 @@ postings)``                                  (n * K,): CSR inverted index, rows 
                                              block b at ``offsets[b L + l]:offsets[b L + l + 1]``,
                                              in increasing row order
 ``sparse_index_topk(q, L, offsets,           ``sparse_topk`` of q (nq, K) against the n indexed
-postings, n, k, out_overlap, out_idx)``      rows, from their posting lists
+postings, counts, k, out_overlap, out_idx)`` rows, from their posting lists; counts (n,) uint16
+                                             (K < 65535) or int32 scratch, zero, left zero
 ===========================================  ===================================================
 """
