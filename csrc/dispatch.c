@@ -134,7 +134,7 @@ static void activate(int isa)
 #endif
 #ifdef HDC_NEON
     case HDC_ISA_NEON:
-        ham = &hdc_ham_neon, count = &hdc_count_neon;
+        ham = &hdc_ham_neon, count = &hdc_count_neon, sparse = &hdc_sparse_neon;
         break;
 #endif
     default:

@@ -102,6 +102,7 @@ extern const hdc_count_ops hdc_count_avx2, hdc_count_avx512bw;
 #ifdef HDC_NEON
 extern const hdc_ham_ops hdc_ham_neon;
 extern const hdc_count_ops hdc_count_neon;
+extern const hdc_sparse_ops hdc_sparse_neon;
 #endif
 
 /* the tables of the active path (dispatch.c) */

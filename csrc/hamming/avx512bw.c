@@ -131,9 +131,10 @@ static inline __attribute__((always_inline)) __m256i dist8_short(const uint64_t 
     if (c < w) {
         __mmask8 k = (__mmask8)((1u << (w - c)) - 1);
         __m512i sv = _mm512_maskz_loadu_epi64(k, s + c);
-        for (int i = 0; i < 8; ++i)
-            b[i] = _mm512_add_epi8(b[i], popcnt_bytes(_mm512_xor_si512(
-                                             sv, _mm512_maskz_loadu_epi64(k, base + i * step + c))));
+        for (int i = 0; i < 8; ++i) {
+            __m512i o = _mm512_maskz_loadu_epi64(k, base + i * step + c);
+            b[i] = _mm512_add_epi8(b[i], popcnt_bytes(_mm512_xor_si512(sv, o)));
+        }
     }
     const __m512i z = _mm512_setzero_si512();
     return reduce8(_mm512_sad_epu8(b[0], z), _mm512_sad_epu8(b[1], z), _mm512_sad_epu8(b[2], z),

@@ -62,7 +62,11 @@ def get_isa():
 
 
 def missing_features(name):
-    """The CPU features path ``name`` needs that this CPU (and OS) lacks, e.g. ``['avx512_vpopcntdq']``."""
+    """The CPU features path ``name`` needs that this CPU (and OS) lacks.
+
+    >>> missing_features("avx512vpopcnt")        # doctest: +SKIP
+    ['avx512_vpopcntdq']
+    """
     isa = _ISA_ID[ISA_ALIASES.get(name, name)]
     lacking = lib.hdc_isa_needs(isa) & ~lib.hdc_cpu_features()
     return [label for bit, label in _FEATURES.items() if lacking & bit]

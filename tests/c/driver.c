@@ -391,6 +391,8 @@ int main(void)
                     test_sparse(sparse_blocks[b], 37, 3, it);
                     test_sparse(sparse_blocks[b], 0, 2, it);
                 }
+            for (int it = 1; it <= 4; it *= 2) /* past 255 vectors of 16 bytes: counter flushes */
+                test_sparse(4100, 5, 2, it);
             printf("isa %d threads %d: done\n", isa, nt);
         }
     }
