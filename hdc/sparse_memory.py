@@ -55,6 +55,7 @@ class SparseAssociativeMemory(AssociativeMemory):
         self._index_mode = index
         self._index = None          # (version, offsets, postings) of the last build
         self._version = 0           # bumped by every add / remove
+        self._scratch = threading.local()   # per searching thread: a zeroed count per row
         self._index_lock = threading.Lock()
 
     @property
@@ -122,6 +123,14 @@ class SparseAssociativeMemory(AssociativeMemory):
                 self._index = built = (self._version, offsets, postings)
         return built[1], built[2]
 
+    def _counts_scratch(self):
+        """This thread's zeroed per-row counters (the index kernel leaves them zero)."""
+        dtype = np.uint16 if self._w < (1 << 16) - 1 else np.int32
+        counts = getattr(self._scratch, "counts", None)
+        if counts is None or counts.shape[0] != self._n or counts.dtype != dtype:
+            counts = self._scratch.counts = np.zeros(self._n, dtype)
+        return counts
+
     def index_search(self, queries, k=1):
         """:meth:`search` through the inverted index, whatever the size: ``(distances, row numbers)``."""
         self._check_hv(queries, "queries")
@@ -137,6 +146,6 @@ class SparseAssociativeMemory(AssociativeMemory):
         ov = np.empty((q.shape[0], k), np.int32)
         idx = np.empty((q.shape[0], k), np.int64)
         if q.shape[0]:
-            kernels().sparse_index_topk(q, self._block_size, offsets, postings, self._n, k, ov, idx)
+            kernels().sparse_index_topk(q, self._block_size, offsets, postings, self._counts_scratch(), k, ov, idx)
         dist = (2 * (self._w - ov)).astype(np.int32)
         return (dist[0], idx[0]) if queries.ndim == 0 else (dist, idx)

@@ -463,3 +463,28 @@ def test_sparse_memory_save_load_and_hostile_files(tmp_path):
         hdc.AssociativeMemory.load(hostile)
     with pytest.raises(ValueError, match="multiple of block_size"):
         hdc.AssociativeMemory(1000, block_size=300)
+
+
+def test_sparse_bench_smoke_writes_report_and_plots(tmp_path):
+    from hdc.bench.sparse import dense_recall, run_sparse, sbc_recall
+    res = run_sparse("smoke", out_dir=str(tmp_path), log=None)
+    for name in ("sparse.json", "sparse.md", "sparse_capacity.png", "sparse_speed.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert res["bytes_per_item"]["sbc"] == 20 and len(res["speed"]["rows"]) == 2
+    # the read-outs recall a few pairs perfectly and fail when overloaded
+    assert sbc_recall(5, 50, 64, probes=5) == 1.0 and dense_recall(5, 2048, probes=5) == 1.0
+    assert dense_recall(400, 256, probes=50) < 0.5
+
+
+@pytest.mark.parametrize("alphabet", [2, 256])
+def test_sparse_memory_index_both_selection_paths(alphabet):
+    rng = np.random.default_rng(alphabet)
+    codes = draw(rng, (3000,), 40, 256, alphabet=alphabet)   # 2: many ties (full pass); 256: few candidates
+    mem = hdc.AssociativeMemory(40 * 256, block_size=256, index=True)
+    mem.add(codes)
+    queries = hdc.SparseHV.concatenate([codes[[5, 2999]], draw(rng, (3,), 40, 256)])
+    for k in (1, 7, 300):
+        d, i = mem.search(queries, k)
+        want_d, want_i = hdc.topk(queries, codes, k)
+        np.testing.assert_array_equal(i, want_i)
+        np.testing.assert_array_equal(d, want_d)

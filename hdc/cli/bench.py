@@ -3,6 +3,7 @@
   hdc bench --quick --out bench-quick        # under 2 minutes
   hdc bench --out bench-full                 # the full run, under 20 minutes
   hdc bench --quick --backends c,numba --threads 2 --ops topk,cdist
+  hdc bench --sparse --out bench-sparse      # sparse block codes: capacity, speed, accuracy
 """
 import argparse
 import shlex
@@ -39,6 +40,9 @@ def add_parser(subparsers):
                         help="largest memory one implementation may use in a case (default: 40%% of available)")
     parser.add_argument("--max-call", type=float, default=None, metavar="SECONDS",
                         help="skip an implementation when a call is predicted to take longer")
+    parser.add_argument("--sparse", action="store_true",
+                        help="run the sparse block code section only (hdc.bench.sparse): capacity, bytes per "
+                             "item, topk vs torchhd BSBC, inverted index vs scan, accuracy")
     parser.add_argument("--rerender", action="store_true",
                         help="only rewrite report.md and the plots in --out from its results.json")
     parser.set_defaults(func=run)
@@ -66,6 +70,13 @@ def run(args):
         print(f"wrote {', '.join(res['files'][1:])} to {res['out_dir']}")
         return 0
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
+    if args.sparse:
+        from hdc.bench.sparse import run_sparse
+        if args.threads is not None:
+            backend.set_num_threads(args.threads)
+        res = run_sparse(mode, args.out, plots=not args.no_plots)
+        print(f"hdc bench --sparse ({mode}): wrote {', '.join(['sparse.json', 'sparse.md'] + res['files'])}")
+        return 0
     command = _rebuild_command(args, mode)
     start = time.perf_counter()
     res = run_bench(mode, args.out, plots=not args.no_plots, ops=args.ops, backends=args.backends,

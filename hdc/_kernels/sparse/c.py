@@ -77,5 +77,5 @@ def sparse_index_build(x, block_size, offsets, postings):
     _counting().sparse_index_build(x, block_size, offsets, postings)
 
 
-def sparse_index_topk(q, block_size, offsets, postings, n_items, k, out_overlap, out_idx):
-    _counting().sparse_index_topk(q, block_size, offsets, postings, n_items, k, out_overlap, out_idx)
+def sparse_index_topk(q, block_size, offsets, postings, counts, k, out_overlap, out_idx):
+    _counting().sparse_index_topk(q, block_size, offsets, postings, counts, k, out_overlap, out_idx)

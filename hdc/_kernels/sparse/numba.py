@@ -4,7 +4,8 @@
   each row compared with every query while it sits in L1.
 - index_build / index_topk: an inverted index (block, index) -> stored rows in CSR form, built by
   a counting sort; a query adds 1 to the count of every row on its ``blocks`` posting lists
-  (keeping the histogram of counts as it goes), then places the top k as topk does.
+  (keeping the histogram of counts as it goes); when few rows reach the k-th best count it
+  collects them from the posting lists and sorts them, else it places the top k as topk does.
 - topk: overlaps of a chunk of queries with every stored row, then per query an O(n) selection:
   a histogram of the ``K + 1`` possible overlaps gives the k-th best value, a counting sort places
   the rows above it and the first rows equal to it, in index order (so ties go to smaller index).
@@ -281,9 +282,9 @@ def sparse_index_build(x, block_size, offsets, postings):
 
 
 @jit
-def _index_topk(q, block_size, offsets, postings, n_items, k, out_overlap, out_idx):
+def _index_topk(q, block_size, offsets, postings, counts, k, out_overlap, out_idx):
     blocks = q.shape[1]
-    counts = np.zeros(n_items, np.int32)
+    n_items = counts.shape[0]
     hist = np.zeros(blocks + 2, np.int64)
     for i in range(q.shape[0]):
         hist[:] = 0
@@ -296,12 +297,39 @@ def _index_topk(q, block_size, offsets, postings, n_items, k, out_overlap, out_i
                 hist[c] -= 1
                 hist[c + 1] += 1
                 counts[row] = c + 1
-        _place(counts, hist, blocks, k, out_overlap[i], out_idx[i])
-        for b in range(blocks):
-            key = b * block_size + np.int64(q[i, b])
-            for p in range(offsets[key], offsets[key + 1]):
-                counts[postings[p]] = 0
+        # t: the k-th best overlap; total: rows with an overlap >= t
+        t = blocks
+        total = hist[t]
+        while total < k:
+            t -= 1
+            total += hist[t]
+        if t == 0 or total > max(64, n_items // 16):
+            # many candidates: one pass over every row's count
+            _place(counts, hist, blocks, k, out_overlap[i], out_idx[i])
+            for b in range(blocks):
+                key = b * block_size + np.int64(q[i, b])
+                for p in range(offsets[key], offsets[key + 1]):
+                    counts[postings[p]] = 0
+        else:
+            # few: collect the rows with a count >= t from the posting lists (zeroing the counts
+            # on the way, so each row is taken once), then sort them by (-count, row)
+            cand = np.empty(total, np.int64)
+            pos = 0
+            for b in range(blocks):
+                key = b * block_size + np.int64(q[i, b])
+                for p in range(offsets[key], offsets[key + 1]):
+                    row = postings[p]
+                    c = np.int64(counts[row])
+                    if c != 0:
+                        if c >= t:
+                            cand[pos] = (blocks - c) * n_items + row
+                            pos += 1
+                        counts[row] = 0
+            cand.sort()
+            for r in range(k):
+                out_overlap[i, r] = blocks - cand[r] // n_items
+                out_idx[i, r] = cand[r] % n_items
 
 
-def sparse_index_topk(q, block_size, offsets, postings, n_items, k, out_overlap, out_idx):
-    _index_topk(q, block_size, offsets, postings, n_items, k, out_overlap, out_idx)
+def sparse_index_topk(q, block_size, offsets, postings, counts, k, out_overlap, out_idx):
+    _index_topk(q, block_size, offsets, postings, counts, k, out_overlap, out_idx)

@@ -81,8 +81,10 @@ def sparse_index_build(x, block_size, offsets, postings):
     postings[:] = np.argsort(keys, kind="stable") // x.shape[1]
 
 
-def sparse_index_topk(q, block_size, offsets, postings, n_items, k, out_overlap, out_idx):
-    """``sparse_topk`` of each query against the indexed rows, from their posting lists."""
+def sparse_index_topk(q, block_size, offsets, postings, counts, k, out_overlap, out_idx):
+    """``sparse_topk`` of each query against the indexed rows, from their posting lists
+    (``counts``: zeros, one per indexed row, left zero)."""
+    n_items = counts.shape[0]
     keys = np.arange(q.shape[1], dtype=np.int64) * block_size + q
     for i in range(q.shape[0]):
         rows = np.concatenate([postings[offsets[key]:offsets[key + 1]] for key in keys[i]])
