@@ -187,7 +187,8 @@ class Shard:
         queries = _aligned(queries[None] if queries.ndim == 0 else queries)
         mapping = self._mapped()
         if mapping is None:  # the memory's own search path (a large sparse memory's inverted index)
-            dist, idx = self._mem._topk(queries, k)
+            stored, _ = self._mem._stored()
+            dist, idx = self._mem._topk(queries, k, stored)
         else:
             dist, idx = self._scan_mapped(queries, k, mapping)
         return dist, self._pos[idx], self._labels()[idx]
