@@ -207,10 +207,29 @@ def _softmax(qw, kt, v, topk, nvis_arr, dim, inv_temp, out, out_idx):
                 out[h, i, e] = acc[e] * scale
 
 
+@jit
+def majority_of_rows(v, rows, n, counts, out):
+    """out[w] = bit majority of ``v[rows[r], w]`` over r < n (n >= 1); even counts tie to the
+    bit of ``v[rows[0]]``. v (L, W) uint64, counts int64 (64,) scratch, out (W,) uint64."""
+    best = rows[0]
+    for w in range(v.shape[1]):
+        counts[:] = 0
+        for r in range(n):
+            word = v[rows[r], w]
+            for b in range(64):
+                counts[b] += (word >> np.uint64(b)) & np.uint64(1)
+        tie_word = v[best, w]
+        res = np.uint64(0)
+        for b in range(64):
+            twice = 2 * counts[b]
+            if twice > n or (twice == n and (tie_word >> np.uint64(b)) & np.uint64(1)):
+                res |= np.uint64(1) << np.uint64(b)
+        out[w] = res
+
+
 @jit(parallel=True)
 def _majority(qw, kt, vw, topk, nvis_arr, dim, out, out_idx):
     n_h, n_q, _ = qw.shape
-    n_vw = vw.shape[2]
     total = n_h * n_q
     for c in numba.prange(_N_CHUNKS):
         scratch = _scratch(kt.shape[2], topk)
@@ -223,20 +242,7 @@ def _majority(qw, kt, vw, topk, nvis_arr, dim, out, out_idx):
             if kk == 0:                           # sees no key: zeros
                 out[h, i, :] = 0
                 continue
-            best = win_i[0]
-            for w in range(n_vw):
-                counts[:] = 0
-                for r in range(kk):
-                    word = vw[h, win_i[r], w]
-                    for b in range(64):
-                        counts[b] += (word >> np.uint64(b)) & np.uint64(1)
-                tie_word = vw[h, best, w]
-                res = np.uint64(0)
-                for b in range(64):
-                    twice = 2 * counts[b]
-                    if twice > kk or (twice == kk and (tie_word >> np.uint64(b)) & np.uint64(1)):
-                        res |= np.uint64(1) << np.uint64(b)
-                out[h, i, w] = res
+            majority_of_rows(vw[h], win_i, kk, counts, out[h, i])
 
 
 def _inputs(keys, n_visible, n_q):

@@ -12,6 +12,7 @@ import numpy as np
 
 from ...primitives import jit
 from .._numba_threads import ParallelCall
+from ..kwta.numba import majority_of_rows
 
 _N_CHUNKS = 64  # queries dealt to chunks round-robin, so causal rows balance across threads
 
@@ -116,20 +117,7 @@ def _run(q, order, vals, k, nvis_arr, mode, vf, vw, inv_temp, out_score, out_f, 
                 if n == 0:
                     out_w[h, i, :] = 0
                     continue
-                best = win_i[0]
-                for w in range(vw.shape[2]):
-                    bit_counts[:] = 0
-                    for r in range(n):
-                        word = vw[h, win_i[r], w]
-                        for bit in range(64):
-                            bit_counts[bit] += (word >> np.uint64(bit)) & np.uint64(1)
-                    tie_word = vw[h, best, w]
-                    res = np.uint64(0)
-                    for bit in range(64):
-                        twice = 2 * bit_counts[bit]
-                        if twice > n or (twice == n and (tie_word >> np.uint64(bit)) & np.uint64(1)):
-                            res |= np.uint64(1) << np.uint64(bit)
-                    out_w[h, i, w] = res
+                majority_of_rows(vw[h], win_i, n, bit_counts, out_w[h, i])
     return pairs.sum()
 
 
