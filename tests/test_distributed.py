@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import hdc
 from hdc.distributed import ShardedMemory, ShardLostError
-from hdc.distributed import _shard
+from hdc.distributed import _handoff, _shard
 from hdc.distributed.sharded import _route
 from hdc.memory import LabelNotFound
 
@@ -298,6 +298,14 @@ def test_dead_worker_is_named_and_recovered(tmp_path):
         mem.add(items[:10], labels=[f"late{i}" for i in range(10)])
         pids = [s["actor"].info(s["token"]).result()[3] for s in mem._shards]
         assert len(set(pids)) == 2 and pids[0] == pids[2] != pids[1]
+        # worker processes on this host read a large query batch from one /dev/shm file
+        assert all(s["shares"] for s in mem._shards) == _handoff.available()
+        ref = hdc.AssociativeMemory(512)
+        ref.add(items)
+        ref.add(items[:10], labels=[f"late{i}" for i in range(10)])
+        big = hdc.random(_handoff.MIN_SHARED_BYTES // 64 + 7, 512, seed=9)
+        same(mem, ref, big, 4)
+        same(mem, ref, big[:5], 4)   # small batches go inline
         os.kill(pids[1], signal.SIGKILL)
         deadline = time.monotonic() + 20
         with pytest.raises(ShardLostError, match=r"lost shard 1 \(on tcp://.*103 vectors\).*recover\(\)"):

@@ -27,6 +27,7 @@ from ..memory import AssociativeMemory, _fsync_dir
 from ..ops import topk
 from ..sparse import SparseHV, index_dtype
 from ..sparse_ops import topk as sparse_topk
+from ._handoff import SharedQueries, can_read
 
 # An mmapped shard is scanned in blocks of this many payload bytes; after each block its pages
 # are dropped from the worker's resident set (they stay in the page cache), so a memory-mapped
@@ -131,9 +132,11 @@ class Shard:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     # ---- the actor's methods: each checks the caller's token, then works on the shard's thread
-    async def hello(self):
-        """The token the coordinator must present on every later call."""
-        return self.token
+    async def hello(self, probe_file=None):
+        """``(token, pid, shares)``: the token the coordinator must present on every later call, this
+        worker's pid, and whether it reads the coordinator's ``/dev/shm`` probe file
+        (:mod:`hdc.distributed._handoff`)."""
+        return self.token, os.getpid(), can_read(probe_file)
 
     async def info(self, token):
         """(count, in-RAM payload bytes, memory-mapped?, pid)."""
@@ -178,7 +181,12 @@ class Shard:
         return len(self._mem)
 
     def _search(self, queries, k):
-        """The shard's ``min(k, len)`` nearest rows per query: (distances, positions, labels)."""
+        """The shard's ``min(k, len)`` nearest rows per query: (distances, positions, labels).
+
+        ``queries``: hypervectors, or a :class:`~hdc.distributed._handoff.SharedQueries` to read.
+        """
+        if isinstance(queries, SharedQueries):
+            queries = queries.read()
         n = len(self._mem)
         k = min(k, n)
         nq = 1 if queries.ndim == 0 else len(queries)

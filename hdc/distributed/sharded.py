@@ -8,6 +8,7 @@ merges them per query on ``(distance, position)``, so the answer equals, bit for
 order, the answer of one in-process memory holding the same items in the same order.
 """
 import asyncio
+import contextlib
 import json
 import os
 import uuid
@@ -20,6 +21,7 @@ from ..memory import LabelNotFound, _labels_array
 from ..ops import as_hv
 from ..sparse import MAX_BLOCK_SIZE, SparseHV, check_block_size, index_dtype
 from ..sparse_ops import check_pair, check_sparse
+from . import _handoff
 from ._shard import Shard, ShardLostError, _discard, _write_atomic, kind_of, row_bytes
 
 MANIFEST = "manifest.json"
@@ -59,15 +61,25 @@ def _route(counts, n):
 
 
 def _merge(parts, k, object_labels):
-    """Per query, the ``k`` best of all shards' answers on (distance, position)."""
+    """Per query, the ``k`` best of all shards' answers on (distance, position).
+
+    Positions below 2**32 (every memory of fewer than 4 billion adds) sort as one int64 key,
+    ``distance << 32 | position`` (distances are int32 and >= 0); larger ones by np.lexsort.
+    """
     dist = np.concatenate([p[0] for p in parts], axis=1)
     pos = np.concatenate([p[1] for p in parts], axis=1)
     labels = [p[2] for p in parts]
     if object_labels or any(lab.dtype == object for lab in labels):
         labels = [lab.astype(object) for lab in labels]
     labels = np.concatenate(labels, axis=1)
-    order = np.lexsort((pos, dist), axis=1)[:, :k]
-    return np.take_along_axis(dist, order, 1), np.take_along_axis(labels, order, 1)
+    if len(parts) == 1:
+        return dist[:, :k], labels[:, :k]
+    if pos.size and int(pos.max()) < 1 << 32:
+        order = np.argsort((dist.astype(np.int64) << 32) | pos, axis=1, kind="stable")[:, :k]
+    else:
+        order = np.lexsort((pos, dist), axis=1)[:, :k]
+    rows = np.arange(len(dist))[:, None]
+    return dist[rows, order], labels[rows, order]
 
 
 def _targets(labels):
@@ -127,6 +139,7 @@ class ShardedMemory:
                 raise ValueError(f"dim must be a multiple of block_size, got dim={dim}, block_size={block_size}")
         self._block_size = block_size
         n_shards = check_int(n_shards, "n_shards", low=1)
+        self._query_files = _handoff.QueryFiles()
         self._start(client, n_shards, processes, n_workers, threads_per_worker, memory_limit)
         self._next_label = 0
         self._next_pos = 0
@@ -221,14 +234,19 @@ class ShardedMemory:
                                        f"{status or 'gone'} (Dask pauses a worker over 80% of its memory_limit)") \
                         from None
         count = 0 if entry is None else entry["count"]
-        return {"future": future, "actor": actor, "token": actor.hello().result(), "worker": worker, "count": count,
-                "mapped": mmap and count > 0}
+        with _handoff.probe() as probe_file:
+            token, pid, shares = actor.hello(probe_file).result()
+        # a shard in this process gets query rows by reference; one that reads our /dev/shm, a file
+        return {"future": future, "actor": actor, "token": token, "worker": worker, "count": count,
+                "mapped": mmap and count > 0, "shares": shares and pid != os.getpid()}
 
     def close(self):
         """Release the shards; close the local cluster if this object started it."""
         for shard in getattr(self, "_shards", []):
             shard["future"].release()
         self._shards = []
+        if getattr(self, "_query_files", None) is not None:
+            self._query_files.close()
         if getattr(self, "_cluster", None) is not None:
             self._client.close()
             self._cluster.close()
@@ -426,7 +444,10 @@ class ShardedMemory:
             raise ValueError("the memory is empty; add vectors before searching")
         k = check_int(k, "k", low=1, high=total)
         busy = [i for i, s in enumerate(self._shards) if s["count"]]
-        parts = self._call("search", lambda i: (queries, k), busy)
+        shares = any(self._shards[i]["shares"] for i in busy)
+        with self._query_files.share(queries) if shares else contextlib.nullcontext() as shared:
+            parts = self._call("search", lambda i: (shared if shared and self._shards[i]["shares"] else queries, k),
+                               busy)
         dist, labels = _merge(parts, k, self._object_labels)
         if queries.ndim == 0:
             return dist[0], labels[0]
@@ -494,6 +515,7 @@ class ShardedMemory:
         self._dim = manifest["dim"]
         self._block_size = manifest["block_size"]
         self._shards = []
+        self._query_files = _handoff.QueryFiles()
         self._start(client, len(manifest["shards"]), processes, n_workers, threads_per_worker, memory_limit)
         try:
             self._next_label = manifest["next_label"]
