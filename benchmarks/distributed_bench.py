@@ -7,8 +7,9 @@
     python benchmarks/distributed_bench.py ooc        [--gb 5 --dim 10000 --chunk 20000]
 
 overhead:   ShardedMemory.search minus AssociativeMemory.search of the same items, per batch of
-            1, 256 and 1,024 queries, on a threaded local cluster and on local worker processes.
-            Target: <= 2 ms (threads), <= 5 ms (processes). With --block-size L: sparse block codes
+            1, 256 and 1,024 queries, on a threaded local cluster and on local worker processes:
+            the median of per-round differences, the two timed interleaved (hdc.bench.distributed,
+            also run by `hdc bench --distributed`). Target: <= 2 ms (threads), <= 5 ms (processes). With --block-size L: sparse block codes
             of dim // L blocks (both memories built with block_size=L).
 throughput: queries/s of 2 worker processes x 1 thread vs one in-process memory on 2 threads.
             Target: ratio >= 0.8.
@@ -28,6 +29,7 @@ import time
 import numpy as np
 
 import hdc
+from hdc.bench.distributed import fill_memory
 
 
 def _median_ms(fn, repeat):
@@ -39,41 +41,23 @@ def _median_ms(fn, repeat):
     return 1e3 * float(np.median(times))
 
 
-def _random(n, dim, seed, block_size=None):
-    if block_size is None:
-        return hdc.random(n, dim, seed=seed)
-    return hdc.random_sparse(n, dim // block_size, block_size, seed=seed)
-
-
-def _fill(mem, n, dim, step=25_000, block_size=None):
-    for start in range(0, n, step):
-        mem.add(_random(min(step, n - start), dim, start, block_size))
-
-
 def overhead(args):
-    from hdc.distributed import ShardedMemory
+    """hdc.bench.distributed.overhead (what ``hdc bench --distributed`` runs), at these sizes."""
+    from hdc.bench.distributed import K, TARGET_MS
+    from hdc.bench.distributed import overhead as measure
 
     size = args.block_size
-    ref = hdc.AssociativeMemory(args.dim, block_size=size)
-    _fill(ref, args.n, args.dim, block_size=size)
     what = "bits" if size is None else f"(sparse, block_size {size})"
-    print(f"{args.n} x {args.dim} {what}, {args.shards} shards, k=10, median of {args.repeat}; hdc isa "
-          f"{hdc.get_isa()}, {os.cpu_count()} cores")
-    for processes in (False, True):
-        kind = "processes" if processes else "threads"
-        threads = max(1, (os.cpu_count() or 1) // args.shards)
-        with ShardedMemory(args.dim, args.shards, processes=processes, n_workers=args.shards,
-                           threads_per_worker=threads, block_size=size) as mem:
-            _fill(mem, args.n, args.dim, block_size=size)
-            for nq in (1, 256, 1024):
-                q = _random(nq, args.dim, nq, size)
-                d1, l1 = mem.search(q, 10)
-                d2, l2 = ref.search(q, 10)
-                assert np.array_equal(d1, d2) and np.array_equal(l1, l2)
-                t_ref = _median_ms(lambda: ref.search(q, 10), args.repeat)
-                t_mem = _median_ms(lambda: mem.search(q, 10), args.repeat)
-                print(f"  {kind:9s} {nq:5d} queries: in-process {t_ref:8.2f} ms, sharded {t_mem:8.2f} ms, "
-                      f"overhead {t_mem - t_ref:7.2f} ms")
+    print(f"{args.n} x {args.dim} {what}, {args.shards} shards, k={K}, median over {args.repeat} interleaved "
+          f"rounds; hdc isa {hdc.get_isa()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
+    for kind in ("threads", "processes"):
+        for r in measure(args.n, args.dim, (1, 256, 1024), args.repeat, shards=args.shards,
+                         processes=kind == "processes", block_size=size):
+            assert r["identical"]
+            print(f"  {kind:9s} {r['queries']:5d} queries: in-process {r['in_process_s'] * 1e3:8.2f} ms, sharded "
+                  f"{r['sharded_s'] * 1e3:8.2f} ms, overhead {r['overhead_s'] * 1e3:7.2f} ms "
+                  f"(IQR {r['overhead_iqr_s'] * 1e3:.2f}; target <= {TARGET_MS[kind]:g} ms)")
+    print(f"  load after: {os.getloadavg()[0]:.2f}")
 
 
 def throughput(args):
@@ -83,10 +67,10 @@ def throughput(args):
     q = hdc.random(args.batch, args.dim, seed=1)
     hdc.set_num_threads(2)
     ref = hdc.AssociativeMemory(args.dim)
-    _fill(ref, args.n, args.dim)
+    fill_memory(ref, args.n, args.dim, None)
     with ShardedMemory(args.dim, 2, processes=True, n_workers=2, threads_per_worker=1,
                        memory_limit=0) as mem:
-        _fill(mem, args.n, args.dim)
+        fill_memory(mem, args.n, args.dim, None)
         got, want = mem.search(q, 10), ref.search(q, 10)
         assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
         t_ref, t_mem = [], []
@@ -112,7 +96,7 @@ def beyond(args):
         t = time.perf_counter()
         with ShardedMemory(args.dim, args.workers, processes=True, n_workers=2, threads_per_worker=1,
                            memory_limit=0) as mem:
-            _fill(mem, n, args.dim)
+            fill_memory(mem, n, args.dim, None)
             mem.save(folder)
         print(f"built and saved {n} x {args.dim} bits ({n * args.dim / 8e9:.2f} GB) in "
               f"{time.perf_counter() - t:.0f} s")

@@ -330,9 +330,10 @@ def test_docstrings_docs_and_example_run(tmp_path):
     import subprocess
     import sys
 
+    from hdc.bench import distributed as bench_section
     from hdc.distributed import collections, sharded
 
-    for module in (sharded, collections):
+    for module in (sharded, collections, _handoff, bench_section):
         result = doctest.testmod(module)
         assert result.attempted and not result.failed, module.__name__
     root = pathlib.Path(__file__).resolve().parent.parent
@@ -443,3 +444,14 @@ def test_sparse_errors_and_mixed_shards(client, tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(ValueError, match="holds binary hypervectors, expected sparse"):
         ShardedMemory.load(tmp_path, client=client)
+
+
+def test_bench_section_renders_the_overhead_table():
+    """hdc bench --distributed: rows per batch, identical answers, a table that states each target."""
+    from hdc.bench.distributed import overhead, render
+
+    rows = overhead(60, 128, (1, 5), rounds=3, shards=3)
+    assert [r["queries"] for r in rows] == [1, 5] and all(r["identical"] and r["rounds"] == 3 for r in rows)
+    table = render({"mode": "smoke", "machine": "m", "n": 60, "dim": 128, "shards": 3, "rounds": 3,
+                    "clusters": {"threads": rows}})
+    assert table.count("| threads |") == 2 and "<= 2 ms" in table

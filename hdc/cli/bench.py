@@ -4,6 +4,7 @@
   hdc bench --out bench-full                 # the full run, under 20 minutes
   hdc bench --quick --backends c,numba --threads 2 --ops topk,cdist
   hdc bench --sparse --out bench-sparse      # sparse block codes: capacity, speed, accuracy
+  hdc bench --distributed --quick            # ShardedMemory fan-out overhead (starts local Dask clusters)
 """
 import argparse
 import shlex
@@ -43,6 +44,9 @@ def add_parser(subparsers):
     parser.add_argument("--sparse", action="store_true",
                         help="run the sparse block code section only (hdc.bench.sparse): capacity, bytes per "
                              "item, topk vs torchhd BSBC, inverted index vs scan, accuracy")
+    parser.add_argument("--distributed", action="store_true",
+                        help="run the distributed section only (hdc.bench.distributed): ShardedMemory search "
+                             "overhead over one in-process memory on local Dask clusters (needs hdc[distributed])")
     parser.add_argument("--rerender", action="store_true",
                         help="only rewrite report.md and the plots in --out from its results.json")
     parser.set_defaults(func=run)
@@ -77,6 +81,8 @@ def run(args):
         res = run_sparse(mode, args.out, plots=not args.no_plots)
         print(f"hdc bench --sparse ({mode}): wrote {', '.join(['sparse.json', 'sparse.md'] + res['files'])}")
         return 0
+    if args.distributed:
+        return _run_distributed(args, mode)
     command = _rebuild_command(args, mode)
     start = time.perf_counter()
     res = run_bench(mode, args.out, plots=not args.no_plots, ops=args.ops, backends=args.backends,
@@ -95,6 +101,16 @@ def run(args):
     if res.get("plots_status"):
         print(f"  plots: {res['plots_status']}")
     print(f"wrote {', '.join(res['files'])} to {res['out_dir']}")
+    return 0
+
+
+def _run_distributed(args, mode):
+    from hdc import backend
+    from hdc.bench.distributed import run_distributed
+    if args.threads is not None:
+        backend.set_num_threads(args.threads)
+    res = run_distributed(mode, args.out)
+    print(f"hdc bench --distributed ({mode}): wrote {', '.join(res['files'])} to {args.out}")
     return 0
 
 

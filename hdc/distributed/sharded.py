@@ -82,6 +82,11 @@ def _merge(parts, k, object_labels):
     return dist[rows, order], labels[rows, order]
 
 
+async def _gather(futures):
+    """Every actor future's result, or the exception it raised, in order."""
+    return await asyncio.gather(*futures, return_exceptions=True)
+
+
 def _targets(labels):
     """The labels ``remove`` was given, as a list (AssociativeMemory.remove's rule)."""
     if not isinstance(labels, (list, tuple, set, frozenset, range, np.ndarray)):
@@ -285,7 +290,13 @@ class ShardedMemory:
         with self._client.as_current():  # actor handles find their client through it
             futures = [(i, getattr(self._shards[i]["actor"], method)(self._shards[i]["token"], *args_of(i)))
                        for i in shards]
-        return [self._result(i, fut) for i, fut in futures]
+        try:  # one wait on the client's event loop for all shards, not one per shard
+            results = self._client.sync(_gather, [fut for _, fut in futures], callback_timeout=_POLL_SECONDS)
+        except Exception:  # noqa: BLE001 - a slow call: wait shard by shard, checking for lost workers
+            results = None
+        if results is None or any(isinstance(r, BaseException) for r in results):
+            return [self._result(i, fut) for i, fut in futures]  # raises the first shard's error
+        return results
 
     def _result(self, i, fut):
         """Shard ``i``'s answer; ShardLostError if its worker dies meanwhile (checked each second)."""
