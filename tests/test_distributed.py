@@ -455,3 +455,24 @@ def test_bench_section_renders_the_overhead_table():
     table = render({"mode": "smoke", "machine": "m", "n": 60, "dim": 128, "shards": 3, "rounds": 3,
                     "clusters": {"threads": rows}})
     assert table.count("| threads |") == 2 and "<= 2 ms" in table
+
+
+def test_calls_slower_than_the_poll_interval_still_answer_exactly(client, monkeypatch):
+    """A fan-out that outlasts one poll interval falls back to waiting shard by shard (checking for
+    lost workers each interval): same answers, every call made once."""
+    from hdc.distributed import sharded
+
+    items = hdc.random(40, 100, seed=3)
+    ref = hdc.AssociativeMemory(100)
+    ref.add(items)
+    with ShardedMemory(100, 3, client=client) as mem:
+        monkeypatch.setattr(sharded, "_POLL_SECONDS", 1e-4)
+        waited = []
+        one_by_one = ShardedMemory._result
+        monkeypatch.setattr(ShardedMemory, "_result", lambda self, i, fut: waited.append(i) or one_by_one(self, i, fut))
+        mem.add(items)
+        assert len(mem) == 40 and sum(mem.shard_sizes) == 40
+        same(mem, ref, items[::3], 5)
+        assert mem.remove([0, 5]) == ref.remove([0, 5]) == 2
+        same(mem, ref, items[::3], 5)
+    assert waited

@@ -82,9 +82,16 @@ def _merge(parts, k, object_labels):
     return dist[rows, order], labels[rows, order]
 
 
-async def _gather(futures):
-    """Every actor future's result, or the exception it raised, in order."""
-    return await asyncio.gather(*futures, return_exceptions=True)
+async def _fan_out(calls, wait_s):
+    """Make every actor call from the client's event loop (one wake-up of the loop for all shards,
+    not one per call) and wait up to ``wait_s`` for the answers: ``(futures, results)``, results
+    None on timeout, else each answer or the exception it raised."""
+    futures = [method(*args) for method, args in calls]
+    try:
+        results = await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), wait_s)
+    except asyncio.TimeoutError:
+        results = None
+    return futures, results
 
 
 def _targets(labels):
@@ -288,14 +295,12 @@ class ShardedMemory:
             self._raise_lost(lost, reason="found before the call")
         shards = range(len(self._shards)) if shards is None else shards
         with self._client.as_current():  # actor handles find their client through it
-            futures = [(i, getattr(self._shards[i]["actor"], method)(self._shards[i]["token"], *args_of(i)))
-                       for i in shards]
-        try:  # one wait on the client's event loop for all shards, not one per shard
-            results = self._client.sync(_gather, [fut for _, fut in futures], callback_timeout=_POLL_SECONDS)
-        except Exception:  # noqa: BLE001 - a slow call: wait shard by shard, checking for lost workers
-            results = None
+            calls = [(getattr(self._shards[i]["actor"], method), (self._shards[i]["token"], *args_of(i)))
+                     for i in shards]
+        futures, results = self._client.sync(_fan_out, calls, _POLL_SECONDS)
         if results is None or any(isinstance(r, BaseException) for r in results):
-            return [self._result(i, fut) for i, fut in futures]  # raises the first shard's error
+            # slow, or failed: wait shard by shard, checking for lost workers; raises the first error
+            return [self._result(i, fut) for i, fut in zip(shards, futures)]
         return results
 
     def _result(self, i, fut):
