@@ -85,6 +85,19 @@ class Accumulator:
             raise ValueError("remove: x was not added to this Accumulator (counts would go negative)")
         self._n += delta
 
+    def _add_counts(self, counts, n):
+        """Internal: add the int64 ``(dim,)`` ``counts`` of ``n`` vectors counted by another Accumulator
+        (:mod:`hdc.distributed` sums partitions' counts this way)."""
+        counts = np.asarray(counts)
+        if counts.shape != (self._dim,) or counts.dtype != np.int64 or n < 0 or np.any(counts < 0) or \
+                np.any(counts > n):
+            raise ValueError(f"counts must be int64 ({self._dim},) in [0, n] with n >= 0, got {counts.dtype} "
+                             f"{counts.shape}, n={n}")
+        if self._n + n >= WEIGHT_TOTAL_LIMIT:
+            raise ValueError(f"too many additions: the total weight must stay below 2**62, got {self._n + n}")
+        self._counts[:self._dim] += counts
+        self._n += int(n)
+
     def majority(self, tie=None, seed=None):
         """The bundle of everything added: 1 where count > n / 2; ties as in :func:`hdc.bundle`."""
         if self._n == 0:

@@ -2,7 +2,7 @@
 import numpy as np
 
 from ._validate import check_int
-from .ops import _check_weights
+from .ops import WEIGHT_TOTAL_LIMIT, _check_weights
 from .sparse import MAX_BLOCKS, MAX_DENSE_DIM, SparseHV, check_block_size, index_dtype
 from .backend import kernels
 from .sparse_ops import check_sparse, tie_indices
@@ -89,6 +89,20 @@ class BlockAccumulator:
     def add(self, x, weights=None):
         """Count ``x`` (a code or a batch), each with integer ``weights`` (default 1)."""
         self._n += self._update(x, weights, 1)
+
+    def _add_counts(self, counts, n):
+        """Internal: add the int64 ``(blocks, block_size)`` ``counts`` of ``n`` codes counted by another
+        BlockAccumulator (:mod:`hdc.distributed` sums partitions' counts this way)."""
+        counts = np.asarray(counts)
+        shape = (self._blocks, self._block_size)
+        if counts.shape != shape or counts.dtype != np.int64 or n < 0 or np.any(counts < 0) or \
+                np.any(counts.sum(axis=1) != n):
+            raise ValueError(f"counts must be int64 {shape}, non-negative, each block summing to n={n}, got "
+                             f"{counts.dtype} {counts.shape}")
+        if self._n + n >= WEIGHT_TOTAL_LIMIT:
+            raise ValueError(f"too many additions: the total weight must stay below 2**62, got {self._n + n}")
+        self._counts += counts
+        self._n += int(n)
 
     def remove(self, x, weights=None):
         """Un-count ``x``; it must have been added before (counts never go negative)."""

@@ -152,9 +152,50 @@ def test_sparse_ngram_encoder_on_a_bag():
     np.testing.assert_array_equal(got.compute(), enc.encode(TEXTS).indices)
 
 
-def test_sparse_classifier_on_collections_is_refused():
-    enc = hdc.RecordEncoder(4096, n_features=3, seed=0, block_size=16)
-    X = da.from_array(np.random.default_rng(0).random((20, 3)), chunks=10)
-    clf = hdc.CentroidClassifier(4096, block_size=16)
-    with pytest.raises(ValueError, match="block_size=16.*in process only"):
-        clf.fit(enc.encode(X), np.arange(20) % 2)
+@pytest.mark.parametrize("labels_as", ["array", "bag"])
+def test_sparse_fit_on_collections_equals_in_process_fit(labels_as):
+    """Block codes: per-class BlockAccumulator counts summed over partitions give the in-process model."""
+    rng = np.random.default_rng(5)
+    X = rng.random((301, 3))
+    y = (X[:, 0] * 4).astype(int)
+    enc = hdc.RecordEncoder(4096, n_features=3, levels=10, seed=0, block_size=16)
+    codes = enc.encode(da.from_array(X, chunks=40))
+    ys = da.from_array(y, chunks=40) if labels_as == "array" else db.from_sequence(y.tolist(), partition_size=40)
+    clf = hdc.CentroidClassifier(4096, block_size=16, seed=2).fit(codes, ys)
+    ref = hdc.CentroidClassifier(4096, block_size=16, seed=2).fit(enc.encode(X), y)
+    assert clf.classes_.tolist() == ref.classes_.tolist() == [0, 1, 2, 3]
+    for got, want in zip(clf.counts_, ref.counts_):   # (counts, n per class)
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(clf.prototypes_.indices, ref.prototypes_.indices)
+    pred = clf.predict(codes)
+    assert isinstance(pred, da.Array)
+    np.testing.assert_array_equal(pred.compute(), ref.predict(enc.encode(X)))
+    part = hdc.CentroidClassifier(4096, block_size=16, seed=2)
+    part.partial_fit(codes[:120], y[:120], classes=[9])     # Dask, then in process: counts add up
+    part.partial_fit(enc.encode(X[120:]), y[120:])
+    whole = hdc.CentroidClassifier(4096, block_size=16, seed=2).partial_fit(enc.encode(X), y, classes=[9])
+    for got, want in zip(part.counts_, whole.counts_):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_sparse_fit_errors():
+    codes = da.from_array(hdc.random_sparse(20, 256, 16, seed=0).indices, chunks=(10, 256))
+    with pytest.raises(ValueError, match=r"block indices \(block_size 16\) of shape \(n, 256\) uint8"):
+        hdc.CentroidClassifier(4096, block_size=16).fit(codes[:, :100], np.zeros(20))
+    with pytest.raises(ValueError, match=r"shape \(n, 64\) uint64"):     # dense classifier, sparse codes
+        hdc.CentroidClassifier(4096).fit(codes, np.zeros(20))
+    bad = da.from_array(np.full((4, 256), 16, np.uint8), chunks=2)     # index == block_size: refused
+    with pytest.raises(ValueError, match="block_size"):
+        hdc.CentroidClassifier(4096, block_size=16).fit(bad, np.zeros(4))
+
+
+def test_merging_counts_checks_them():
+    acc, block = hdc.Accumulator(10), hdc.BlockAccumulator(2, 4)
+    with pytest.raises(ValueError, match=r"int64 \(10,\)"):
+        acc._add_counts(np.ones(9, np.int64), 1)
+    with pytest.raises(ValueError, match=r"in \[0, n\]"):
+        acc._add_counts(np.full(10, 3, np.int64), 2)
+    with pytest.raises(ValueError, match="each block summing to n=2"):
+        block._add_counts(np.array([[1, 1, 0, 0], [1, 0, 0, 0]], np.int64), 2)
+    block._add_counts(np.array([[1, 1, 0, 0], [2, 0, 0, 0]], np.int64), 2)
+    assert block.n == 2 and block.counts.tolist() == [[1, 1, 0, 0], [2, 0, 0, 0]]

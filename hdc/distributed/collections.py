@@ -4,7 +4,8 @@ Encoding is a map over partitions: ``encode(encoder, X)`` returns a lazy ``dask.
 shape ``(n, ceil(dim / 64))`` uint64, one block per input partition. Training adds up exact
 per-class counts: each partition is counted on its own, and the per-class counts are summed by a
 tree reduction, so :func:`fit` on a Dask collection gives exactly the model that in-process
-``fit`` gives on the same rows (integer sums do not depend on order). The encoders' and
+``fit`` gives on the same rows (integer sums do not depend on order); for sparse block codes the
+counts are a :class:`hdc.BlockAccumulator`'s, per class. The encoders' and
 ``CentroidClassifier``'s own methods call these when handed a Dask collection.
 
 >>> import dask.array as da, numpy as np, hdc
@@ -27,6 +28,7 @@ import dask.bag as db
 
 from .._validate import n_words
 from ..accumulator import Accumulator
+from ..block_accumulator import BlockAccumulator
 from ..encoders import ItemMemory, NGramEncoder, RandomProjection, RecordEncoder
 from ..hv import BinaryHV
 from ..sparse import SparseHV, index_dtype
@@ -38,7 +40,7 @@ _FAN_IN = 8  # partitions merged per step of the count reduction
 
 
 def _row_layout(encoder):
-    """(row width, dtype) of the encoded rows: words, or a sparse encoder's block indices."""
+    """(row width, dtype) of an encoder's (or classifier's) rows: words, or block indices."""
     block_size = getattr(encoder, "block_size", None)
     if block_size is None:
         return n_words(encoder.dim), np.dtype(np.uint64)
@@ -94,15 +96,24 @@ def encode(encoder, X):
 
 
 # ---- training --------------------------------------------------------------------------------
-def _word_blocks(X, dim):
-    """Delayed (rows, W) word blocks of ``X``, a dask.array of words."""
+def _row_blocks(X, clf):
+    """Delayed row blocks of ``X``, a dask.array of words (dense) or block indices (sparse)."""
+    w, dtype = _row_layout(clf)
+    what = "hypervector words" if clf.block_size is None else f"block indices (block_size {clf.block_size})"
     if not isinstance(X, da.Array):
-        raise TypeError(f"X must be a dask.array of hypervector words (n, {n_words(dim)}) uint64, as encode() "
-                        f"returns, got {type(X).__name__}")
-    if X.ndim != 2 or X.shape[1] != n_words(dim) or X.dtype != np.uint64:
-        raise ValueError(f"X must be a dask.array of words of shape (n, {n_words(dim)}) uint64 for dim {dim}, "
+        raise TypeError(f"X must be a dask.array of {what} (n, {w}) {dtype}, as encode() returns, got "
+                        f"{type(X).__name__}")
+    if X.ndim != 2 or X.shape[1] != w or X.dtype != dtype:
+        raise ValueError(f"X must be a dask.array of {what} of shape (n, {w}) {dtype} for dim {clf._dim}, "
                          f"got shape {X.shape} {X.dtype}")
-    return list(X.rechunk({1: -1}).to_delayed().ravel()), X.chunks[0]
+    X = X.rechunk({1: -1})
+    return X, list(X.to_delayed().ravel()), X.chunks[0]
+
+
+def _wrap_rows(rows, dim, block_size):
+    """A BinaryHV of words or SparseHV of block indices; checked (a partition is untrusted input)."""
+    rows = np.ascontiguousarray(rows)
+    return BinaryHV(rows, dim) if block_size is None else SparseHV(rows, block_size)
 
 
 def _label_blocks(y, n_blocks, row_chunks):
@@ -132,16 +143,17 @@ def _label_blocks(y, n_blocks, row_chunks):
     return parts
 
 
-def _class_counts(words, labels, dim, part):
-    """Exact per-class counts of one partition: {label: (counts int64 (dim,), n)}."""
+def _class_counts(rows, labels, dim, block_size, part):
+    """Exact per-class counts of one partition: {label: (counts int64, n)}; counts ``(dim,)`` for
+    words, ``(blocks, block_size)`` for block indices."""
     y = np.asarray(list(labels) if not isinstance(labels, np.ndarray) else labels)
-    if y.shape != (words.shape[0],):
-        raise ValueError(f"partition {part}: X has {words.shape[0]} rows, y has {y.shape[0] if y.ndim else 1} "
+    if y.shape != (rows.shape[0],):
+        raise ValueError(f"partition {part}: X has {rows.shape[0]} rows, y has {y.shape[0] if y.ndim else 1} "
                          "labels; they must match row for row")
-    X = BinaryHV(np.ascontiguousarray(words), dim)
+    X = _wrap_rows(rows, dim, block_size)
     out = {}
     for label in np.unique(y):
-        acc = Accumulator(dim)
+        acc = Accumulator(dim) if block_size is None else BlockAccumulator(dim // block_size, block_size)
         acc.add(X[y == label])
         out[label.item() if hasattr(label, "item") else label] = (acc.counts.copy(), acc.n)
     return out
@@ -191,34 +203,29 @@ def _compute(obj, progress):
     return obj.compute()
 
 
-def _dense_only(clf):
-    if getattr(clf, "block_size", None) is not None:
-        raise ValueError(f"a CentroidClassifier of sparse block codes (block_size={clf.block_size}) trains and "
-                         "predicts in process only: compute the encoded blocks and pass hdc.SparseHV batches")
-
-
 def _counts(clf, X, y, progress):
-    _dense_only(clf)
-    dim = clf._dim
-    blocks, row_chunks = _word_blocks(X, dim)
+    _, blocks, row_chunks = _row_blocks(X, clf)
     labels = _label_blocks(y, len(blocks), row_chunks)
-    counted = [dask.delayed(_class_counts)(b, lab, dim, i) for i, (b, lab) in enumerate(zip(blocks, labels))]
+    counted = [dask.delayed(_class_counts)(b, lab, clf._dim, clf.block_size, i)
+               for i, (b, lab) in enumerate(zip(blocks, labels))]
     return _compute(_tree(counted), progress)
 
 
 def _install(clf, totals, classes=None):
+    def new():
+        return Accumulator(clf._dim) if clf.block_size is None else clf._new_block_accumulator()
+
     for label in [] if classes is None else list(classes):
-        clf._acc.setdefault(label, Accumulator(clf._dim))
+        clf._acc.setdefault(label, new())
     for label, (counts, n) in totals.items():
-        acc = clf._acc.setdefault(label, Accumulator(clf._dim))
-        acc._counts[:clf._dim] += counts
-        acc._n += n
+        clf._acc.setdefault(label, new())._add_counts(counts, n)
     clf._prototypes = None
 
 
 def fit(clf, X, y, progress=None):
-    """``clf.fit(X, y)`` with ``X`` a dask.array of words (``encode``'s output), ``y`` labels as a
-    dask.array, dask.bag or NumPy array partitioned like ``X``. Returns ``clf``.
+    """``clf.fit(X, y)`` with ``X`` a dask.array of words, or of block indices for a classifier with
+    ``block_size`` (``encode``'s output either way), ``y`` labels as a dask.array, dask.bag or NumPy
+    array partitioned like ``X``. Returns ``clf``.
 
     Exactly the in-process model (the same counts, prototypes and classes). Retraining epochs
     need every sample in a seeded global order and are not run out of core: ``epochs`` must be 0
@@ -245,13 +252,12 @@ def partial_fit(clf, X, y, classes=None, progress=None):
     return clf
 
 
-def _predict_block(words, clf):
-    return clf.predict(BinaryHV(np.ascontiguousarray(words), clf._dim))
+def _predict_block(rows, clf):
+    return clf.predict(_wrap_rows(rows, clf._dim, clf.block_size))
 
 
 def predict(clf, X):
-    """``clf.predict(X)`` on a dask.array of words: a lazy dask.array of labels, one per row."""
+    """``clf.predict(X)`` on a dask.array of words (or block indices): a lazy dask.array of labels."""
     clf._check_fitted()
-    _dense_only(clf)
-    X = _word_blocks(X, clf._dim) and X.rechunk({1: -1})
+    X = _row_blocks(X, clf)[0]
     return X.map_blocks(_predict_block, clf, drop_axis=1, dtype=clf.classes_.dtype)
