@@ -56,7 +56,9 @@ def overhead(args):
             assert r["identical"]
             print(f"  {kind:9s} {r['queries']:5d} queries: in-process {r['in_process_s'] * 1e3:8.2f} ms, sharded "
                   f"{r['sharded_s'] * 1e3:8.2f} ms, overhead {r['overhead_s'] * 1e3:7.2f} ms "
-                  f"(IQR {r['overhead_iqr_s'] * 1e3:.2f}; target <= {TARGET_MS[kind]:g} ms)")
+                  f"(IQR {r['overhead_iqr_s'] * 1e3:.2f}; target <= {TARGET_MS[kind]:g} ms); CPU per call "
+                  f"{r['in_process_cpu_s'] * 1e3:.2f} / {r['sharded_cpu_s'] * 1e3:.2f} ms "
+                  f"({r['cpu_overhead_s'] * 1e3:+.2f})")
     print(f"  load after: {os.getloadavg()[0]:.2f}")
 
 
