@@ -285,6 +285,8 @@ def test_a_recreated_shard_refuses_calls(client):
 def test_owned_cluster_closes():
     mem = ShardedMemory(64, 2)
     cluster = mem._cluster
+    # the cluster it owns runs without Dask's 10 ms stack sampler
+    assert not any(mem.client.run(lambda dask_worker: "profile" in dask_worker.periodic_callbacks).values())
     mem.add(hdc.random(3, 64, seed=0))
     mem.close()
     assert cluster.status.name == "closed"

@@ -168,6 +168,7 @@ class ShardedMemory:
 
     # ---- cluster --------------------------------------------------------------------------
     def _start(self, client, n_shards, processes, n_workers, threads_per_worker, memory_limit):
+        import dask
         from distributed import Client, LocalCluster
 
         self._cluster = None
@@ -187,7 +188,10 @@ class ShardedMemory:
                       memory_limit=memory_limit, dashboard_address=":0")
         if processes:  # each worker process runs the kernels on its own threads only
             kwargs["env"] = {"HDC_NUM_THREADS": str(threads_per_worker)}
-        self._cluster = LocalCluster(**kwargs)
+        # Dask's statistical profiler samples every worker thread's stack every 10 ms (holding the
+        # GIL, in a threaded cluster the client's too) for the dashboard: off in the cluster we own
+        with dask.config.set({"distributed.worker.profile.enabled": False}):
+            self._cluster = LocalCluster(**kwargs)
         try:
             self._client = Client(self._cluster, set_as_default=False, direct_to_workers=True)
         except BaseException:
