@@ -80,6 +80,13 @@ def test_a_bad_file_is_refused(files):
             _handoff.SharedQueries(ref.path, ref.shape, ref.dtype, 9990, None).read()
 
 
+def test_a_vanished_file_is_a_clear_error():
+    gone = _handoff.SharedQueries(os.path.join(_handoff.SHARED_DIR, "hdc-queries-0-gone"), (2, 157), "<u8",
+                                  10_000, None)
+    with pytest.raises(ValueError, match="cannot read the query batch"):
+        gone.read()
+
+
 def test_probe_tells_who_shares_the_folder(tmp_path):
     with _handoff.probe() as probe:
         assert _handoff.can_read(probe)
@@ -104,3 +111,21 @@ def test_files_of_dead_clients_are_removed():
         for p in (stale, live):
             if os.path.exists(p):
                 os.unlink(p)
+
+
+def test_a_full_shared_folder_sends_the_batch_inline(files, monkeypatch):
+    q = hdc.random(100, 10_000, seed=0)
+
+    def full(fd, data, offset):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(_handoff.os, "pwrite", full)
+    with files.share(q) as ref:
+        assert ref is None
+    monkeypatch.setattr(_handoff.os, "pwrite", lambda fd, data, offset: 10)   # a short write
+    with files.share(q) as ref:
+        assert ref is None
+    assert _ours() == []     # nothing left behind
+    monkeypatch.undo()
+    with files.share(q) as ref:
+        assert np.array_equal(ref.read().words, q.words)

@@ -59,7 +59,10 @@ class SharedQueries:
     def read(self):
         """The batch, as a BinaryHV or SparseHV; ValueError if the file is not the batch it names."""
         count = self.shape[0] * self.shape[1]
-        rows = np.fromfile(self.path, np.dtype(self.dtype), count=count)
+        try:
+            rows = np.fromfile(self.path, np.dtype(self.dtype), count=count)
+        except OSError as exc:
+            raise ValueError(f"{self.path}: cannot read the query batch the client wrote ({exc})") from None
         if rows.size != count:
             raise ValueError(f"{self.path}: holds {rows.size} values, the query batch {self.shape} needs {count}")
         rows = rows.reshape(self.shape)
@@ -114,22 +117,24 @@ class QueryFiles:
     def share(self, queries):
         """Context manager: ``queries`` (a 1-D batch) written to a file, as a :class:`SharedQueries`.
 
-        Gives None (send the rows inline) below ``MIN_SHARED_BYTES`` or without a shared-memory folder.
+        Gives None (send the rows inline) below ``MIN_SHARED_BYTES``, without a shared-memory folder,
+        or when the batch cannot be written there (the folder is full).
         """
         rows, dim, block_size = _rows(queries)
         if queries.ndim != 1 or rows.nbytes < MIN_SHARED_BYTES or not available():
             yield None
             return
         keep = rows.nbytes <= self.MAX_KEPT_BYTES
-        with self._lock:
-            slot = self._free.pop() if keep and self._free else None
+        slot = self._take(keep)
+        data = np.ascontiguousarray(rows)
+        if slot is not None and not _write_all(slot[1], data):
+            _drop(slot)   # /dev/shm full, or no room for a new file: this batch goes inline
+            slot = None
         if slot is None:
-            path = _new_path()
-            slot = path, _create(path)
-        path, fd = slot
+            yield None
+            return
         try:
-            os.pwrite(fd, np.ascontiguousarray(rows).data, 0)
-            yield SharedQueries(path, rows.shape, rows.dtype.str, dim, block_size)
+            yield SharedQueries(slot[0], rows.shape, rows.dtype.str, dim, block_size)
         finally:
             with self._lock:
                 if keep and not self._closed:
@@ -138,6 +143,17 @@ class QueryFiles:
             if slot is not None:
                 _drop(slot)
 
+    def _take(self, keep):
+        """A free (path, fd), or a new one; None if no file can be created."""
+        with self._lock:
+            if keep and self._free:
+                return self._free.pop()
+        path = _new_path()
+        try:
+            return path, _create(path)
+        except OSError:
+            return None
+
     def close(self):
         """Delete every file (searches still running delete theirs when they end)."""
         with self._lock:
@@ -145,6 +161,14 @@ class QueryFiles:
             slots, self._free = self._free, []
         for slot in slots:
             _drop(slot)
+
+
+def _write_all(fd, data):
+    """Write ``data`` at the start of file ``fd``; False when it does not fit (ENOSPC, a short write)."""
+    try:
+        return os.pwrite(fd, data.data, 0) == data.nbytes
+    except OSError:
+        return False
 
 
 def _drop(slot):
