@@ -86,9 +86,8 @@ def overhead(n, dim, batches, rounds, shards=2, processes=False, block_size=None
 
 
 def _worker_pids(mem):
-    """The pids of the worker processes holding ``mem``'s shards, other than this process."""
-    pids = {s["actor"].hello().result()[1] for s in mem._shards}
-    return sorted(pids - {os.getpid()})
+    """The pids of ``mem``'s cluster's worker processes, other than this process."""
+    return sorted(set(mem.client.run(os.getpid).values()) - {os.getpid()})
 
 
 def _cpu_per_call(fn, calls, pids):
