@@ -448,15 +448,20 @@ def test_sparse_errors_and_mixed_shards(client, tmp_path):
         ShardedMemory.load(tmp_path, client=client)
 
 
-def test_bench_section_renders_the_overhead_table():
-    """hdc bench --distributed: rows per batch, identical answers, a table that states each target."""
-    from hdc.bench.distributed import overhead, render
+def test_hdc_bench_distributed_writes_the_overhead_table(tmp_path, capsys):
+    """`hdc bench --distributed --smoke`: both cluster kinds, identical answers, each target stated."""
+    from hdc.cli.main import main
 
-    rows = overhead(60, 128, (1, 5), rounds=3, shards=3)
-    assert [r["queries"] for r in rows] == [1, 5] and all(r["identical"] and r["rounds"] == 3 for r in rows)
-    table = render({"mode": "smoke", "machine": "m", "n": 60, "dim": 128, "shards": 3, "rounds": 3,
-                    "clusters": {"threads": rows}})
-    assert table.count("| threads |") == 2 and "<= 2 ms" in table
+    assert main(["bench", "--distributed", "--smoke", "--out", str(tmp_path)]) == 0
+    assert "wrote distributed.json, distributed.md" in capsys.readouterr().out
+    res = json.loads((tmp_path / "distributed.json").read_text())
+    for kind in ("threads", "processes"):
+        rows = res["clusters"][kind]
+        assert [r["queries"] for r in rows] == [1, 64] and all(r["identical"] and r["rounds"] == 5 for r in rows)
+        assert all(r["in_process_s"] > 0 and r["sharded_cpu_s"] >= 0 for r in rows)
+    table = (tmp_path / "distributed.md").read_text()
+    assert table.count("| threads |") == 2 and table.count("| processes |") == 2
+    assert "<= 2 ms" in table and "<= 5 ms" in table
 
 
 def test_calls_slower_than_the_poll_interval_still_answer_exactly(client, monkeypatch):
