@@ -62,7 +62,22 @@ typedef struct {
      * entries. */
     size_t (*kwta_scan)(const uint64_t *q, const uint64_t *kt, size_t w, size_t j0, size_t j1,
                         uint32_t below, uint64_t *cand);
+    /* The same scan for nq <= HDC_NIB_QUERIES queries at once over nibble-transposed keys (codes
+     * of w <= HDC_NIB_MAX_WORDS words; NULL on paths without it): keys in blocks of 64, byte p
+     * (p < 8 w) of key j at nt[(j / 64) * 64 * 8 w + 64 p + j % 64], zero keys padding the last
+     * block. Query i's bytes are q + i * w; tab + i * 16 w * 64 holds its 16 w lookup tables of
+     * 64 bytes (table 2 p + h, byte x: popcount of nibble h of byte p XOR x % 16). Appends (d << 32 | j)
+     * to cand[i] + n[i] (adding to n[i]) for each j in [j0, j1[i]) with d < below[i], in
+     * increasing j. j0 is a multiple of 64, j1[i] <= j0 + HDC_NIB_CHUNK (a query with
+     * j1[i] <= j0 gets nothing), j0 < max j1[i]; each cand[i] needs room for j1[i] - j0 entries. */
+    void (*kwta_scan_nib)(const uint64_t *q, const uint8_t *tab, int nq, const uint8_t *nt,
+                          size_t w, size_t j0, const size_t *j1, const uint32_t *below,
+                          uint64_t *const *cand, size_t *n);
 } hdc_ham_ops;
+
+#define HDC_NIB_QUERIES 4    /* queries per kwta_scan_nib call, at most */
+#define HDC_NIB_MAX_WORDS 4  /* codes of up to 256 bits: byte counters saturate only at 255 */
+#define HDC_NIB_CHUNK 256    /* keys per kwta_scan_nib call, at most: 4 blocks of 64 */
 
 /* Bit-sliced counters: slice s of column word c (c0 <= c < c0 + ncols) is sl[s * ncols + c - c0];
  * a column's count is sum over s of bit * 2^s. */
