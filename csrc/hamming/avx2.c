@@ -217,39 +217,41 @@ static size_t kwta_scan(const uint64_t *q, const uint64_t *kt, size_t w, size_t 
     return n;
 }
 
-#include "nibble_emit.inc"
+#include "nibble_scan.inc"
 
 /* ---- k-WTA scan over nibble-transposed keys (internal.h: kwta_scan_nib) --------------------
  * As in hamming/avx512bw.c: per query and nibble position a 16-entry table of
- * popcount(query nibble XOR x), one vpshufb per 32 keys and nibble, the nibbles of a key vector
- * split once for every query of the call, per-key byte counters added with unsigned saturation
- * (a key at distance >= 255 is recounted exactly). A block of 64 keys is two vectors. */
+ * popcount(query nibble XOR x), one vpshufb per 32 keys and nibble, each key vector serving
+ * every query of the call, per-key byte counters added with unsigned saturation (a key at
+ * distance >= 255 is recounted exactly). A block of 64 keys is two vectors; the tables use the
+ * first 32 of their 64 bytes. */
+static void kwta_tables(const uint64_t *q, int nq, size_t w, uint8_t *tab)
+{
+    for (int i = 0; i < nq; ++i)
+        for (size_t t = 0; t < 16 * w; ++t)
+            _mm256_storeu_si256((__m256i *)(tab + ((size_t)i * 16 * w + t) * 64),
+                                _mm256_broadcastsi128_si256(_mm_load_si128(
+                                    (const __m128i *)POP16[nib_of(q + (size_t)i * w, t)])));
+}
+
 static inline __attribute__((always_inline)) void
 nib_scan(const uint64_t *q, const uint8_t *tab, int nq, const uint8_t *nt, size_t w, size_t j0,
          size_t nb, const size_t *j1, const uint32_t *below, uint64_t *const *cand, size_t *n)
 {
-    const __m256i low = _mm256_set1_epi8(0x0f), full = _mm256_set1_epi8((char)0xff);
-    const size_t stride = 64 * 8 * w; /* bytes per block of 64 keys */
+    const __m256i full = _mm256_set1_epi8((char)0xff);
+    const size_t stride = 64 * 16 * w; /* bytes per block of 64 keys */
     for (size_t b = 0; b < nb; ++b) {
         const uint8_t *blk = nt + (j0 / 64 + b) * stride;
         __m256i acc[HDC_NIB_QUERIES][2];
         for (int i = 0; i < nq; ++i)
             acc[i][0] = acc[i][1] = _mm256_setzero_si256();
-        for (size_t p = 0; p < 8 * w; ++p) {
-            __m256i v0 = _mm256_loadu_si256((const __m256i *)(blk + 64 * p));
-            __m256i v1 = _mm256_loadu_si256((const __m256i *)(blk + 64 * p + 32));
-            __m256i lo0 = _mm256_and_si256(v0, low);
-            __m256i hi0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), low);
-            __m256i lo1 = _mm256_and_si256(v1, low);
-            __m256i hi1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), low);
+        for (size_t t = 0; t < 16 * w; ++t) {
+            __m256i v0 = _mm256_loadu_si256((const __m256i *)(blk + 64 * t));
+            __m256i v1 = _mm256_loadu_si256((const __m256i *)(blk + 64 * t + 32));
             for (int i = 0; i < nq; ++i) {
-                const uint8_t *t = tab + ((size_t)i * 16 * w + 2 * p) * 64;
-                __m256i tl = _mm256_loadu_si256((const __m256i *)t);
-                __m256i th = _mm256_loadu_si256((const __m256i *)(t + 64));
-                acc[i][0] = _mm256_adds_epu8(acc[i][0], _mm256_add_epi8(_mm256_shuffle_epi8(tl, lo0),
-                                                                        _mm256_shuffle_epi8(th, hi0)));
-                acc[i][1] = _mm256_adds_epu8(acc[i][1], _mm256_add_epi8(_mm256_shuffle_epi8(tl, lo1),
-                                                                        _mm256_shuffle_epi8(th, hi1)));
+                __m256i tb = _mm256_loadu_si256((const __m256i *)(tab + ((size_t)i * 16 * w + t) * 64));
+                acc[i][0] = _mm256_adds_epu8(acc[i][0], _mm256_shuffle_epi8(tb, v0));
+                acc[i][1] = _mm256_adds_epu8(acc[i][1], _mm256_shuffle_epi8(tb, v1));
             }
         }
         size_t jb = j0 + 64 * b;
@@ -303,5 +305,5 @@ static void kwta_scan_nib(const uint64_t *q, const uint8_t *tab, int nq, const u
 
 const hdc_ham_ops hdc_ham_avx2 = {"avx2", QB, dist_multi, dist_one, hamming_rows, popcount_rows,
                                   find_hit, xor_words, stream_copy, store_fence, kwta_scan,
-                                  kwta_scan_nib};
+                                  kwta_scan_nib, kwta_tables};
 #endif

@@ -45,40 +45,42 @@ static inline __attribute__((always_inline)) __m512i block_dist(const uint64_t *
 }
 
 #include "avx512_common.inc"
-#include "nibble_emit.inc"
+#include "nibble_scan.inc"
 
 /* ---- k-WTA scan over nibble-transposed keys (internal.h: kwta_scan_nib) --------------------
  * Per query and nibble position a 16-entry table of popcount(query nibble XOR x) turns XOR and
- * popcount into one vpshufb for 64 keys at once; the low and high nibbles of a key byte share
- * one load, and the mask and shift of each key vector serve every query of the call. Per-key
- * byte counters add with unsigned saturation (at most 8 w * 8 = 256 for w = 4: only a key at
- * distance >= 255 saturates, and it is recounted exactly). */
+ * popcount into one vpshufb for 64 keys at once, and each key vector (a nibble of 64 keys, one
+ * per byte) serves every query of the call. Per-key byte counters add with unsigned saturation
+ * (at most 16 w * 4 = 256 for w = 4: only a key at distance >= 255 saturates, and it is recounted
+ * exactly). */
+static void kwta_tables(const uint64_t *q, int nq, size_t w, uint8_t *tab)
+{
+    for (int i = 0; i < nq; ++i)
+        for (size_t t = 0; t < 16 * w; ++t)
+            _mm512_storeu_si512(tab + ((size_t)i * 16 * w + t) * 64,
+                                _mm512_broadcast_i32x4(_mm_load_si128(
+                                    (const __m128i *)POP16[nib_of(q + (size_t)i * w, t)])));
+}
+
 static inline __attribute__((always_inline)) void
 nib_scan(const uint64_t *q, const uint8_t *tab, int nq, const uint8_t *nt, size_t w, int nb,
          size_t j0, const size_t *j1, const uint32_t *below, uint64_t *const *cand, size_t *n)
 {
-    const __m512i low = _mm512_set1_epi8(0x0f), full = _mm512_set1_epi8((char)0xff);
-    const size_t stride = 64 * 8 * w; /* bytes per block of 64 keys */
+    const __m512i full = _mm512_set1_epi8((char)0xff);
+    const size_t stride = 64 * 16 * w; /* bytes per block of 64 keys */
     const uint8_t *blk = nt + j0 / 64 * stride;
     __m512i acc[HDC_NIB_QUERIES][HDC_NIB_CHUNK / 64];
     for (int i = 0; i < nq; ++i)
         for (int b = 0; b < nb; ++b)
             acc[i][b] = _mm512_setzero_si512();
-    for (size_t p = 0; p < 8 * w; ++p) {
-        __m512i tl[HDC_NIB_QUERIES], th[HDC_NIB_QUERIES];
-        for (int i = 0; i < nq; ++i) {
-            const uint8_t *t = tab + ((size_t)i * 16 * w + 2 * p) * 64;
-            tl[i] = _mm512_loadu_si512(t);
-            th[i] = _mm512_loadu_si512(t + 64);
-        }
+    for (size_t t = 0; t < 16 * w; ++t) {
+        __m512i tb[HDC_NIB_QUERIES];
+        for (int i = 0; i < nq; ++i)
+            tb[i] = _mm512_loadu_si512(tab + ((size_t)i * 16 * w + t) * 64);
         for (int b = 0; b < nb; ++b) {
-            __m512i v = _mm512_loadu_si512(blk + b * stride + 64 * p);
-            __m512i lo = _mm512_and_si512(v, low);
-            __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+            __m512i v = _mm512_loadu_si512(blk + b * stride + 64 * t);
             for (int i = 0; i < nq; ++i)
-                acc[i][b] = _mm512_adds_epu8(acc[i][b],
-                                             _mm512_add_epi8(_mm512_shuffle_epi8(tl[i], lo),
-                                                             _mm512_shuffle_epi8(th[i], hi)));
+                acc[i][b] = _mm512_adds_epu8(acc[i][b], _mm512_shuffle_epi8(tb[i], v));
         }
     }
     for (int i = 0; i < nq; ++i) {
@@ -259,5 +261,6 @@ static void popcount_rows(const uint64_t *x, uint32_t *out, size_t n_rows, size_
 
 const hdc_ham_ops hdc_ham_avx512bw = {
     "avx512bw", QB, dist_multi, dist_one, hamming_rows, popcount_rows,
-    find_hit, xor_words, stream_copy, store_fence, kwta_scan, kwta_scan_nib};
+    find_hit, xor_words, stream_copy, store_fence, kwta_scan, kwta_scan_nib,
+    kwta_tables};
 #endif

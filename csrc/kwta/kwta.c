@@ -13,7 +13,7 @@
  * keys plus O(k) per thread, never O(L^2).
  *
  * Paths with a nibble-table scan (kwta_scan_nib: AVX2, AVX-512BW) lay codes of up to 256 bits out
- * nibble-transposed in blocks of 64 keys instead and scan up to HDC_NIB_QUERIES consecutive
+ * nibble-transposed in blocks of 64 keys instead (a nibble per byte) and scan up to HDC_NIB_QUERIES consecutive
  * queries per pass over a chunk of keys (each with its own bound and candidates), so a key
  * vector is loaded and split into nibbles once for all of them.
  *
@@ -28,7 +28,7 @@
 
 #define CHUNK 256   /* keys scanned between checks of the candidate buffer */
 #define QBLOCK 32   /* queries per work unit */
-#define SLACK 2     /* first bound: previous query's k-th distance + SLACK */
+#define SLACK 3     /* first bound: previous query's k-th distance + SLACK */
 
 enum { KWTA_SELECT, KWTA_SOFTMAX_F32, KWTA_SOFTMAX_F64, KWTA_MAJORITY };
 
@@ -155,61 +155,55 @@ static size_t select_query(const kwta_job *j, const uint64_t *q, const uint64_t 
     return kk;
 }
 
-/* popcount(n ^ x): row n is the lookup table of a query nibble n */
-static const uint8_t POP16[16][16] = {
-    {0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4},
-    {1, 0, 2, 1, 2, 1, 3, 2, 2, 1, 3, 2, 3, 2, 4, 3},
-    {1, 2, 0, 1, 2, 3, 1, 2, 2, 3, 1, 2, 3, 4, 2, 3},
-    {2, 1, 1, 0, 3, 2, 2, 1, 3, 2, 2, 1, 4, 3, 3, 2},
-    {1, 2, 2, 3, 0, 1, 1, 2, 2, 3, 3, 4, 1, 2, 2, 3},
-    {2, 1, 3, 2, 1, 0, 2, 1, 3, 2, 4, 3, 2, 1, 3, 2},
-    {2, 3, 1, 2, 1, 2, 0, 1, 3, 4, 2, 3, 2, 3, 1, 2},
-    {3, 2, 2, 1, 2, 1, 1, 0, 4, 3, 3, 2, 3, 2, 2, 1},
-    {1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3},
-    {2, 1, 3, 2, 3, 2, 4, 3, 1, 0, 2, 1, 2, 1, 3, 2},
-    {2, 3, 1, 2, 3, 4, 2, 3, 1, 2, 0, 1, 2, 3, 1, 2},
-    {3, 2, 2, 1, 4, 3, 3, 2, 2, 1, 1, 0, 3, 2, 2, 1},
-    {2, 3, 3, 4, 1, 2, 2, 3, 1, 2, 2, 3, 0, 1, 1, 2},
-    {3, 2, 4, 3, 2, 1, 3, 2, 2, 1, 3, 2, 1, 0, 2, 1},
-    {3, 4, 2, 3, 2, 3, 1, 2, 2, 3, 1, 2, 1, 2, 0, 1},
-    {4, 3, 3, 2, 3, 2, 2, 1, 3, 2, 2, 1, 2, 1, 1, 0}};
-
 /* The winners of nq consecutive queries q[i * w] (nvis[i] >= 1 visible keys each) among the
- * nibble-transposed keys nt of their head through kwta_scan_nib, each starting from its bound[i]: query i's kk[i] = min(k, nvis[i]) winners,
- * sorted, in cand[i][0..kk[i]), or kk[i] = 0 where fewer than that many keys were nearer than
- * the bound (the caller rescans it with no bound). */
-static void select_group(const kwta_job *j, const uint8_t *nt, const uint64_t *q, int nq, const size_t *nvis,
-                         const uint32_t *bound_in, uint8_t *tab, uint64_t *const *cand,
-                         uint64_t *tmp, uint32_t *counts, size_t *kk)
+ * nibble-transposed keys nt of their head through kwta_scan_nib, each starting from its
+ * bound[i]: query i's kk[i] = min(k, nvis[i]) winners, sorted, in cand[i][0..kk[i]), or
+ * kk[i] = 0 where fewer than that many keys were nearer than the bound (the caller rescans it
+ * with no bound). A histogram of each query's candidate distances lowers its bound after every
+ * chunk to the k-th distance so far, so later chunks emit fewer candidates; the candidates stay
+ * in key order (those at or past the lowered bound are left in place and sorted out at the end). */
+static void select_group(const kwta_job *j, const uint8_t *nt, const uint64_t *q, int nq,
+                         const size_t *nvis, const uint32_t *bound_in, uint8_t *tab,
+                         uint64_t *const *cand, uint64_t *tmp, uint32_t *counts, size_t *kk)
 {
-    size_t w = j->w, far = 0, n[HDC_NIB_QUERIES] = {0};
-    uint32_t bound[HDC_NIB_QUERIES];
+    size_t w = j->w, k = j->k, far = 0, n[HDC_NIB_QUERIES] = {0};
+    uint32_t top = (uint32_t)(64 * w + 1); /* above every distance */
+    uint32_t bound[HDC_NIB_QUERIES], hist[HDC_NIB_QUERIES][64 * HDC_NIB_MAX_WORDS + 2];
+    size_t valid[HDC_NIB_QUERIES] = {0}; /* candidates nearer than bound */
+    j->ham->kwta_tables(q, nq, w, tab);
     for (int i = 0; i < nq; ++i) {
-        for (size_t p = 0; p < 8 * w; ++p) {
-            uint8_t byte = (uint8_t)(q[i * w + p / 8] >> (8 * (p % 8)));
-            uint8_t *t = tab + ((size_t)i * 16 * w + 2 * p) * 64;
-            for (int r = 0; r < 4; ++r) { /* repeated per 128-bit lane: vpshufb looks up within one */
-                memcpy(t + 16 * r, POP16[byte & 15], 16);
-                memcpy(t + 64 + 16 * r, POP16[byte >> 4], 16);
-            }
-        }
-        bound[i] = bound_in[i];
+        bound[i] = bound_in[i] < top ? bound_in[i] : top;
         far = nvis[i] > far ? nvis[i] : far;
+        memset(hist[i], 0, (top + 1) * sizeof hist[i][0]);
     }
     for (size_t j0 = 0; j0 < far; j0 += CHUNK) {
-        size_t j1[HDC_NIB_QUERIES];
-        for (int i = 0; i < nq; ++i) /* a query past its keys gets nothing from this pass */
+        size_t j1[HDC_NIB_QUERIES], before[HDC_NIB_QUERIES];
+        for (int i = 0; i < nq; ++i) { /* a query past its keys gets nothing from this pass */
             j1[i] = min_size(j0 + CHUNK, nvis[i]);
+            before[i] = n[i];
+        }
         j->ham->kwta_scan_nib(q, tab, nq, nt, w, j0, j1, bound, cand, n);
-        for (int i = 0; i < nq; ++i)
-            if (n[i] >= j->reduce_at) {
-                sort_smallest(cand[i], n[i], j->k, tmp, counts);
-                n[i] = j->k;
-                bound[i] = (uint32_t)(cand[i][j->k - 1] >> 32);
+        for (int i = 0; i < nq; ++i) {
+            if (n[i] >= j->reduce_at) { /* full: cut to the k nearest */
+                sort_smallest(cand[i], n[i], k, tmp, counts);
+                memset(hist[i], 0, (top + 1) * sizeof hist[i][0]); /* recounted from them */
+                valid[i] = before[i] = 0;
+                bound[i] = top;
+                n[i] = k;
             }
+            for (size_t e = before[i]; e < n[i]; ++e)
+                ++hist[i][cand[i][e] >> 32];
+            valid[i] += n[i] - before[i];
+            /* lower the bound while k candidates stay at or below it: a later key at the bound
+             * comes after them */
+            while (valid[i] >= k) {
+                --bound[i];
+                valid[i] -= hist[i][bound[i]];
+            }
+        }
     }
     for (int i = 0; i < nq; ++i) {
-        kk[i] = min_size(j->k, nvis[i]);
+        kk[i] = min_size(k, nvis[i]);
         if (n[i] >= kk[i])
             sort_smallest(cand[i], n[i], kk[i], tmp, counts);
         else
@@ -412,14 +406,14 @@ static int select_next(const kwta_job *j, size_t h, size_t i, size_t i1, uint32_
                              s->tmp, s->counts);
         return 1;
     }
-    int nq = 1;
-    for (; nq < j->group && i + (size_t)nq < i1; ++nq) {
+    int nq = 1; /* alone while there is no guess: a bound from its scan serves the next group */
+    for (; *guess != UINT32_MAX && nq < j->group && i + (size_t)nq < i1; ++nq) {
         size_t v = visible(j, i + (size_t)nq);
         if (v == 0 || v + CHUNK <= nvis[0] || nvis[0] + CHUNK <= v)
             break;
         nvis[nq] = v;
     }
-    const uint8_t *nt = j->nt + h * j->k_padded * 8 * j->w;
+    const uint8_t *nt = j->nt + h * j->k_padded * 16 * j->w;
     uint32_t bound[HDC_NIB_QUERIES];
     for (int g = 0; g < nq; ++g)
         bound[g] = *guess;
@@ -503,7 +497,7 @@ static int kwta_run(kwta_job *j, const uint64_t *keys, double inv_temp)
     int nt = hdc__threads_for(work);
     j->k_padded = j->nib ? (n_k + 63) / 64 * 64 : (n_k + 7) / 8 * 8;
     /* 64-byte aligned, so every block load is one cache line; padding keys are 0 */
-    size_t kt_bytes = (j->n_heads * w * j->k_padded + 8) * sizeof(uint64_t);
+    size_t kt_bytes = (j->n_heads * w * j->k_padded * (j->nib ? 2 : 1) + 8) * sizeof(uint64_t);
     uint64_t *kt = NULL;
     if (posix_memalign((void **)&kt, 64, kt_bytes) != 0)
         kt = NULL;
@@ -522,15 +516,16 @@ static int kwta_run(kwta_job *j, const uint64_t *keys, double inv_temp)
     }
     for (size_t h = 0; h < j->n_heads; ++h) {
         uint64_t *head = kt + h * w * j->k_padded;
-        uint8_t *nibs = (uint8_t *)head; /* byte p of key r at [r / 64 * 64 * 8 w + 64 p + r % 64] */
+        /* nib: nibble t of key r at byte [r / 64 * 64 * 16 w + 64 t + r % 64] */
+        uint8_t *nibs = (uint8_t *)kt + h * j->k_padded * 16 * w;
         for (size_t r = 0; r < n_k; ++r)
             for (size_t c = 0; c < w; ++c) {
                 uint64_t word = keys[(h * n_k + r) * w + c];
                 if (!j->nib)
                     head[r / 8 * 8 * w + c * 8 + r % 8] = word;
                 else
-                    for (size_t b = 0; b < 8; ++b)
-                        nibs[r / 64 * 64 * 8 * w + 64 * (8 * c + b) + r % 64] = (uint8_t)(word >> (8 * b));
+                    for (size_t t = 0; t < 16; ++t)
+                        nibs[r / 64 * 64 * 16 * w + 64 * (16 * c + t) + r % 64] = (uint8_t)(word >> (4 * t) & 15);
             }
     }
     if (table)
