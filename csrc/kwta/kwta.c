@@ -53,6 +53,8 @@ typedef struct {
     int64_t *out_idx;
     char *scratch;          /* per thread slot: scratch_bytes each */
     size_t scratch_bytes;
+    uint32_t *guesses;      /* per thread slot: the bound guessed from its last query, kept
+                             * across units (a unit's first query had none: scanned alone) */
 } kwta_job;
 
 static inline size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
@@ -437,7 +439,7 @@ static void kwta_unit(void *ctx, size_t u, int slot)
     size_t h = u / j->blocks, i0 = u % j->blocks * QBLOCK, i1 = min_size(i0 + QBLOCK, j->n_q);
     kwta_scratch s = scratch_of(j, slot);
     const char *values = j->v ? (const char *)j->v + h * j->n_k * value_row_bytes(j) : NULL;
-    uint32_t guess = UINT32_MAX;
+    uint32_t guess = j->guesses[slot];
     size_t pending_kk = 0, pending_row = SIZE_MAX;
     for (size_t i = i0; i < i1;) {
         size_t kk[HDC_NIB_QUERIES];
@@ -472,6 +474,7 @@ static void kwta_unit(void *ctx, size_t u, int slot)
     }
     if (pending_row != SIZE_MAX)
         mix_query(j, s.pending, pending_kk, h, pending_row, &s);
+    j->guesses[slot] = guess;
 }
 
 static int kwta_run(kwta_job *j, const uint64_t *keys, double inv_temp)
@@ -504,16 +507,20 @@ static int kwta_run(kwta_job *j, const uint64_t *keys, double inv_temp)
     else
         memset(kt, 0, kt_bytes);
     char *scratch = malloc((size_t)nt * j->scratch_bytes);
+    uint32_t *guesses = malloc((size_t)nt * sizeof *guesses);
     double *table = NULL;
     int softmax = j->mode == KWTA_SOFTMAX_F32 || j->mode == KWTA_SOFTMAX_F64;
     if (softmax)
         table = malloc((w * 64 + 1) * sizeof *table);
-    if (!kt || !scratch || (softmax && !table)) {
+    if (!kt || !scratch || !guesses || (softmax && !table)) {
         free(kt);
         free(scratch);
+        free(guesses);
         free(table);
         return -1;
     }
+    for (int t = 0; t < nt; ++t)
+        guesses[t] = UINT32_MAX;
     for (size_t h = 0; h < j->n_heads; ++h) {
         uint64_t *head = kt + h * w * j->k_padded;
         /* nib: nibble t of key r at byte [r / 64 * 64 * 16 w + 64 t + r % 64] */
@@ -534,10 +541,12 @@ static int kwta_run(kwta_job *j, const uint64_t *keys, double inv_temp)
     j->kt = kt;
     j->nt = (const uint8_t *)kt;
     j->scratch = scratch;
+    j->guesses = guesses;
     j->table = table;
     hdc__parallel(j->n_heads * j->blocks, nt, kwta_unit, j);
     free(kt);
     free(scratch);
+    free(guesses);
     free(table);
     return 0;
 }
