@@ -12,10 +12,10 @@
  * scanned again with no bound, so the result never depends on the guess. Memory: the transposed
  * keys plus O(k) per thread, never O(L^2).
  *
- * Paths with a nibble-table scan (kwta_scan_nib: AVX2, AVX-512BW) lay codes of up to 256 bits out
- * nibble-transposed in blocks of 64 keys instead (a nibble per byte) and scan up to HDC_NIB_QUERIES consecutive
- * queries per pass over a chunk of keys (each with its own bound and candidates), so a key
- * vector is loaded and split into nibbles once for all of them.
+ * Paths with a nibble-table scan (kwta_scan_nib: AVX2, AVX-512BW) lay codes of up to 256 bits
+ * out nibble-transposed in blocks of 64 keys instead (a nibble per byte) and scan up to
+ * HDC_NIB_QUERIES consecutive queries per pass over a chunk of keys (each with its own bound and
+ * candidates), so a key vector is loaded once for all of them.
  *
  * Units are blocks of queries of one head, claimed dynamically (causal rows cost more as they
  * go). Each query's output depends only on its own winners, accumulated in a fixed order, so
