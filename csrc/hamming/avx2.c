@@ -245,6 +245,7 @@ nib_scan(const uint64_t *q, const uint8_t *tab, int nq, const uint8_t *nt, size_
         __m256i acc[HDC_NIB_QUERIES][2];
         for (int i = 0; i < nq; ++i)
             acc[i][0] = acc[i][1] = _mm256_setzero_si256();
+#pragma GCC unroll 8 /* else GCC rotates the sums through register moves */
         for (size_t t = 0; t < 16 * w; ++t) {
             __m256i v0 = _mm256_loadu_si256((const __m256i *)(blk + 64 * t));
             __m256i v1 = _mm256_loadu_si256((const __m256i *)(blk + 64 * t + 32));

@@ -73,6 +73,7 @@ nib_scan(const uint64_t *q, const uint8_t *tab, int nq, const uint8_t *nt, size_
     for (int i = 0; i < nq; ++i)
         for (int b = 0; b < nb; ++b)
             acc[i][b] = _mm512_setzero_si512();
+#pragma GCC unroll 2 /* else GCC rotates the sums through register moves */
     for (size_t t = 0; t < 16 * w; ++t) {
         __m512i tb[HDC_NIB_QUERIES];
         for (int i = 0; i < nq; ++i)
