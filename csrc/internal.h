@@ -62,7 +62,26 @@ typedef struct {
      * entries. */
     size_t (*kwta_scan)(const uint64_t *q, const uint64_t *kt, size_t w, size_t j0, size_t j1,
                         uint32_t below, uint64_t *cand);
+    /* The same scan for nq <= HDC_NIB_QUERIES queries at once over nibble-transposed keys (codes
+     * of w <= HDC_NIB_MAX_WORDS words; NULL on paths without it): keys in blocks of 64, nibble t
+     * (t < 16 w: nibble t % 2 of byte t / 2, low first) of key j in the low bits of byte
+     * nt[(j / 64) * 64 * 16 w + 64 t + j % 64], zero keys padding the last block. Query i's words
+     * are q + i * w, its lookup tables tab + i * 16 w * 64 (kwta_tables). Appends
+     * (d << 32 | j) to cand[i] + n[i] (adding to n[i]) for each j in [j0, j1[i]) with
+     * d < below[i], in increasing j. j0 is a multiple of 64, j1[i] <= j0 + HDC_NIB_CHUNK (a
+     * query with j1[i] <= j0 gets nothing), j0 < max j1[i]; each cand[i] needs room for
+     * j1[i] - j0 entries. */
+    void (*kwta_scan_nib)(const uint64_t *q, const uint8_t *tab, int nq, const uint8_t *nt,
+                          size_t w, size_t j0, const size_t *j1, const uint32_t *below,
+                          uint64_t *const *cand, size_t *n);
+    /* the lookup tables of nq queries q + i * w for kwta_scan_nib: table t of query i, 64 bytes
+     * at tab + (i * 16 w + t) * 64, byte x = popcount(nibble t of the query XOR x % 16) */
+    void (*kwta_tables)(const uint64_t *q, int nq, size_t w, uint8_t *tab);
 } hdc_ham_ops;
+
+#define HDC_NIB_QUERIES 4    /* queries per kwta_scan_nib call, at most */
+#define HDC_NIB_MAX_WORDS 4  /* codes of up to 256 bits: byte counters saturate only at 255 */
+#define HDC_NIB_CHUNK 256    /* keys per kwta_scan_nib call, at most: 4 blocks of 64 */
 
 /* Bit-sliced counters: slice s of column word c (c0 <= c < c0 + ncols) is sl[s * ncols + c - c0];
  * a column's count is sum over s of bit * 2^s. */

@@ -123,6 +123,45 @@ def test_structured_codes_need_the_rescan(kernel_path):
         np.testing.assert_array_equal(idx[0], want)
 
 
+@pytest.mark.parametrize("dim", [192, 255, 256])
+@pytest.mark.parametrize("causal", [False, True])
+def test_far_keys_are_counted_exactly(kernel_path, dim, causal):
+    """Keys at distance up to dim, all of them winners (no bound ever applies): the nibble-table
+    scans count in bytes that saturate at 255 and must recount the keys at 255 and 256."""
+    rng = np.random.default_rng(dim)
+    qb = rng.integers(0, 2, (1, 150, dim)).astype(bool)
+    kb = np.repeat(~qb[:, :1], 150, axis=1)       # query 0's complement, distance dim ...
+    for j in range(150):
+        kb[0, j, :j % 3] ^= True                  # ... dim - 1 and dim - 2, interleaved
+    kb[0, 100:150:2] = ~qb[0, 100:150:2]          # later queries' complements too
+    kb[0, 10:20] = qb[0, 10:20]                   # distance 0
+    scores, idx = attention.kwta_select(hdc.BinaryHV.from_bool(qb), hdc.BinaryHV.from_bool(kb),
+                                        150, causal=causal)
+    s, want = brute(qb[0], kb[0], 150, causal)
+    np.testing.assert_array_equal(idx[0], want)
+    np.testing.assert_array_equal(scores[0], np.where(want >= 0, np.take_along_axis(s, want, 1), -1))
+
+
+@pytest.mark.parametrize("bits", [64, 200, 256, 320])
+def test_any_visible_counts(kernel_path, bits):
+    """The kernels' n_visible need not be causal: zeros, jumps past a scan chunk, counts above the
+    key count and decreasing runs (the C scan groups queries whose counts are close)."""
+    from hdc.backend import kernels
+    n_q, n_k, k = 40, 700, 9
+    q = hdc.random((2, n_q), bits, seed=bits).words
+    keys = hdc.random((2, n_k), bits, seed=bits + 1).words
+    vis = np.random.default_rng(bits).choice([0, 1, 5, 63, 64, 65, 255, 256, 257, 300, 511, 699,
+                                              700, 5000], n_q).astype(np.int64)
+    vis[10:20] = np.arange(300, 290, -1)
+    got = np.empty((2, n_q, k), np.int32), np.empty((2, n_q, k), np.int64)
+    kernels().kwta_select(q, keys, k, vis, *got)
+    want = np.empty_like(got[0]), np.empty_like(got[1])
+    with on_path("numpy"):
+        kernels().kwta_select(q, keys, k, vis, *want)
+    np.testing.assert_array_equal(got[1], want[1])
+    np.testing.assert_array_equal(got[0], want[0])
+
+
 def test_majority_matches_bundle_of_winners(kernel_path):
     q = hdc.random((2, 25), 200, seed=5)
     k = hdc.random((2, 25), 200, seed=6)

@@ -70,11 +70,25 @@ def test_measure_covers_every_path_and_renders():
                 assert r["speedup_vs_next_lower"] == pytest.approx(rows[lower]["median_s"] / r["median_s"])
             if r["limit"] is not None:
                 assert r["fraction_of_limit"] == pytest.approx(r["limit_s"] / r["median_s"])
+            if r["limit"] is not None and lower is not None:   # the ratio a kernel at the limit has
+                assert r["speedup_bound_vs_next_lower"] == pytest.approx(
+                    rows[lower]["median_s"] / r["limit_s"])
+            else:
+                assert r["speedup_bound_vs_next_lower"] is None
+            if r["op"] == "bundle":   # one figure for the bundle input's read: the warm one
+                assert r["limit_s"] == lim["bundle_read_s"]
     targets = limits.targets(res)
     assert any("read bandwidth" in t["target"] for t in targets)
     assert all(t["met"] == (t["value"] <= t["threshold"] if t["unit"] == "x slower"
                             else t["value"] >= t["threshold"]) for t in targets)
+    for t in targets:
+        if t["target"].endswith("avx512bw >= 2.5x avx2"):
+            assert t["bound"] == pytest.approx(next(
+                r["speedup_bound_vs_next_lower"] for r in res["isa_paths"]
+                if r["op"] == "bundle" and r["isa"] == "avx512bw"))
+            assert f"at most {t['bound']:.2f}x" in t["note"]
     md = "\n".join(limits_section(res))
     assert "## Machine limits and SIMD paths" in md
+    assert "(at most " in md
     for isa in ISAS:
         assert f"| {isa} |" in md

@@ -217,6 +217,94 @@ static size_t kwta_scan(const uint64_t *q, const uint64_t *kt, size_t w, size_t 
     return n;
 }
 
+#include "nibble_scan.inc"
+
+/* ---- k-WTA scan over nibble-transposed keys (internal.h: kwta_scan_nib) --------------------
+ * As in hamming/avx512bw.c: per query and nibble position a 16-entry table of
+ * popcount(query nibble XOR x), one vpshufb per 32 keys and nibble, each key vector serving
+ * every query of the call, per-key byte counters added with unsigned saturation (a key at
+ * distance >= 255 is recounted exactly). A block of 64 keys is two vectors; the tables use the
+ * first 32 of their 64 bytes. */
+static void kwta_tables(const uint64_t *q, int nq, size_t w, uint8_t *tab)
+{
+    for (int i = 0; i < nq; ++i)
+        for (size_t t = 0; t < 16 * w; ++t)
+            _mm256_storeu_si256((__m256i *)(tab + ((size_t)i * 16 * w + t) * 64),
+                                _mm256_broadcastsi128_si256(_mm_load_si128(
+                                    (const __m128i *)POP16[nib_of(q + (size_t)i * w, t)])));
+}
+
+static inline __attribute__((always_inline)) void
+nib_scan(const uint64_t *q, const uint8_t *tab, int nq, const uint8_t *nt, size_t w, size_t j0,
+         size_t nb, const size_t *j1, const uint32_t *below, uint64_t *const *cand, size_t *n)
+{
+    const __m256i full = _mm256_set1_epi8((char)0xff);
+    const size_t stride = 64 * 16 * w; /* bytes per block of 64 keys */
+    for (size_t b = 0; b < nb; ++b) {
+        const uint8_t *blk = nt + (j0 / 64 + b) * stride;
+        __m256i acc[HDC_NIB_QUERIES][2];
+        for (int i = 0; i < nq; ++i)
+            acc[i][0] = acc[i][1] = _mm256_setzero_si256();
+#pragma GCC unroll 8 /* else GCC rotates the sums through register moves */
+        for (size_t t = 0; t < 16 * w; ++t) {
+            __m256i v0 = _mm256_loadu_si256((const __m256i *)(blk + 64 * t));
+            __m256i v1 = _mm256_loadu_si256((const __m256i *)(blk + 64 * t + 32));
+            for (int i = 0; i < nq; ++i) {
+                __m256i tb = _mm256_loadu_si256((const __m256i *)(tab + ((size_t)i * 16 * w + t) * 64));
+                acc[i][0] = _mm256_adds_epu8(acc[i][0], _mm256_shuffle_epi8(tb, v0));
+                acc[i][1] = _mm256_adds_epu8(acc[i][1], _mm256_shuffle_epi8(tb, v1));
+            }
+        }
+        size_t jb = j0 + 64 * b;
+        for (int i = 0; i < nq; ++i) {
+            if (jb >= j1[i] || below[i] == 0)
+                continue;
+            uint64_t live = j1[i] - jb >= 64 ? ~0ull : (1ull << (j1[i] - jb)) - 1;
+            /* acc < below (<= 255) as min(acc, below - 1) == acc: AVX2 has no unsigned compare */
+            const __m256i top = _mm256_set1_epi8((char)((below[i] < 255 ? below[i] : 255) - 1));
+            uint64_t hit = 0, sat = 0;
+            for (int h = 0; h < 2; ++h) {
+                __m256i a = acc[i][h];
+                hit |= (uint64_t)(uint32_t)_mm256_movemask_epi8(
+                           _mm256_cmpeq_epi8(_mm256_min_epu8(a, top), a)) << (32 * h);
+                sat |= (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(a, full))
+                       << (32 * h);
+            }
+            hit &= live;
+            sat = below[i] > 255 ? sat & live : 0;
+            if (hit | sat) {
+                uint8_t d[64];
+                _mm256_storeu_si256((__m256i *)d, acc[i][0]);
+                _mm256_storeu_si256((__m256i *)(d + 32), acc[i][1]);
+                n[i] = nib_emit(d, hit, sat, jb, q + (size_t)i * w, blk, w, below[i], cand[i], n[i]);
+            }
+        }
+    }
+}
+
+/* one instance per query count; w = 4 (256-bit codes, the usual head) inlined */
+static void kwta_scan_nib(const uint64_t *q, const uint8_t *tab, int nq, const uint8_t *nt,
+                          size_t w, size_t j0, const size_t *j1, const uint32_t *below,
+                          uint64_t *const *cand, size_t *n)
+{
+    size_t far = j1[0];
+    for (int i = 1; i < nq; ++i)
+        far = j1[i] > far ? j1[i] : far;
+    size_t nb = (far - j0 + 63) / 64;
+#define NIB_CASE(NQ)                                                                               \
+    case NQ:                                                                                       \
+        if (w == 4)                                                                                \
+            nib_scan(q, tab, NQ, nt, 4, j0, nb, j1, below, cand, n);                               \
+        else                                                                                       \
+            nib_scan(q, tab, NQ, nt, w, j0, nb, j1, below, cand, n);                               \
+        return;
+    switch (nq) {
+        NIB_CASE(1) NIB_CASE(2) NIB_CASE(3) NIB_CASE(4)
+    }
+#undef NIB_CASE
+}
+
 const hdc_ham_ops hdc_ham_avx2 = {"avx2", QB, dist_multi, dist_one, hamming_rows, popcount_rows,
-                                  find_hit, xor_words, stream_copy, store_fence, kwta_scan};
+                                  find_hit, xor_words, stream_copy, store_fence, kwta_scan,
+                                  kwta_scan_nib, kwta_tables};
 #endif

@@ -45,6 +45,86 @@ static inline __attribute__((always_inline)) __m512i block_dist(const uint64_t *
 }
 
 #include "avx512_common.inc"
+#include "nibble_scan.inc"
+
+/* ---- k-WTA scan over nibble-transposed keys (internal.h: kwta_scan_nib) --------------------
+ * Per query and nibble position a 16-entry table of popcount(query nibble XOR x) turns XOR and
+ * popcount into one vpshufb for 64 keys at once, and each key vector (a nibble of 64 keys, one
+ * per byte) serves every query of the call. Per-key byte counters add with unsigned saturation
+ * (at most 16 w * 4 = 256 for w = 4: only a key at distance >= 255 saturates, and it is recounted
+ * exactly). */
+static void kwta_tables(const uint64_t *q, int nq, size_t w, uint8_t *tab)
+{
+    for (int i = 0; i < nq; ++i)
+        for (size_t t = 0; t < 16 * w; ++t)
+            _mm512_storeu_si512(tab + ((size_t)i * 16 * w + t) * 64,
+                                _mm512_broadcast_i32x4(_mm_load_si128(
+                                    (const __m128i *)POP16[nib_of(q + (size_t)i * w, t)])));
+}
+
+static inline __attribute__((always_inline)) void
+nib_scan(const uint64_t *q, const uint8_t *tab, int nq, const uint8_t *nt, size_t w, int nb,
+         size_t j0, const size_t *j1, const uint32_t *below, uint64_t *const *cand, size_t *n)
+{
+    const __m512i full = _mm512_set1_epi8((char)0xff);
+    const size_t stride = 64 * 16 * w; /* bytes per block of 64 keys */
+    const uint8_t *blk = nt + j0 / 64 * stride;
+    __m512i acc[HDC_NIB_QUERIES][HDC_NIB_CHUNK / 64];
+    for (int i = 0; i < nq; ++i)
+        for (int b = 0; b < nb; ++b)
+            acc[i][b] = _mm512_setzero_si512();
+#pragma GCC unroll 2 /* else GCC rotates the sums through register moves */
+    for (size_t t = 0; t < 16 * w; ++t) {
+        __m512i tb[HDC_NIB_QUERIES];
+        for (int i = 0; i < nq; ++i)
+            tb[i] = _mm512_loadu_si512(tab + ((size_t)i * 16 * w + t) * 64);
+        for (int b = 0; b < nb; ++b) {
+            __m512i v = _mm512_loadu_si512(blk + b * stride + 64 * t);
+            for (int i = 0; i < nq; ++i)
+                acc[i][b] = _mm512_adds_epu8(acc[i][b], _mm512_shuffle_epi8(tb[i], v));
+        }
+    }
+    for (int i = 0; i < nq; ++i) {
+        const __m512i thr = _mm512_set1_epi8((char)(below[i] < 255 ? below[i] : 255));
+        for (int b = 0; b < nb; ++b) {
+            size_t jb = j0 + 64 * (size_t)b;
+            if (jb >= j1[i])
+                break;
+            uint64_t live = j1[i] - jb >= 64 ? ~0ull : (1ull << (j1[i] - jb)) - 1;
+            uint64_t hit = _mm512_cmplt_epu8_mask(acc[i][b], thr) & live;
+            uint64_t sat = below[i] > 255 ? _mm512_cmpeq_epi8_mask(acc[i][b], full) & live : 0;
+            if (hit | sat) {
+                uint8_t d[64];
+                _mm512_storeu_si512(d, acc[i][b]);
+                n[i] = nib_emit(d, hit, sat, jb, q + (size_t)i * w, blk + b * stride, w, below[i],
+                                cand[i], n[i]);
+            }
+        }
+    }
+}
+
+/* one instance per (queries, blocks); w = 4 (256-bit codes, the usual head) inlined */
+#define NIB_CASE(NQ, NB)                                                                           \
+    case (NQ - 1) * 4 + NB - 1:                                                                    \
+        if (w == 4)                                                                                \
+            nib_scan(q, tab, NQ, nt, 4, NB, j0, j1, below, cand, n);                               \
+        else                                                                                       \
+            nib_scan(q, tab, NQ, nt, w, NB, j0, j1, below, cand, n);                               \
+        return;
+#define NIB_CASES(NQ) NIB_CASE(NQ, 1) NIB_CASE(NQ, 2) NIB_CASE(NQ, 3) NIB_CASE(NQ, 4)
+
+static void kwta_scan_nib(const uint64_t *q, const uint8_t *tab, int nq, const uint8_t *nt,
+                          size_t w, size_t j0, const size_t *j1, const uint32_t *below,
+                          uint64_t *const *cand, size_t *n)
+{
+    size_t far = j1[0];
+    for (int i = 1; i < nq; ++i)
+        far = j1[i] > far ? j1[i] : far;
+    int nb = (int)((far - j0 + 63) / 64);
+    switch ((nq - 1) * 4 + nb - 1) {
+        NIB_CASES(1) NIB_CASES(2) NIB_CASES(3) NIB_CASES(4)
+    }
+}
 
 #define XOR3(a, b, c) _mm512_ternarylogic_epi64((a), (b), (c), 0x96)
 #define MAJ3(a, b, c) _mm512_ternarylogic_epi64((a), (b), (c), 0xE8)
@@ -182,5 +262,6 @@ static void popcount_rows(const uint64_t *x, uint32_t *out, size_t n_rows, size_
 
 const hdc_ham_ops hdc_ham_avx512bw = {
     "avx512bw", QB, dist_multi, dist_one, hamming_rows, popcount_rows,
-    find_hit, xor_words, stream_copy, store_fence, kwta_scan};
+    find_hit, xor_words, stream_copy, store_fence, kwta_scan, kwta_scan_nib,
+    kwta_tables};
 #endif

@@ -12,6 +12,11 @@
  * scanned again with no bound, so the result never depends on the guess. Memory: the transposed
  * keys plus O(k) per thread, never O(L^2).
  *
+ * Paths with a nibble-table scan (kwta_scan_nib: AVX2, AVX-512BW) lay codes of up to 256 bits
+ * out nibble-transposed in blocks of 64 keys instead (a nibble per byte) and scan up to
+ * HDC_NIB_QUERIES consecutive queries per pass over a chunk of keys (each with its own bound and
+ * candidates), so a key vector is loaded once for all of them.
+ *
  * Units are blocks of queries of one head, claimed dynamically (causal rows cost more as they
  * go). Each query's output depends only on its own winners, accumulated in a fixed order, so
  * results are the same for every thread count and ISA path.
@@ -23,7 +28,7 @@
 
 #define CHUNK 256   /* keys scanned between checks of the candidate buffer */
 #define QBLOCK 32   /* queries per work unit */
-#define SLACK 2     /* first bound: previous query's k-th distance + SLACK */
+#define SLACK 3     /* first bound: previous query's k-th distance + SLACK */
 
 enum { KWTA_SELECT, KWTA_SOFTMAX_F32, KWTA_SOFTMAX_F64, KWTA_MAJORITY };
 
@@ -34,9 +39,12 @@ typedef struct {
     mix_fn mix;             /* softmax modes */
     const hdc_count_ops *count;
     const uint64_t *q, *kt;
-    size_t n_heads, n_q, n_k, k_padded, w, k, reduce_at, cand_cap, blocks; /* k_padded: n_k to 8s */
+    const uint8_t *nt;      /* nibble-transposed keys when nib, else kt: blocks of 8 transposed */
+    int nib;                /* scan with kwta_scan_nib */
+    size_t n_heads, n_q, n_k, k_padded, w, k, reduce_at, cand_cap, blocks; /* k_padded: n_k to
+                                                                             * 8s (kt) or 64s (nt) */
     const int64_t *n_visible;
-    int mode, n_slices;
+    int mode, n_slices, group; /* group: queries per scan pass (1 without kwta_scan_nib) */
     const void *v;          /* softmax: values (n_heads, n_k, dv); majority: words (.., v_words) */
     size_t dv, v_words;
     const double *table;    /* softmax weights exp(-delta * inv_temp), delta = 0 .. 64 w */
@@ -45,6 +53,8 @@ typedef struct {
     int64_t *out_idx;
     char *scratch;          /* per thread slot: scratch_bytes each */
     size_t scratch_bytes;
+    uint32_t *guesses;      /* per thread slot: the bound guessed from its last query, kept
+                             * across units (a unit's first query had none: scanned alone) */
 } kwta_job;
 
 static inline size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
@@ -145,6 +155,62 @@ static size_t select_query(const kwta_job *j, const uint64_t *q, const uint64_t 
     uint32_t d = (uint32_t)(cand[kk - 1] >> 32);
     *guess = d < UINT32_MAX - SLACK ? d + SLACK : UINT32_MAX;
     return kk;
+}
+
+/* The winners of nq consecutive queries q[i * w] (nvis[i] >= 1 visible keys each) among the
+ * nibble-transposed keys nt of their head through kwta_scan_nib, each starting from its
+ * bound[i]: query i's kk[i] = min(k, nvis[i]) winners, sorted, in cand[i][0..kk[i]), or
+ * kk[i] = 0 where fewer than that many keys were nearer than the bound (the caller rescans it
+ * with no bound). A histogram of each query's candidate distances lowers its bound after every
+ * chunk to the k-th distance so far, so later chunks emit fewer candidates; the candidates stay
+ * in key order (those at or past the lowered bound are left in place and sorted out at the end). */
+static void select_group(const kwta_job *j, const uint8_t *nt, const uint64_t *q, int nq,
+                         const size_t *nvis, const uint32_t *bound_in, uint8_t *tab,
+                         uint64_t *const *cand, uint64_t *tmp, uint32_t *counts, size_t *kk)
+{
+    size_t w = j->w, k = j->k, far = 0, n[HDC_NIB_QUERIES] = {0};
+    uint32_t top = (uint32_t)(64 * w + 1); /* above every distance */
+    uint32_t bound[HDC_NIB_QUERIES], hist[HDC_NIB_QUERIES][64 * HDC_NIB_MAX_WORDS + 2];
+    size_t valid[HDC_NIB_QUERIES] = {0}; /* candidates nearer than bound */
+    j->ham->kwta_tables(q, nq, w, tab);
+    for (int i = 0; i < nq; ++i) {
+        bound[i] = bound_in[i] < top ? bound_in[i] : top;
+        far = nvis[i] > far ? nvis[i] : far;
+        memset(hist[i], 0, (top + 1) * sizeof hist[i][0]);
+    }
+    for (size_t j0 = 0; j0 < far; j0 += CHUNK) {
+        size_t j1[HDC_NIB_QUERIES], before[HDC_NIB_QUERIES];
+        for (int i = 0; i < nq; ++i) { /* a query past its keys gets nothing from this pass */
+            j1[i] = min_size(j0 + CHUNK, nvis[i]);
+            before[i] = n[i];
+        }
+        j->ham->kwta_scan_nib(q, tab, nq, nt, w, j0, j1, bound, cand, n);
+        for (int i = 0; i < nq; ++i) {
+            if (n[i] >= j->reduce_at) { /* full: cut to the k nearest */
+                sort_smallest(cand[i], n[i], k, tmp, counts);
+                memset(hist[i], 0, (top + 1) * sizeof hist[i][0]); /* recounted from them */
+                valid[i] = before[i] = 0;
+                bound[i] = top;
+                n[i] = k;
+            }
+            for (size_t e = before[i]; e < n[i]; ++e)
+                ++hist[i][cand[i][e] >> 32];
+            valid[i] += n[i] - before[i];
+            /* lower the bound while k candidates stay at or below it: a later key at the bound
+             * comes after them */
+            while (valid[i] >= k) {
+                --bound[i];
+                valid[i] -= hist[i][bound[i]];
+            }
+        }
+    }
+    for (int i = 0; i < nq; ++i) {
+        kk[i] = min_size(k, nvis[i]);
+        if (n[i] >= kk[i])
+            sort_smallest(cand[i], n[i], kk[i], tmp, counts);
+        else
+            kk[i] = 0;
+    }
 }
 
 /* ---- mixing the winners' values ------------------------------------------------------------- */
@@ -248,20 +314,31 @@ static void mix_majority(const kwta_job *j, const uint64_t *win, size_t kk, size
 /* ---- the driver ---------------------------------------------------------------------------- */
 
 typedef struct {
-    uint64_t *cand, *tmp, *pending;  /* candidates, sort buffer, winners waiting to be mixed */
+    uint64_t *cand[HDC_NIB_QUERIES]; /* candidates of each query of a group */
+    uint64_t *tmp, *pending;         /* sort buffer, winners waiting to be mixed */
+    uint8_t *tab;                    /* a group's nibble lookup tables (kwta_scan_nib) */
     uint32_t *counts;
     double *wgt;                     /* softmax: k weights */
     uint64_t *sl;                    /* majority: n_slices * v_words counter words */
     size_t *idx;                     /* majority: k row indices */
 } kwta_scratch;
 
+/* a group's lookup tables: 16 w tables of 64 bytes per query */
+static size_t tab_bytes(const kwta_job *j)
+{
+    return j->nib ? (size_t)j->group * 16 * j->w * 64 : 0;
+}
+
 static kwta_scratch scratch_of(const kwta_job *j, int slot)
 {
     kwta_scratch s;
-    s.cand = (uint64_t *)(j->scratch + (size_t)slot * j->scratch_bytes);
-    s.tmp = s.cand + j->cand_cap;
+    uint64_t *at = (uint64_t *)(j->scratch + (size_t)slot * j->scratch_bytes);
+    for (int i = 0; i < HDC_NIB_QUERIES; ++i)
+        s.cand[i] = at + (size_t)(i < j->group ? i : 0) * j->cand_cap;
+    s.tmp = at + (size_t)j->group * j->cand_cap;
     s.pending = s.tmp + j->cand_cap;
-    s.counts = (uint32_t *)(s.pending + j->k);
+    s.tab = (uint8_t *)(s.pending + j->k);
+    s.counts = (uint32_t *)(s.tab + tab_bytes(j));
     void *rest = s.counts + (SPAN + 2);
     s.wgt = rest;
     s.sl = rest;
@@ -276,8 +353,8 @@ static size_t scratch_bytes(const kwta_job *j)
         extra = j->k * sizeof(double);
     else if (j->mode == KWTA_MAJORITY)
         extra = (size_t)j->n_slices * j->v_words * sizeof(uint64_t) + j->k * sizeof(size_t);
-    size_t bytes = (2 * j->cand_cap + j->k) * sizeof(uint64_t) + (SPAN + 2) * sizeof(uint32_t)
-                   + extra;
+    size_t bytes = ((j->group + 1) * j->cand_cap + j->k) * sizeof(uint64_t) + tab_bytes(j)
+                   + (SPAN + 2) * sizeof(uint32_t) + extra;
     return (bytes + 63) / 64 * 64;
 }
 
@@ -306,47 +383,98 @@ static void mix_query(const kwta_job *j, const uint64_t *win, size_t kk, size_t 
     }
 }
 
+/* the keys query i sees */
+static size_t visible(const kwta_job *j, size_t i)
+{
+    if (!j->n_visible)
+        return j->n_k;
+    int64_t v = j->n_visible[i];
+    return v <= 0 ? 0 : min_size((size_t)v, j->n_k);
+}
+
+/* The winners of the next queries of head h from query i (< i1): a group of up to j->group
+ * through kwta_scan_nib (consecutive queries whose visible keys differ by less than a chunk),
+ * else one through kwta_scan. Query i + g's kk[g] winners go to s->cand[g]; returns the count
+ * of queries done. A query with too few keys nearer than the guessed bound is scanned again with
+ * no bound, so the result never depends on the guess. */
+static int select_next(const kwta_job *j, size_t h, size_t i, size_t i1, uint32_t *guess,
+                       const kwta_scratch *s, size_t *kk)
+{
+    const uint64_t *q = j->q + (h * j->n_q + i) * j->w;
+    size_t nvis[HDC_NIB_QUERIES];
+    nvis[0] = visible(j, i);
+    if (!j->nib || nvis[0] == 0) {
+        kk[0] = select_query(j, q, j->kt + h * j->w * j->k_padded, nvis[0], guess, s->cand[0],
+                             s->tmp, s->counts);
+        return 1;
+    }
+    int nq = 1; /* alone while there is no guess: a bound from its scan serves the next group */
+    for (; *guess != UINT32_MAX && nq < j->group && i + (size_t)nq < i1; ++nq) {
+        size_t v = visible(j, i + (size_t)nq);
+        if (v == 0 || v + CHUNK <= nvis[0] || nvis[0] + CHUNK <= v)
+            break;
+        nvis[nq] = v;
+    }
+    const uint8_t *nt = j->nt + h * j->k_padded * 16 * j->w;
+    uint32_t bound[HDC_NIB_QUERIES];
+    for (int g = 0; g < nq; ++g)
+        bound[g] = *guess;
+    select_group(j, nt, q, nq, nvis, bound, s->tab, s->cand, s->tmp, s->counts, kk);
+    const uint32_t none = UINT32_MAX;
+    for (int g = 0; g < nq; ++g)
+        if (kk[g] == 0) /* the guessed bound was too tight */
+            select_group(j, nt, q + (size_t)g * j->w, 1, &nvis[g], &none, s->tab, &s->cand[g],
+                         s->tmp, s->counts, &kk[g]);
+    uint32_t d = (uint32_t)(s->cand[nq - 1][kk[nq - 1] - 1] >> 32);
+    *guess = d < UINT32_MAX - SLACK ? d + SLACK : UINT32_MAX;
+    return nq;
+}
+
 /* The winners' value rows are scattered over the values: a query's rows are prefetched as soon
- * as it is selected and mixed after the next query's scan, which hides the memory latency. */
+ * as it is selected, and the last query of a group is mixed after the next group's scan, which
+ * hides the memory latency. */
 static void kwta_unit(void *ctx, size_t u, int slot)
 {
     const kwta_job *j = ctx;
     size_t h = u / j->blocks, i0 = u % j->blocks * QBLOCK, i1 = min_size(i0 + QBLOCK, j->n_q);
     kwta_scratch s = scratch_of(j, slot);
-    const uint64_t *kt = j->kt + h * j->w * j->k_padded;
     const char *values = j->v ? (const char *)j->v + h * j->n_k * value_row_bytes(j) : NULL;
-    uint32_t guess = UINT32_MAX;
+    uint32_t guess = j->guesses[slot];
     size_t pending_kk = 0, pending_row = SIZE_MAX;
-    for (size_t i = i0; i < i1; ++i) {
-        size_t row = h * j->n_q + i;
-        size_t nvis = j->n_k;
-        if (j->n_visible) {
-            int64_t v = j->n_visible[i];
-            nvis = v <= 0 ? 0 : min_size((size_t)v, j->n_k);
-        }
-        size_t kk = select_query(j, j->q + row * j->w, kt, nvis, &guess, s.cand, s.tmp, s.counts);
-        int64_t *oi = j->out_idx + row * j->k;
-        for (size_t r = 0; r < j->k; ++r)
-            oi[r] = r < kk ? (int64_t)(uint32_t)s.cand[r] : -1;
-        if (j->mode == KWTA_SELECT) {
-            int32_t *od = j->out_dist + row * j->k;
+    for (size_t i = i0; i < i1;) {
+        size_t kk[HDC_NIB_QUERIES];
+        int nq = select_next(j, h, i, i1, &guess, &s, kk);
+        for (int g = 0; g < nq; ++g) {
+            size_t row = h * j->n_q + i + (size_t)g;
+            int64_t *oi = j->out_idx + row * j->k;
             for (size_t r = 0; r < j->k; ++r)
-                od[r] = r < kk ? (int32_t)(s.cand[r] >> 32) : INT32_MAX;
-            continue;
+                oi[r] = r < kk[g] ? (int64_t)(uint32_t)s.cand[g][r] : -1;
+            if (j->mode == KWTA_SELECT) {
+                int32_t *od = j->out_dist + row * j->k;
+                for (size_t r = 0; r < j->k; ++r)
+                    od[r] = r < kk[g] ? (int32_t)(s.cand[g][r] >> 32) : INT32_MAX;
+            }
         }
-        size_t row_bytes = value_row_bytes(j);
-        for (size_t r = 0; r < kk; ++r)
-            for (size_t b = 0; b < row_bytes; b += 64)
-                __builtin_prefetch(values + (size_t)(uint32_t)s.cand[r] * row_bytes + b);
-        if (pending_row != SIZE_MAX)
-            mix_query(j, s.pending, pending_kk, h, pending_row, &s);
-        for (size_t r = 0; r < kk; ++r)
-            s.pending[r] = s.cand[r];
-        pending_kk = kk;
-        pending_row = row;
+        if (j->mode != KWTA_SELECT) {
+            size_t row_bytes = value_row_bytes(j);
+            for (int g = 0; g < nq; ++g)
+                for (size_t r = 0; r < kk[g]; ++r)
+                    for (size_t b = 0; b < row_bytes; b += 64)
+                        __builtin_prefetch(values + (size_t)(uint32_t)s.cand[g][r] * row_bytes + b);
+            if (pending_row != SIZE_MAX)
+                mix_query(j, s.pending, pending_kk, h, pending_row, &s);
+            for (int g = 0; g + 1 < nq; ++g)
+                mix_query(j, s.cand[g], kk[g], h, h * j->n_q + i + (size_t)g, &s);
+            for (size_t r = 0; r < kk[nq - 1]; ++r)
+                s.pending[r] = s.cand[nq - 1][r];
+            pending_kk = kk[nq - 1];
+            pending_row = h * j->n_q + i + (size_t)nq - 1;
+        }
+        i += (size_t)nq;
     }
     if (pending_row != SIZE_MAX)
         mix_query(j, s.pending, pending_kk, h, pending_row, &s);
+    j->guesses[slot] = guess;
 }
 
 static int kwta_run(kwta_job *j, const uint64_t *keys, double inv_temp)
@@ -359,6 +487,8 @@ static int kwta_run(kwta_job *j, const uint64_t *keys, double inv_temp)
     j->ham = hdc__ham();
     j->count = hdc__count();
     j->mix = pick_mix(j->mode, hdc_get_isa());
+    j->nib = j->ham->kwta_scan_nib != NULL && w <= HDC_NIB_MAX_WORDS;
+    j->group = j->nib ? HDC_NIB_QUERIES : 1;
     j->reduce_at = j->k > 64 ? 2 * j->k : 128;
     j->cand_cap = j->reduce_at + CHUNK + 8;
     j->blocks = (j->n_q + QBLOCK - 1) / QBLOCK;
@@ -368,40 +498,55 @@ static int kwta_run(kwta_job *j, const uint64_t *keys, double inv_temp)
     /* work: every query against (on average) its visible keys */
     double work = (double)j->n_heads * (double)j->n_q * (double)n_k * (double)w / 4;
     int nt = hdc__threads_for(work);
-    j->k_padded = (n_k + 7) / 8 * 8;
+    j->k_padded = j->nib ? (n_k + 63) / 64 * 64 : (n_k + 7) / 8 * 8;
     /* 64-byte aligned, so every block load is one cache line; padding keys are 0 */
-    size_t kt_bytes = (j->n_heads * w * j->k_padded + 8) * sizeof(uint64_t);
+    size_t kt_bytes = (j->n_heads * w * j->k_padded * (j->nib ? 2 : 1) + 8) * sizeof(uint64_t);
     uint64_t *kt = NULL;
     if (posix_memalign((void **)&kt, 64, kt_bytes) != 0)
         kt = NULL;
     else
         memset(kt, 0, kt_bytes);
     char *scratch = malloc((size_t)nt * j->scratch_bytes);
+    uint32_t *guesses = malloc((size_t)nt * sizeof *guesses);
     double *table = NULL;
     int softmax = j->mode == KWTA_SOFTMAX_F32 || j->mode == KWTA_SOFTMAX_F64;
     if (softmax)
         table = malloc((w * 64 + 1) * sizeof *table);
-    if (!kt || !scratch || (softmax && !table)) {
+    if (!kt || !scratch || !guesses || (softmax && !table)) {
         free(kt);
         free(scratch);
+        free(guesses);
         free(table);
         return -1;
     }
+    for (int t = 0; t < nt; ++t)
+        guesses[t] = UINT32_MAX;
     for (size_t h = 0; h < j->n_heads; ++h) {
         uint64_t *head = kt + h * w * j->k_padded;
+        /* nib: nibble t of key r at byte [r / 64 * 64 * 16 w + 64 t + r % 64] */
+        uint8_t *nibs = (uint8_t *)kt + h * j->k_padded * 16 * w;
         for (size_t r = 0; r < n_k; ++r)
-            for (size_t c = 0; c < w; ++c)
-                head[r / 8 * 8 * w + c * 8 + r % 8] = keys[(h * n_k + r) * w + c];
+            for (size_t c = 0; c < w; ++c) {
+                uint64_t word = keys[(h * n_k + r) * w + c];
+                if (!j->nib)
+                    head[r / 8 * 8 * w + c * 8 + r % 8] = word;
+                else
+                    for (size_t t = 0; t < 16; ++t)
+                        nibs[r / 64 * 64 * 16 * w + 64 * (16 * c + t) + r % 64] = (uint8_t)(word >> (4 * t) & 15);
+            }
     }
     if (table)
         for (size_t delta = 0; delta <= w * 64; ++delta)
             table[delta] = exp(-((double)delta * inv_temp));
     j->kt = kt;
+    j->nt = (const uint8_t *)kt;
     j->scratch = scratch;
+    j->guesses = guesses;
     j->table = table;
     hdc__parallel(j->n_heads * j->blocks, nt, kwta_unit, j);
     free(kt);
     free(scratch);
+    free(guesses);
     free(table);
     return 0;
 }

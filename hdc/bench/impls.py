@@ -129,11 +129,13 @@ class CaseData:
         return rng.standard_normal((ATT_HEADS, self.case.n, ATT_DV)).astype(np.float32)
 
 
+_BIPOLAR = np.array([1.0, -1.0], np.float32)
+
+
 def bipolar(bits):
-    """Bits (bool array) as float32 +-1: 1 -> -1.0, 0 -> +1.0."""
-    out = np.ones(bits.shape, np.float32)
-    out[bits] = -1.0
-    return out
+    """Bits (bool array) as float32 +-1: 1 -> -1.0, 0 -> +1.0 (a table lookup: a masked store
+    into a fresh array takes several times as long at 10,000 x 10,000)."""
+    return _BIPOLAR[np.asarray(bits, bool).view(np.uint8)]
 
 
 def _optional(module, package):

@@ -3,7 +3,9 @@
 - read bandwidth: :func:`xor_reduce` (C, every thread, the active SIMD path's widest vectors) of
   a matrix much larger than the caches, in GB/s;
 - copy bandwidth: ``np.copyto`` of the same matrix (bytes read + written per second);
-- the bundle's input read once: :func:`xor_reduce` of exactly the rows ``bundle`` counts.
+- the bundle's input read once: :func:`xor_reduce` of exactly the rows ``bundle`` counts, timed
+  in the same round-robin as the bundle on every path (so with its input in cache, as the
+  bundle's repeated calls have it).
 
 A kernel's *fraction of its limit* is the limit's time over the kernel's (1.0 = as fast as just
 reading its input): a single-query scan is bound by the read bandwidth, bundling by the read of
@@ -67,9 +69,11 @@ def measure(mode="quick", timing=None):
     """The machine's limits and every C kernel with per-ISA code on every SIMD path, in one run.
 
     Returns ``{"limits": {...}, "isa_paths": [...]}`` (what results.json holds under
-    ``"machine_limits"``): read / copy bandwidth in GB/s, the bundle input's XOR-reduce time, and
-    per case and path the median, the speed-up over the next-lower path and the fraction of the
-    case's limit (1.0 = as fast as just reading the input). ``timing``: keyword arguments for
+    ``"machine_limits"``): read / copy bandwidth in GB/s, the bundle input's XOR-reduce time (the
+    limit of the bundle rows), and per case and path the median, the speed-up over the
+    next-lower path, the fraction of the case's limit (1.0 = as fast as just reading the input)
+    and, for a case with a limit, ``speedup_bound_vs_next_lower``: the speed-up over the
+    next-lower path that a kernel running at the limit would have. ``timing``: keyword arguments for
     :func:`hdc.bench.timing.time_interleaved`.
     """
     from .. import backend
@@ -88,14 +92,13 @@ def measure(mode="quick", timing=None):
     # the limits: on the best path (xor_reduce uses the active path's widest vectors)
     ck.set_isa("auto")
     st = time_interleaved({"read": lambda: xor_reduce(m, acc),
-                           "copy": lambda: np.copyto(m_copy, m),
-                           "bundle input read": lambda: xor_reduce(x, acc)}, **timing)
+                           "copy": lambda: np.copyto(m_copy, m)}, **timing)
     del m_copy
     limits = {
         "read_gb_per_s": m.nbytes / st["read"]["median_s"] / 1e9,
         "copy_gb_per_s": 2 * m.nbytes / st["copy"]["median_s"] / 1e9,
         "read_bytes": m.nbytes, "threads": ck.get_num_threads(), "isa": ck.get_isa(),
-        "bundle_read_s": st["bundle input read"]["median_s"], "bundle_rows": x.shape[0], "dim": dim,
+        "bundle_rows": x.shape[0], "dim": dim,   # bundle_read_s: from the bundle case below
     }
 
     nq, n_batch = sizes["batch"]
@@ -148,13 +151,17 @@ def measure(mode="quick", timing=None):
             for isa in isas:
                 t = st[isa]["median_s"]
                 lower = _next_lower(isas, isa)
+                t_lim = st["limit"]["median_s"] if limit else None
                 rows.append({
                     "op": op, "case": label, "isa": isa, "median_s": t, "iqr_s": st[isa]["iqr_s"],
                     "next_lower": lower,
                     "speedup_vs_next_lower": st[lower]["median_s"] / t if lower else None,
-                    "limit": limit[0] if limit else None,
-                    "limit_s": st["limit"]["median_s"] if limit else None,
-                    "fraction_of_limit": limit[2](st["limit"]["median_s"], t) if limit else None})
+                    "limit": limit[0] if limit else None, "limit_s": t_lim,
+                    "fraction_of_limit": limit[2](t_lim, t) if limit else None,
+                    "speedup_bound_vs_next_lower": (st[lower]["median_s"] / t_lim
+                                                    if limit and lower else None)})
+            if op == "bundle":
+                limits["bundle_read_s"] = st["limit"]["median_s"]
     finally:
         ck.set_isa(previous)
     return {"limits": limits, "isa_paths": rows}
@@ -177,8 +184,10 @@ def targets(res):
                         "implementation": f"hdc[c] {r['isa']}", "threshold": 3.0,
                         "unit": "x slower", "value": slow, "met": slow <= 3.0})
             if r["isa"] == "avx512bw" and (r["op"], r["case"], "avx2") in by:
-                up = r["speedup_vs_next_lower"]
+                up, bound = r["speedup_vs_next_lower"], r["speedup_bound_vs_next_lower"]
                 out.append({"target": f"{r['case']}: avx512bw >= 2.5x avx2",
                             "implementation": "hdc[c]", "threshold": 2.5, "unit": "x faster",
-                            "value": up, "met": up >= 2.5})
+                            "value": up, "met": up >= 2.5, "bound": bound,
+                            "note": f"at most {bound:.2f}x at the read limit (avx2's time over "
+                                    f"the XOR-reduce of the input, same run)"})
     return out

@@ -139,6 +139,8 @@ def render_markdown(res, plots=()):
                 measured = fmt_time(t["value"] * 1e-6)
             else:
                 measured = f"{t['value']:.3g} {t['unit']}"
+            if t["value"] is not None and t.get("note"):
+                measured += f" ({t['note']})"
             if t["threshold"] is None:
                 thr = "-"
             else:
@@ -216,13 +218,18 @@ def limits_section(ml):
            f"{lim['read_gb_per_s']:.1f} GB/s (C XOR-reduce of {fmt_bytes(lim['read_bytes'])}, "
            f"{lim['isa']} path), copy bandwidth {lim['copy_gb_per_s']:.1f} GB/s (`np.copyto`, bytes "
            f"read + written), the bundle's input ({lim['bundle_rows']:,} x dim {lim['dim']:,}) "
-           f"XOR-reduced in {fmt_time(lim['bundle_read_s'])}.",
+           f"XOR-reduced in {fmt_time(lim['bundle_read_s'])} (timed round-robin with the bundle "
+           f"on every path, input in cache as for the bundle's repeated calls: the bundle rows' "
+           f"limit below).",
            "Each kernel runs on every SIMD path round-robin with its limit; *of limit* is the limit's "
            "time over the kernel's (1.0 = as fast as just reading the input), *vs lower path* the "
-           "speed-up over the next-lower path of the same run.", "",
+           "speed-up over the next-lower path of the same run and, for a kernel with a limit, in "
+           "brackets the most it could be: the next-lower path's time over the limit's.", "",
            "| kernel | SIMD path | median | vs lower path | of limit | limit |", "|---|---|---:|---:|---:|---|"]
     for r in ml["isa_paths"]:
         up = f"{r['speedup_vs_next_lower']:.2f}x vs {r['next_lower']}" if r["next_lower"] else "-"
+        if r.get("speedup_bound_vs_next_lower") is not None:
+            up += f" (at most {r['speedup_bound_vs_next_lower']:.2f}x)"
         frac = f"{r['fraction_of_limit']:.2f}" if r["fraction_of_limit"] is not None else "-"
         lim_txt = f"{r['limit']} ({fmt_time(r['limit_s'])})" if r["limit"] else "compute-bound"
         out.append(f"| {r['case']} | {r['isa']} | {fmt_time(r['median_s'])} | {up} | {frac} | {lim_txt} |")

@@ -95,7 +95,8 @@ def run(args):
             met = ("met" if t["met"] else "NOT met") if t["threshold"] is not None else "runs"
             unit = t["unit"]
             val = fmt_time(t["value"] * 1e-6) if unit == "us" else f"{t['value']:.3g} {unit}"
-            print(f"  {t['target']} [{t['implementation']}]: {val} ({met})")
+            note = f"; {t['note']}" if t.get("note") else ""
+            print(f"  {t['target']} [{t['implementation']}]: {val} ({met}{note})")
         elif t.get("note"):
             print(f"  {t['target']} [{t['implementation']}]: {t['note']}")
     if res.get("plots_status"):
