@@ -402,6 +402,14 @@ static void test_sparse(size_t blocks, size_t n_m, size_t n_q, int itemsize)
                     CHECK(oo[i * k + r - 1] > oo[i * k + r] ||
                           (oo[i * k + r - 1] == oo[i * k + r] && oi[i * k + r - 1] < j), "sparse topk order");
             }
+        for (size_t i = 0; i < n_q; ++i) { /* exactly k rows rank at or before the last one kept */
+            int32_t lo = oo[i * k + k - 1];
+            int64_t li = oi[i * k + k - 1];
+            size_t ahead = 0;
+            for (size_t j = 0; j < n_m; ++j)
+                ahead += cd[i * n_m + j] > lo || (cd[i * n_m + j] == lo && (int64_t)j <= li);
+            CHECK(ahead == k, "sparse topk misses a better row");
+        }
         CHECK(hdc_sparse_topk(q, n_q, m, n_m, blocks, itemsize, 0, oo, oi) == -1, "sparse topk k=0");
         CHECK(hdc_sparse_topk(q, n_q, m, n_m, blocks, 3, 1, oo, oi) == -1, "sparse topk itemsize");
         free(oo);
@@ -465,8 +473,13 @@ int main(void)
                     test_sparse(sparse_blocks[b], 37, 3, it);
                     test_sparse(sparse_blocks[b], 0, 2, it);
                 }
-            for (int it = 1; it <= 4; it *= 2) /* past 255 vectors of 16 bytes: counter flushes */
+            for (int it = 1; it <= 4; it *= 2) { /* past 255 vectors of 16 bytes: counter flushes */
                 test_sparse(4100, 5, 2, it);
+                /* query blocking (>= 4 queries per thread): partial tiles of 64 rows, query
+                 * groups with remainders, blocks in several chunks of at most 255 */
+                test_sparse(100, 133, 9, it);
+                test_sparse(600, 70, 19, it);
+            }
             printf("isa %d threads %d: done\n", isa, nt);
         }
     }
