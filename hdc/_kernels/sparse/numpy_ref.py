@@ -72,23 +72,40 @@ def sparse_record_bundle(idx, ids, levels, block_size, tie, out):
     sparse_bundle(codes.reshape(features, -1), block_size, None, np.tile(tie, n), flat)
 
 
-def sparse_index_build(x, block_size, offsets, postings):
-    """CSR inverted index: rows with index ``l`` in block ``b`` are
-    ``postings[offsets[b * L + l]:offsets[b * L + l + 1]]``, in increasing row order."""
-    keys = (np.arange(x.shape[1], dtype=np.int64) * block_size + x).ravel()
+def sparse_index_build(x, block_size, segment, offsets, postings):
+    """Segmented CSR inverted index: rows cut into segments of ``segment``; the segment-local
+    numbers of the rows of segment ``s`` with index ``l`` in block ``b`` are
+    ``postings[offsets[s K L + b L + l]:offsets[s K L + b L + l + 1]]``, in increasing order."""
+    n, blocks = x.shape
+    if x.size and int(x.max()) >= block_size:
+        raise ValueError(f"x has an index >= block_size={block_size}")
+    rows = np.arange(n, dtype=np.int64)
+    keys = ((rows // segment * blocks)[:, None] + np.arange(blocks, dtype=np.int64)) * block_size + x
     offsets[0] = 0
-    np.cumsum(np.bincount(keys, minlength=offsets.size - 1), out=offsets[1:])
-    postings[:] = np.argsort(keys, kind="stable") // x.shape[1]
+    np.cumsum(np.bincount(keys.ravel(), minlength=offsets.size - 1), out=offsets[1:])
+    postings[:] = np.argsort(keys.ravel(), kind="stable") // max(blocks, 1) % segment
 
 
-def sparse_index_topk(q, block_size, offsets, postings, counts, k, out_overlap, out_idx):
-    """``sparse_topk`` of each query against the indexed rows, from their posting lists
-    (``counts``: zeros, one per indexed row, left zero)."""
-    n_items = counts.shape[0]
-    keys = np.arange(q.shape[1], dtype=np.int64) * block_size + q
+def sparse_index_topk(q, block_size, segment, offsets, postings, n_rows, k, out_overlap, out_idx):
+    """``sparse_topk`` of each query against the ``n_rows`` indexed rows, from their lists."""
+    blocks = q.shape[1]
+    damaged = "sparse_index_topk: a query index >= block_size, or a damaged index"
+    if q.size and int(q.max()) >= block_size:
+        raise ValueError(damaged)
     for i in range(q.shape[0]):
-        rows = np.concatenate([postings[offsets[key]:offsets[key + 1]] for key in keys[i]])
-        ov = np.bincount(rows, minlength=n_items)
-        order = np.lexsort((np.arange(n_items), -ov))[:k]
+        lists = []
+        for s, start in enumerate(range(0, n_rows, segment)):
+            rows = min(segment, n_rows - start)
+            for b in range(blocks):
+                key = (s * blocks + b) * block_size + int(q[i, b])
+                p0, p1 = int(offsets[key]), int(offsets[key + 1])
+                if not start * blocks <= p0 <= p1 <= (start + rows) * blocks:
+                    raise ValueError(damaged)
+                local = postings[p0:p1].astype(np.int64)
+                if local.size and local.max() >= rows:
+                    raise ValueError(damaged)
+                lists.append(start + local)
+        ov = np.bincount(np.concatenate(lists) if lists else np.zeros(0, np.int64), minlength=n_rows)
+        order = np.lexsort((np.arange(n_rows), -ov))[:k]
         out_overlap[i] = ov[order]
         out_idx[i] = order
