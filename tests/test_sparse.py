@@ -472,6 +472,9 @@ def test_sparse_bench_smoke_writes_report_and_plots(tmp_path):
     for name in ("sparse.json", "sparse.md", "sparse_capacity.png", "sparse_speed.png"):
         assert (tmp_path / name).stat().st_size > 0
     assert res["bytes_per_item"]["sbc"] == 20 and len(res["speed"]["rows"]) == 2
+    one, many = res["speed"]["rows"]
+    assert not one["torchhd_scaled"] and one["torchhd_timed_items"] == 5000   # one chunk: all items
+    assert many["torchhd_chunk_items"] == (1 << 28) // (256 * 20) or not many["torchhd_scaled"]
     # the read-outs recall a few pairs perfectly and fail when overloaded
     assert sbc_recall(5, 50, 64, probes=5) == 1.0 and dense_recall(5, 2048, probes=5) == 1.0
     assert dense_recall(400, 256, probes=50) < 0.5

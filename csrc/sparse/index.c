@@ -27,6 +27,8 @@
 #define MAX_SEGMENT 65536
 /* counters checked for candidates at a time (one vectorised compare, then a closer look) */
 #define SCAN_CHUNK 256
+/* lists ahead whose first postings are prefetched (their offsets twice as far ahead) */
+#define PREFETCH_LISTS 8
 
 static int type_slot(int itemsize)
 {
@@ -131,6 +133,17 @@ typedef struct {
                 if (v >= j->block_size)                                                            \
                     return -1;                                                                     \
                 size_t key = b * j->block_size + v;                                                \
+                /* the lists start at random places: fetch ahead the offsets, then the heads */    \
+                if (b + 2 * PREFETCH_LISTS < K)                                                    \
+                    __builtin_prefetch(off + (b + 2 * PREFETCH_LISTS) * j->block_size +            \
+                                       index_at(j->q, j->t, qi * K + b + 2 * PREFETCH_LISTS) % j->block_size); \
+                if (b + PREFETCH_LISTS < K) {                                                      \
+                    size_t ahead = (b + PREFETCH_LISTS) * j->block_size +                          \
+                                   index_at(j->q, j->t, qi * K + b + PREFETCH_LISTS) % j->block_size; \
+                    int64_t pa = off[ahead];                                                       \
+                    if (pa >= lo && pa < hi)                                                       \
+                        __builtin_prefetch(j->postings + pa);                                      \
+                }                                                                                  \
                 int64_t p0 = off[key], p1 = off[key + 1];                                          \
                 if (p0 < lo || p1 < p0 || p1 > hi)                                                 \
                     return -1;                                                                     \
