@@ -574,3 +574,22 @@ def test_index_kernels_refuse_bad_indices_and_damaged_indexes(kernel_path):
             o[1:-1] = 10 ** 12                 # lists reaching past the postings
         with pytest.raises(ValueError, match="damaged"):
             kernels.sparse_index_topk(x[:1], 300, 32, o, p, 50, 3, ov, idx)
+
+
+@pytest.mark.parametrize("block_size, n", [(1, 3), (4, 3), (16, (2, 4)), (300, 1), (70000, 2)])
+def test_ngram_bundle_kernel_matches_the_reference(kernel_path, block_size, n):
+    # one kernel call per batch: small blocks count every (block, index) of a text, large ones go
+    # block by block; both as numpy_ref (per text, the bundle of its n-gram codes)
+    rng = np.random.default_rng(block_size)
+    texts = ["".join(rng.choice(list("abcdefgh é"), int(rng.integers(4, 80)))) for _ in range(30)]
+    dim = block_size * (3 if block_size > 1000 else max(1, 1500 // block_size))
+    enc = hdc.NGramEncoder(dim, n=n, seed=5, block_size=block_size)
+    got = enc(texts)
+    values, lengths, _ = enc._tokens(texts)
+    cols = enc._columns(values)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    want = np.empty((len(texts), enc.blocks), got.indices.dtype)
+    numpy_ref.sparse_ngram_bundle(cols, offsets, enc._table, np.asarray(enc.sizes, np.int64), block_size,
+                                  enc.tie.indices, want)
+    np.testing.assert_array_equal(got.indices, want)
+    assert (enc(texts[7]) == got[7]).all()

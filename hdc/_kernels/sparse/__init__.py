@@ -18,6 +18,11 @@ counts)``                                    (C, L), accumulated: ``counts[c, x[
 ``sparse_record_bundle(idx, ids, levels,     idx int32 (n, F) level numbers, ids (F, K), levels
 L, tie, out)``                               (n_levels, K), tie (K,), out (n, K): per record the
                                              ``bundle`` of ``(ids[f] + levels[idx[f]]) % L``
+``sparse_ngram_bundle(cols, offsets,        per text t (its table columns ``cols[offsets[t]:
+table, sizes, L, tie, out)``                 offsets[t + 1]]``, int32) the ``bundle`` of its
+                                             n-grams for each n in sizes (int64), n-gram at p:
+                                             ``sum_j table[n - 1 - j, c[p + j]] % L``; table
+                                             (n_max, symbols, K), tie (K,), out (texts, K)
 ``sparse_index_build(x, L, S, offsets,       x (n, K); S: rows per segment, 1..65536; offsets
 postings)``                                  int64 (ceil(n / S) K L + 1,), postings uint16
                                              (n K,): inverted index, the segment-local rows of

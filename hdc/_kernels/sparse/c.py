@@ -1,7 +1,7 @@
 """C kernels of the sparse family (csrc/sparse/): overlap, all-pairs overlap and top-k by byte /
 word compares (AVX-512BW masks or AVX2 movemasks, popcounted; query blocking on transposed tiles),
 and the inverted index (sparse/index.c). Counting (``sparse_block_counts``, ``sparse_bundle``,
-``sparse_record_bundle``) runs the Numba kernels, or the NumPy reference where Numba is not
+``sparse_record_bundle``, ``sparse_ngram_bundle``) runs the Numba kernels, or the NumPy reference where Numba is not
 installed, chosen on first call so loading the C backend does not import Numba.
 """
 import importlib
@@ -74,6 +74,10 @@ def sparse_bundle(x, block_size, weights, tie, out):
 
 def sparse_record_bundle(idx, ids, levels, block_size, tie, out):
     _counting().sparse_record_bundle(idx, ids, levels, block_size, tie, out)
+
+
+def sparse_ngram_bundle(cols, offsets, table, sizes, block_size, tie, out):
+    _counting().sparse_ngram_bundle(cols, offsets, table, sizes, block_size, tie, out)
 
 
 def _index_arrays(n, blocks, block_size, segment, offsets, postings, writable):

@@ -26,6 +26,8 @@ _TILE = 64
 _TILE_MIN_QUERIES = 4
 # Columns of at most this block size are bundled by histogram, larger ones by sorting.
 _HIST_MAX = 1 << 16
+# n-gram bundling counts every (block, index) of a text at once while blocks * L is at most this.
+_NGRAM_COUNTS_MAX = 1 << 22
 
 
 @jit
@@ -297,6 +299,91 @@ def sparse_record_bundle(idx, ids, levels, block_size, tie, out):
             _record_parallel(idx, ids, levels, block_size, tie, out, bounds, use_hist)
     else:
         _record_rows(idx, ids, levels, block_size, tie, out, 0, n, use_hist)
+
+
+@jit
+def _ngram_text_counts(cols, lo, hi, table, sizes, block_size, tie, out_row, gram, counts):
+    """One text, small blocks: n-gram codes a row at a time (vectorised over the blocks), counted
+    in ``counts`` (K * L, zero, left zero); per block the first maximum from tie going up."""
+    blocks = table.shape[2]
+    for n in sizes:
+        for p in range(lo, hi - n + 1):
+            gram[:] = 0
+            for j in range(n):
+                row = table[n - 1 - j, cols[p + j]]
+                for b in range(blocks):
+                    g = gram[b] + np.int64(row[b])
+                    gram[b] = g - block_size if g >= block_size else g
+            for b in range(blocks):
+                counts[b * block_size + gram[b]] += 1
+    for b in range(blocks):
+        best = np.int64(-1)
+        best_v = np.int64(0)
+        v = np.int64(tie[b])
+        for _ in range(block_size):
+            c = counts[b * block_size + v]
+            if c > best:
+                best, best_v = c, v
+            counts[b * block_size + v] = 0
+            v = v + 1 if v + 1 < block_size else 0
+        out_row[b] = best_v
+
+
+@jit
+def _ngram_text_columns(cols, lo, hi, table, sizes, block_size, tie, out_row, values, w, hist, order_buf,
+                        use_hist):
+    """One text, large blocks: per block the n-gram codes of every n, then the bundle's mode."""
+    blocks = table.shape[2]
+    for b in range(blocks):
+        m = 0
+        for n in sizes:
+            for p in range(lo, hi - n + 1):
+                g = np.int64(0)
+                for j in range(n):
+                    g += np.int64(table[n - 1 - j, cols[p + j], b])
+                values[m] = g % block_size
+                m += 1
+        out_row[b] = _mode(values[:m], w[:m], block_size, np.int64(tie[b]), hist, use_hist, order_buf[:m])
+
+
+@jit
+def _ngram_texts(cols, offsets, table, sizes, block_size, tie, out, t_lo, t_hi, use_counts):
+    blocks = table.shape[2]
+    longest = 0
+    for t in range(t_lo, t_hi):
+        longest = max(longest, offsets[t + 1] - offsets[t])
+    grams = longest * sizes.shape[0]
+    use_hist = block_size <= _HIST_MAX
+    gram = np.zeros(blocks, np.int64)
+    counts = np.zeros(blocks * block_size if use_counts else 0, np.int32)
+    values = np.empty(0 if use_counts else grams, np.int64)
+    w = np.ones(0 if use_counts else grams, np.int64)
+    hist = np.zeros(block_size if use_hist and not use_counts else 1, np.int64)
+    order_buf = np.empty(0 if use_counts else grams, np.int64)
+    for t in range(t_lo, t_hi):
+        if use_counts:
+            _ngram_text_counts(cols, offsets[t], offsets[t + 1], table, sizes, block_size, tie, out[t], gram, counts)
+        else:
+            _ngram_text_columns(cols, offsets[t], offsets[t + 1], table, sizes, block_size, tie, out[t], values, w,
+                                hist, order_buf, use_hist)
+
+
+@jit(parallel=True)
+def _ngram_parallel(cols, offsets, table, sizes, block_size, tie, out, bounds, use_counts):
+    for c in numba.prange(bounds.shape[0] - 1):
+        _ngram_texts(cols, offsets, table, sizes, block_size, tie, out, bounds[c], bounds[c + 1], use_counts)
+
+
+def sparse_ngram_bundle(cols, offsets, table, sizes, block_size, tie, out):
+    texts = offsets.shape[0] - 1
+    # counts of every (block, index) per text while that table stays small, else per block
+    use_counts = block_size <= _HIST_MAX and table.shape[2] * block_size <= _NGRAM_COUNTS_MAX
+    if texts > 1 and parallel(cols.size * table.shape[2]):
+        with ParallelCall():
+            bounds = chunk_bounds(texts, min(texts, 4 * get_num_threads()))
+            _ngram_parallel(cols, offsets, table, sizes, block_size, tie, out, bounds, use_counts)
+    else:
+        _ngram_texts(cols, offsets, table, sizes, block_size, tie, out, 0, texts, use_counts)
 
 
 @jit

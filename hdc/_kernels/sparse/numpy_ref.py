@@ -72,6 +72,23 @@ def sparse_record_bundle(idx, ids, levels, block_size, tie, out):
     sparse_bundle(codes.reshape(features, -1), block_size, None, np.tile(tie, n), flat)
 
 
+def sparse_ngram_bundle(cols, offsets, table, sizes, block_size, tie, out):
+    """Per text the :func:`sparse_bundle` of its n-gram codes: for each n in ``sizes`` and
+    position p, ``(sum_j table[n - 1 - j, cols[p + j]]) % L`` (rows of every n together)."""
+    for t in range(offsets.size - 1):
+        text = cols[offsets[t]:offsets[t + 1]]
+        grams = []
+        for n in sizes:
+            count = text.size - n + 1
+            if count > 0:
+                total = np.zeros((count, table.shape[2]), np.int64)
+                for j in range(n):
+                    total += table[n - 1 - j, text[j:j + count]]
+                grams.append(total % block_size)
+        codes = np.ascontiguousarray(np.concatenate(grams).astype(out.dtype))
+        sparse_bundle(codes, block_size, None, tie, out[t])
+
+
 def sparse_index_build(x, block_size, segment, offsets, postings):
     """Segmented CSR inverted index: rows cut into segments of ``segment``; the segment-local
     numbers of the rows of segment ``s`` with index ``l`` in block ``b`` are
