@@ -593,3 +593,13 @@ def test_ngram_bundle_kernel_matches_the_reference(kernel_path, block_size, n):
                                   enc.tie.indices, want)
     np.testing.assert_array_equal(got.indices, want)
     assert (enc(texts[7]) == got[7]).all()
+
+
+def test_bench_torchhd_baseline_in_chunks_finds_the_same_nearest():
+    # the torchhd side of hdc bench --sparse: chunked similarity + top-k, merged across chunks
+    from hdc.bench.sparse import torchhd_topk
+    items = hdc.random_sparse(500, 30, 64, seed=4)
+    queries = items[[3, 250, 499]]
+    for chunk in (7, 64, 500):
+        _, idx = torchhd_topk(queries.to_torchhd(), items.to_torchhd(), 1, chunk)
+        assert idx[:, 0].tolist() == [3, 250, 499]

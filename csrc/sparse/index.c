@@ -1,11 +1,10 @@
 /* sparse/index.c: the inverted index of sparse block codes and exact top-k through it.
  *
  * Layout (built by hdc_sparse_index_build): the stored rows are cut into segments of `segment`
- * (<= 65536) rows; postings hold, segment after segment and within a segment key after key
- * (key = block * block_size + index), the segment-local numbers (uint16) of the rows with that
- * index in that block, in increasing order. offsets[s * K * L + key] is where the list of key in
- * segment s starts (the next entry is where it ends); segment s starts at s * segment * K, as
- * every row has exactly K postings.
+ * (<= 65536) rows. postings hold, key after key (key = block * block_size + index), the rows with
+ * that index in that block in increasing order, each as its segment-local number (uint16); so a
+ * key's list is contiguous, one part per segment. offsets[key * n_seg + s] is where the part of
+ * segment s starts (the next entry is where it ends); the last entry is n * K.
  *
  * A query walks one segment at a time: it adds 1 to the counter of every row on its K lists (a
  * counter per row of the segment, uint8 below 256 blocks: 64 KiB for 65536 rows, which stays in
@@ -27,7 +26,7 @@
 #define MAX_SEGMENT 65536
 /* counters checked for candidates at a time (one vectorised compare, then a closer look) */
 #define SCAN_CHUNK 256
-/* lists ahead whose first postings are prefetched (their offsets twice as far ahead) */
+/* lists ahead whose first postings are prefetched */
 #define PREFETCH_LISTS 8
 
 static int type_slot(int itemsize)
@@ -44,48 +43,50 @@ static inline uint64_t index_at(const void *x, int t, size_t i)
 
 typedef struct {
     const void *x;
-    int t;
+    int t, phase;
     size_t n, blocks, segment, n_seg;
     uint64_t block_size;
     int64_t *offsets;
     uint16_t *postings;
-    int bad; /* set (never cleared) by a unit that met an index >= block_size */
+    int bad; /* set (never cleared) by a unit that met an index >= block_size, or failed to allocate */
 } build_job;
 
-/* one segment: counting sort of its rows' (key, row) pairs into its own part of the arrays */
+/* one segment. Phase 0: count its rows per key into column s of the offsets table (turned into
+ * starts by one prefix sum between the phases); phase 1: place its rows at those starts. */
 static void build_unit(void *ctx, size_t s, int slot)
 {
     (void)slot;
     build_job *j = ctx;
-    size_t keys = j->blocks * (size_t)j->block_size;
+    size_t keys = j->blocks * (size_t)j->block_size, n_seg = j->n_seg;
     size_t r0 = s * j->segment, r1 = r0 + j->segment < j->n ? r0 + j->segment : j->n;
-    int64_t *off = j->offsets + s * keys;
-    memset(off, 0, keys * sizeof *off);
-    for (size_t r = r0; r < r1; ++r)
-        for (size_t b = 0; b < j->blocks; ++b) {
-            uint64_t v = index_at(j->x, j->t, r * j->blocks + b);
-            if (v >= j->block_size) {
-                __atomic_store_n(&j->bad, 1, __ATOMIC_RELAXED);
-                return;
-            }
-            off[b * j->block_size + v] += 1;
-        }
-    int64_t pos = (int64_t)(r0 * j->blocks);
-    for (size_t key = 0; key < keys; ++key) {
-        int64_t c = off[key];
-        off[key] = pos;
-        pos += c;
+    int64_t *cur = calloc(keys ? keys : 1, sizeof *cur);
+    if (!cur) {
+        __atomic_store_n(&j->bad, -2, __ATOMIC_RELAXED);
+        return;
     }
-    /* scatter: off[key] runs to the end of key's list, which is where key + 1 starts */
-    for (size_t r = r0; r < r1; ++r)
-        for (size_t b = 0; b < j->blocks; ++b) {
-            size_t key = b * j->block_size + (size_t)index_at(j->x, j->t, r * j->blocks + b);
-            j->postings[off[key]++] = (uint16_t)(r - r0);
-        }
-    for (size_t key = keys; key-- > 1;)
-        off[key] = off[key - 1];
-    if (keys)
-        off[0] = (int64_t)(r0 * j->blocks);
+    if (j->phase == 0) {
+        for (size_t r = r0; r < r1; ++r)
+            for (size_t b = 0; b < j->blocks; ++b) {
+                uint64_t v = index_at(j->x, j->t, r * j->blocks + b);
+                if (v >= j->block_size) {
+                    __atomic_store_n(&j->bad, -1, __ATOMIC_RELAXED);
+                    free(cur);
+                    return;
+                }
+                cur[b * j->block_size + v] += 1;
+            }
+        for (size_t key = 0; key < keys; ++key)
+            j->offsets[key * n_seg + s] = cur[key];
+    } else {
+        for (size_t key = 0; key < keys; ++key)
+            cur[key] = j->offsets[key * n_seg + s];
+        for (size_t r = r0; r < r1; ++r)
+            for (size_t b = 0; b < j->blocks; ++b) {
+                size_t key = b * j->block_size + (size_t)index_at(j->x, j->t, r * j->blocks + b);
+                j->postings[cur[key]++] = (uint16_t)(r - r0);
+            }
+    }
+    free(cur);
 }
 
 int hdc_sparse_index_build(const void *x, size_t n, size_t blocks, int itemsize, uint64_t block_size,
@@ -95,12 +96,22 @@ int hdc_sparse_index_build(const void *x, size_t n, size_t blocks, int itemsize,
     if (t < 0 || segment == 0 || segment > MAX_SEGMENT || block_size == 0 ||
         (blocks && block_size > SIZE_MAX / 8 / blocks))
         return -1;
-    size_t n_seg = (n + segment - 1) / segment;
-    build_job j = {x, t, n, blocks, segment, n_seg, block_size, offsets, postings, 0};
+    size_t n_seg = (n + segment - 1) / segment, entries = n_seg * blocks * (size_t)block_size;
+    build_job j = {x, t, 0, n, blocks, segment, n_seg, block_size, offsets, postings, 0};
     int nt = hdc__threads_for((double)n * (double)blocks * 4);
     hdc__parallel(n_seg, nt, build_unit, &j);
-    offsets[n_seg * blocks * (size_t)block_size] = (int64_t)(n * blocks);
-    return j.bad ? -1 : 0;
+    if (j.bad)
+        return j.bad;
+    int64_t pos = 0;
+    for (size_t e = 0; e < entries; ++e) {
+        int64_t c = offsets[e];
+        offsets[e] = pos;
+        pos += c;
+    }
+    offsets[entries] = pos;
+    j.phase = 1;
+    hdc__parallel(n_seg, nt, build_unit, &j);
+    return j.bad;
 }
 
 /* ---- top-k ---------------------------------------------------------------------------------- */
@@ -123,30 +134,26 @@ typedef struct {
 #define DEFINE_QUERY_SEGMENTS(name, CT)                                                           \
     static int name(const itopk_job *j, size_t qi, size_t s0, size_t s1, heap_t *h, CT *cnt)      \
     {                                                                                              \
-        size_t keys = j->blocks * (size_t)j->block_size, K = j->blocks;                            \
+        size_t K = j->blocks, L = (size_t)j->block_size, n_seg = j->n_seg;                         \
+        const int64_t *off = j->offsets, total = (int64_t)(j->n * K);                              \
         for (size_t s = s0; s < s1; ++s) {                                                         \
-            const int64_t *off = j->offsets + s * keys;                                            \
             size_t r0 = s * j->segment, rows = j->n - r0 < j->segment ? j->n - r0 : j->segment;    \
-            int64_t lo = (int64_t)(r0 * K), hi = (int64_t)((r0 + rows) * K);                       \
             for (size_t b = 0; b < K; ++b) {                                                       \
                 uint64_t v = index_at(j->q, j->t, qi * K + b);                                     \
-                if (v >= j->block_size)                                                            \
+                if (v >= L)                                                                        \
                     return -1;                                                                     \
-                size_t key = b * j->block_size + v;                                                \
-                /* the lists start at random places: fetch ahead the offsets, then the heads */    \
-                if (b + 2 * PREFETCH_LISTS < K)                                                    \
-                    __builtin_prefetch(off + (b + 2 * PREFETCH_LISTS) * j->block_size +            \
-                                       index_at(j->q, j->t, qi * K + b + 2 * PREFETCH_LISTS) % j->block_size); \
+                size_t e = (b * L + v) * n_seg + s;                                                \
+                int64_t p0 = off[e], p1 = off[e + 1];                                              \
+                if (p0 < 0 || p1 < p0 || p1 > total)                                               \
+                    return -1;                                                                     \
+                /* the lists start at random places: fetch the heads of later ones early */        \
                 if (b + PREFETCH_LISTS < K) {                                                      \
-                    size_t ahead = (b + PREFETCH_LISTS) * j->block_size +                          \
-                                   index_at(j->q, j->t, qi * K + b + PREFETCH_LISTS) % j->block_size; \
-                    int64_t pa = off[ahead];                                                       \
-                    if (pa >= lo && pa < hi)                                                       \
+                    size_t ahead = (b + PREFETCH_LISTS) * L +                                      \
+                                   index_at(j->q, j->t, qi * K + b + PREFETCH_LISTS) % L;          \
+                    int64_t pa = off[ahead * n_seg + s];                                           \
+                    if (pa >= 0 && pa < total)                                                     \
                         __builtin_prefetch(j->postings + pa);                                      \
                 }                                                                                  \
-                int64_t p0 = off[key], p1 = off[key + 1];                                          \
-                if (p0 < lo || p1 < p0 || p1 > hi)                                                 \
-                    return -1;                                                                     \
                 for (int64_t p = p0; p < p1; ++p) {                                                \
                     size_t r = j->postings[p];                                                     \
                     if (r >= rows)                                                                 \

@@ -103,8 +103,26 @@ def capacity(blocks, block_size, dense_dims, grid, probes, log=print):
     return {"grid": list(grid), "probes": probes, "codebook": N_CODEBOOK, "rows": rows}
 
 
+def torchhd_topk(tq, tm, k, chunk):
+    """torchhd BSBC ``cosine_similarity`` + ``torch.topk`` of queries ``tq`` over items ``tm``
+    (torchhd BSBC tensors), ``chunk`` items at a time, the chunks' top-k merged: (values, indices)."""
+    import torch
+    import torchhd
+    best_v = best_i = None
+    for lo in range(0, tm.shape[0], chunk):
+        sims = torchhd.cosine_similarity(tq, tm[lo:lo + chunk]).as_subclass(torch.Tensor)
+        v, i = torch.topk(sims, min(k, sims.shape[-1]), dim=-1)
+        i = i + lo
+        if best_v is not None:
+            v, i = torch.cat([best_v, v], -1), torch.cat([best_i, i], -1)
+            v, sel = torch.topk(v, min(k, v.shape[-1]), dim=-1)
+            i = torch.gather(i, -1, sel)
+        best_v, best_i = v, i
+    return best_v, best_i
+
+
 def torchhd_topk_time(queries, items, k, timed_chunks=None):
-    """Seconds for torchhd BSBC ``cosine_similarity`` + ``torch.topk`` of ``queries`` over ``items``.
+    """Seconds for :func:`torchhd_topk` of ``queries`` over ``items`` (SparseHV).
 
     torchhd compares all pairs through a (queries, items, blocks) bool tensor, so the items go in
     chunks whose tensor stays within :data:`TORCH_CHUNK_BYTES` (for one query over 1,000,000
@@ -112,8 +130,6 @@ def torchhd_topk_time(queries, items, k, timed_chunks=None):
     user would. ``timed_chunks``: time only the first so many chunks and scale by items (every
     full chunk is the same work); None: all of them. Returns the seconds and how they were got.
     """
-    import torch
-    import torchhd
     n, nq, blocks = len(items), len(queries), items.blocks
     chunk = max(1, min(n, TORCH_CHUNK_BYTES // (nq * blocks)))
     n_chunks = -(-n // chunk)
@@ -121,21 +137,7 @@ def torchhd_topk_time(queries, items, k, timed_chunks=None):
     timed_items = min(n, run_chunks * chunk)
     tq = queries.to_torchhd()
     tm = items[:timed_items].to_torchhd()
-
-    def run():
-        best_v = best_i = None
-        for lo in range(0, timed_items, chunk):
-            sims = torchhd.cosine_similarity(tq, tm[lo:lo + chunk])
-            v, i = torch.topk(sims, min(k, sims.shape[-1]), dim=-1)
-            i = i + lo
-            if best_v is not None:
-                v, i = torch.cat([best_v, v], -1), torch.cat([best_i, i], -1)
-                v, sel = torch.topk(v, k, dim=-1)
-                i = torch.gather(i, -1, sel)
-            best_v, best_i = v, i
-        return best_i
-
-    _, t = _median(run)
+    _, t = _median(lambda: torchhd_topk(tq, tm, k, chunk))
     return {"torchhd_s": t * n / timed_items, "torchhd_measured_s": t, "torchhd_chunk_items": chunk,
             "torchhd_timed_items": timed_items, "torchhd_scaled": timed_items < n}
 

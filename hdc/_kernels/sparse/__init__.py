@@ -23,12 +23,12 @@ table, sizes, L, tie, out)``                 offsets[t + 1]]``, int32) the ``bun
                                              n-grams for each n in sizes (int64), n-gram at p:
                                              ``sum_j table[n - 1 - j, c[p + j]] % L``; table
                                              (n_max, symbols, K), tie (K,), out (texts, K)
-``sparse_index_build(x, L, S, offsets,       x (n, K); S: rows per segment, 1..65536; offsets
+``sparse_index_build(x, L, S, offsets,      x (n, K); S: rows per segment, 1..65536; offsets
 postings)``                                  int64 (ceil(n / S) K L + 1,), postings uint16
-                                             (n K,): inverted index, the segment-local rows of
-                                             segment s with index l in block b at
-                                             ``offsets[s K L + b L + l]`` up to the next entry,
-                                             in increasing order
+                                             (n K,): inverted index, key after key (b L + l)
+                                             the rows with index l in block b, ascending, as
+                                             segment-local numbers; segment s's part at
+                                             ``offsets[key n_seg + s]`` up to the next entry
 ``sparse_index_topk(q, L, S, offsets,        ``sparse_topk`` of q (nq, K) against the n indexed
 postings, n, k, out_overlap, out_idx)``      rows, from their lists (ValueError for a query
                                              index >= L or a damaged index)

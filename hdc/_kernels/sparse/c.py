@@ -92,7 +92,10 @@ def _index_arrays(n, blocks, block_size, segment, offsets, postings, writable):
 def sparse_index_build(x, block_size, segment, offsets, postings):
     px = _indices(x, "x")
     po, pp = _index_arrays(x.shape[0], x.shape[1], block_size, segment, offsets, postings, True)
-    if lib.hdc_sparse_index_build(px, x.shape[0], x.shape[1], x.itemsize, block_size, segment, po, pp):
+    rc = lib.hdc_sparse_index_build(px, x.shape[0], x.shape[1], x.itemsize, block_size, segment, po, pp)
+    if rc == -2:
+        raise MemoryError(f"hdc_sparse_index_build could not allocate its counters ({x.shape[1] * block_size} keys)")
+    if rc != 0:
         raise ValueError(f"x has an index >= block_size={block_size}")
 
 

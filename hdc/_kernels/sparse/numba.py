@@ -7,8 +7,8 @@
   rows are transposed 64 at a time, so each query counts equal indices with one vector lane per
   stored row (query blocking, as the C kernels); with few, row by row.
 - index_build / index_topk: the segmented inverted index of ``hdc._kernels.sparse`` (uint16
-  segment-local rows per (segment, block, index)), built by a counting sort per segment (segments
-  in parallel); a query counts one segment at a time in a segment-sized counter array, then reads
+  segment-local rows, key after key, one part per segment), built by a counting sort (segments
+  count and place in parallel, one prefix sum between); a query counts one segment at a time in a segment-sized counter array, then reads
   the counters in row order, offering those that could enter its heap and clearing them; rows no
   list holds fill the rest.
 - bundle / record_bundle: per column a histogram of the ``L`` indices (a scratch row per thread)
@@ -387,36 +387,30 @@ def sparse_ngram_bundle(cols, offsets, table, sizes, block_size, tie, out):
 
 
 @jit
-def _index_build_segment(x, block_size, segment, s, offsets, postings):
-    """Counting sort of segment ``s``'s (key, row) pairs into its part of offsets / postings."""
+def _index_segment(x, block_size, segment, n_seg, s, offsets, postings, place):
+    """Segment ``s``: count its rows per key into column ``s`` of offsets (``place`` False), or
+    place them at the starts a prefix sum made of those counts (True). False: an index >= L."""
     n, blocks = x.shape
-    keys = blocks * block_size
     r0 = s * segment
     r1 = min(n, r0 + segment)
-    base = s * keys
-    for key in range(keys):
-        offsets[base + key] = 0
+    cur = np.zeros(blocks * block_size, np.int64)
+    if place:
+        for key in range(blocks * block_size):
+            cur[key] = offsets[key * n_seg + s]
+        for r in range(r0, r1):
+            for b in range(blocks):
+                key = b * block_size + np.int64(x[r, b])
+                postings[cur[key]] = r - r0
+                cur[key] += 1
+        return True
     for r in range(r0, r1):
         for b in range(blocks):
             v = np.int64(x[r, b])
             if v >= block_size:
                 return False
-            offsets[base + b * block_size + v] += 1
-    pos = np.int64(r0) * blocks
-    for key in range(keys):
-        c = offsets[base + key]
-        offsets[base + key] = pos
-        pos += c
-    for r in range(r0, r1):
-        for b in range(blocks):
-            key = base + b * block_size + np.int64(x[r, b])
-            postings[offsets[key]] = r - r0
-            offsets[key] += 1
-    # offsets[key] now ends key's list, where key + 1 starts
-    for key in range(keys - 1, 0, -1):
-        offsets[base + key] = offsets[base + key - 1]
-    if keys:
-        offsets[base] = np.int64(r0) * blocks
+            cur[b * block_size + v] += 1
+    for key in range(blocks * block_size):
+        offsets[key * n_seg + s] = cur[key]
     return True
 
 
@@ -425,9 +419,18 @@ def _index_build(x, block_size, segment, offsets, postings):
     n_seg = (x.shape[0] + segment - 1) // segment
     ok = np.ones(n_seg, np.bool_)
     for s in numba.prange(n_seg):
-        ok[s] = _index_build_segment(x, block_size, segment, s, offsets, postings)
-    offsets[offsets.shape[0] - 1] = np.int64(x.shape[0]) * x.shape[1]
-    return ok.all()
+        ok[s] = _index_segment(x, block_size, segment, n_seg, s, offsets, postings, False)
+    if not ok.all():
+        return False
+    pos = np.int64(0)
+    for e in range(offsets.shape[0] - 1):
+        c = offsets[e]
+        offsets[e] = pos
+        pos += c
+    offsets[offsets.shape[0] - 1] = pos
+    for s in numba.prange(n_seg):
+        _index_segment(x, block_size, segment, n_seg, s, offsets, postings, True)
+    return True
 
 
 def sparse_index_build(x, block_size, segment, offsets, postings):
@@ -443,21 +446,19 @@ def _index_query(q, i, block_size, segment, offsets, postings, n, s0, s1, cnt, h
     whose count could enter the heap, in row order, and clear the counters (see
     ``hdc._kernels.sparse``). False for a damaged index."""
     blocks = q.shape[1]
-    keys = blocks * block_size
+    n_seg = (n + segment - 1) // segment
+    total = np.int64(n) * blocks
     for s in range(s0, s1):
-        base = s * keys
         r0 = s * segment
         rows = min(segment, n - r0)
-        lo = np.int64(r0) * blocks
-        hi_end = np.int64(r0 + rows) * blocks
         for b in range(blocks):
             v = np.int64(q[i, b])
             if v >= block_size:
                 return False
-            key = base + b * block_size + v
-            p0 = offsets[key]
-            p1 = offsets[key + 1]
-            if p0 < lo or p1 < p0 or p1 > hi_end:
+            e = (b * block_size + v) * n_seg + s
+            p0 = offsets[e]
+            p1 = offsets[e + 1]
+            if p0 < 0 or p1 < p0 or p1 > total:
                 return False
             for p in range(p0, p1):
                 r = np.int64(postings[p])

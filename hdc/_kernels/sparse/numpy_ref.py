@@ -90,14 +90,15 @@ def sparse_ngram_bundle(cols, offsets, table, sizes, block_size, tie, out):
 
 
 def sparse_index_build(x, block_size, segment, offsets, postings):
-    """Segmented CSR inverted index: rows cut into segments of ``segment``; the segment-local
-    numbers of the rows of segment ``s`` with index ``l`` in block ``b`` are
-    ``postings[offsets[s K L + b L + l]:offsets[s K L + b L + l + 1]]``, in increasing order."""
+    """Inverted index, rows cut into segments of ``segment``: key after key (``b * L + x[r, b]``)
+    the rows with that key in increasing order, each as its segment-local number; the part of
+    segment ``s`` of key ``key`` is ``postings[offsets[key * n_seg + s]:offsets[key * n_seg + s + 1]]``."""
     n, blocks = x.shape
     if x.size and int(x.max()) >= block_size:
         raise ValueError(f"x has an index >= block_size={block_size}")
+    n_seg = -(-n // segment)
     rows = np.arange(n, dtype=np.int64)
-    keys = ((rows // segment * blocks)[:, None] + np.arange(blocks, dtype=np.int64)) * block_size + x
+    keys = (np.arange(blocks, dtype=np.int64) * block_size + x) * n_seg + (rows // segment)[:, None]
     offsets[0] = 0
     np.cumsum(np.bincount(keys.ravel(), minlength=offsets.size - 1), out=offsets[1:])
     postings[:] = np.argsort(keys.ravel(), kind="stable") // max(blocks, 1) % segment
@@ -106,6 +107,7 @@ def sparse_index_build(x, block_size, segment, offsets, postings):
 def sparse_index_topk(q, block_size, segment, offsets, postings, n_rows, k, out_overlap, out_idx):
     """``sparse_topk`` of each query against the ``n_rows`` indexed rows, from their lists."""
     blocks = q.shape[1]
+    n_seg = -(-n_rows // segment)
     damaged = "sparse_index_topk: a query index >= block_size, or a damaged index"
     if q.size and int(q.max()) >= block_size:
         raise ValueError(damaged)
@@ -114,9 +116,9 @@ def sparse_index_topk(q, block_size, segment, offsets, postings, n_rows, k, out_
         for s, start in enumerate(range(0, n_rows, segment)):
             rows = min(segment, n_rows - start)
             for b in range(blocks):
-                key = (s * blocks + b) * block_size + int(q[i, b])
-                p0, p1 = int(offsets[key]), int(offsets[key + 1])
-                if not start * blocks <= p0 <= p1 <= (start + rows) * blocks:
+                e = (b * block_size + int(q[i, b])) * n_seg + s
+                p0, p1 = int(offsets[e]), int(offsets[e + 1])
+                if not 0 <= p0 <= p1 <= n_rows * blocks:
                     raise ValueError(damaged)
                 local = postings[p0:p1].astype(np.int64)
                 if local.size and local.max() >= rows:
