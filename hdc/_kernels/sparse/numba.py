@@ -24,6 +24,8 @@ from ..search.numba import _EMPTY, _heap_sort, _merge_parts, _sift_down
 # Stored rows per transposed tile, and the fewest queries worth transposing a tile for.
 _TILE = 64
 _TILE_MIN_QUERIES = 4
+# Queries counted together per transposed tile row loaded.
+_GROUP = 4
 # Columns of at most this block size are bundled by histogram, larger ones by sorting.
 _HIST_MAX = 1 << 16
 # n-gram bundling counts every (block, index) of a text at once while blocks * L is at most this.
@@ -91,29 +93,38 @@ def _offer(hd, hi, d, ix):
 
 
 @jit
-def _topk_range(q, m, q_lo, q_hi, r_lo, r_hi, hd, hi):
+def _topk_range(q, m, q_lo, q_hi, r_lo, r_hi, hd, hi, counter):
     """Offer rows [r_lo, r_hi) to the heaps of queries [q_lo, q_hi) (distance blocks - overlap).
 
     Many queries: 64 stored rows at a time transposed (blocks, 64), so each query counts equal
-    indices with one vector lane per stored row and no horizontal sum; few: row by row."""
+    indices with one vector lane per stored row (counters of ``counter``'s dtype, uint16 below
+    65536 blocks) and no horizontal sum; few: row by row."""
     blocks = q.shape[1]
     tile = np.zeros((blocks, _TILE), m.dtype)
+    cnt = np.zeros((_GROUP, _TILE), counter.dtype)
     acc = np.empty(_TILE, np.int64)
+    blocked = q_hi - q_lo >= _TILE_MIN_QUERIES
     for r0 in range(r_lo, r_hi, _TILE):
         nr = min(_TILE, r_hi - r0)
-        blocked = q_hi - q_lo >= _TILE_MIN_QUERIES
         if blocked:
             for j in range(nr):
                 for b in range(blocks):
                     tile[b, j] = m[r0 + j, b]
         for i in range(q_lo, q_hi):
-            acc[:] = blocks
             if blocked:
-                for b in range(blocks):
-                    v = q[i, b]
-                    row = tile[b]
-                    for j in range(_TILE):
-                        acc[j] -= np.int64(row[j] == v)
+                g = (i - q_lo) % _GROUP
+                if g == 0:      # count a group of queries per tile row loaded
+                    n_g = min(_GROUP, q_hi - i)
+                    cnt[:] = 0
+                    for b in range(blocks):
+                        row = tile[b]
+                        for gg in range(n_g):
+                            v = q[i + gg, b]
+                            c = cnt[gg]
+                            for j in range(_TILE):
+                                c[j] += row[j] == v
+                for j in range(nr):
+                    acc[j] = blocks - np.int64(cnt[g, j])
             else:
                 for j in range(nr):
                     acc[j] = blocks - _overlap_row(q[i], m[r0 + j])
@@ -138,21 +149,21 @@ def _finish(hd, hi, blocks, out_overlap, out_idx):
 
 
 @jit
-def _topk_serial(q, m, hd, hi, out_overlap, out_idx):
-    _topk_range(q, m, 0, q.shape[0], 0, m.shape[0], hd, hi)
+def _topk_serial(q, m, hd, hi, out_overlap, out_idx, counter):
+    _topk_range(q, m, 0, q.shape[0], 0, m.shape[0], hd, hi, counter)
     _finish(hd, hi, q.shape[1], out_overlap, out_idx)
 
 
 @jit(parallel=True)
-def _topk_split_queries(q, m, hd, hi, bounds):
+def _topk_split_queries(q, m, hd, hi, bounds, counter):
     for c in numba.prange(bounds.shape[0] - 1):
-        _topk_range(q, m, bounds[c], bounds[c + 1], 0, m.shape[0], hd, hi)
+        _topk_range(q, m, bounds[c], bounds[c + 1], 0, m.shape[0], hd, hi, counter)
 
 
 @jit(parallel=True)
-def _topk_split_rows(q, m, part_d, part_i, bounds):
+def _topk_split_rows(q, m, part_d, part_i, bounds, counter):
     for c in numba.prange(bounds.shape[0] - 1):
-        _topk_range(q, m, 0, q.shape[0], bounds[c], bounds[c + 1], part_d[c], part_i[c])
+        _topk_range(q, m, 0, q.shape[0], bounds[c], bounds[c + 1], part_d[c], part_i[c], counter)
         _heap_sort(part_d[c], part_i[c])
 
 
@@ -163,18 +174,19 @@ def _empty_heaps(shape):
 def sparse_topk(q, m, k, out_overlap, out_idx):
     n_q, n_m = q.shape[0], m.shape[0]
     hd, hi = _empty_heaps((n_q, k))
+    counter = np.empty(0, np.uint16 if q.shape[1] < 1 << 16 else np.uint32)   # the counters' dtype
     if not parallel(n_q * m.size // 8):
-        _topk_serial(q, m, hd, hi, out_overlap, out_idx)
+        _topk_serial(q, m, hd, hi, out_overlap, out_idx, counter)
         return
     threads = get_num_threads()
     with ParallelCall():
         if n_q >= 2 * _TILE_MIN_QUERIES * threads:
-            _topk_split_queries(q, m, hd, hi, chunk_bounds(n_q, threads))
+            _topk_split_queries(q, m, hd, hi, chunk_bounds(n_q, threads), counter)
             _finish(hd, hi, q.shape[1], out_overlap, out_idx)
         else:
             chunks = min(threads, n_m)
             part_d, part_i = _empty_heaps((chunks, n_q, k))
-            _topk_split_rows(q, m, part_d, part_i, chunk_bounds(n_m, chunks))
+            _topk_split_rows(q, m, part_d, part_i, chunk_bounds(n_m, chunks), counter)
             _merge_parts(part_d, part_i, hd, hi)
             out_overlap[...] = q.shape[1] - hd
             out_idx[...] = hi
