@@ -290,8 +290,8 @@ def render(res):
         else:
             torch_cell = "n/a"
         ratio = f"{row['speedup_vs_torchhd']:.0f}x" if "speedup_vs_torchhd" in row else "n/a"
-        lines.append(f"| {row['queries']} | {row['hdc_sbc_s'] * 1e3:.1f} ms ({row['sbc_per_item_ns']:.2f} ns/item) | "
-                     f"{row['hdc_dense_same_bytes_s'] * 1e3:.1f} ms ({row['dense_per_item_ns']:.2f} ns/item) | "
+        lines.append(f"| {row['queries']} | {row['hdc_sbc_s'] * 1e3:.1f} ms ({row['sbc_per_item_ns']:.2f} ns/item/query) | "
+                     f"{row['hdc_dense_same_bytes_s'] * 1e3:.1f} ms ({row['dense_per_item_ns']:.2f} ns/item/query) | "
                      f"{torch_cell} | {ratio} |")
     lines += ["", f"Inverted index vs scan, one query over {sp['items']:,} items: a stored item as query "
               f"{idx['scan_s'] * 1e3:.2f} ms vs {idx['index_s'] * 1e3:.3f} ms ({idx['speedup']:.1f}x); a random "
