@@ -481,9 +481,9 @@ def test_sparse_bench_smoke_writes_report_and_plots(tmp_path):
 
 
 @pytest.mark.parametrize("alphabet", [2, 256])
-def test_sparse_memory_index_both_selection_paths(alphabet):
+def test_sparse_memory_index_many_and_few_candidates(alphabet):
     rng = np.random.default_rng(alphabet)
-    codes = draw(rng, (3000,), 40, 256, alphabet=alphabet)   # 2: many ties (full pass); 256: few candidates
+    codes = draw(rng, (3000,), 40, 256, alphabet=alphabet)   # 2: every row counted, many ties; 256: few rows
     mem = hdc.AssociativeMemory(40 * 256, block_size=256, index=True)
     mem.add(codes)
     queries = hdc.SparseHV.concatenate([codes[[5, 2999]], draw(rng, (3,), 40, 256)])
