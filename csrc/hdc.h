@@ -117,6 +117,21 @@ int hdc_sparse_cdist(const void *a, size_t na, const void *b, size_t nb, size_t 
  * overlaps by smaller index: out_overlap / out_idx[i * k + r]; blocks < 2^30 */
 int hdc_sparse_topk(const void *q, size_t nq, const void *m, size_t nm, size_t blocks,
                     int itemsize, size_t k, int32_t *out_overlap, int64_t *out_idx);
+/* Inverted index (sparse/index.c): rows cut into segments of `segment` (1..65536) rows;
+ * postings (n * blocks) hold, key after key (key = block * block_size + index), the rows with that
+ * index in that block, ascending, as segment-local numbers; offsets (n_seg * blocks * block_size
+ * + 1, n_seg = ceil(n / segment)): offsets[key * n_seg + s] is where key's part of segment s
+ * starts, the last entry n * blocks. -1 when an index is >= block_size or an argument is out of
+ * range, -2 if an allocation failed. */
+int hdc_sparse_index_build(const void *x, size_t n, size_t blocks, int itemsize, uint64_t block_size,
+                           size_t segment, int64_t *offsets, uint16_t *postings);
+/* hdc_sparse_topk of the nq queries against the n indexed rows, through the index; -1 also for a
+ * damaged index (a list outside the postings, a row number past its segment), -2 if an
+ * allocation failed */
+int hdc_sparse_index_topk(const void *q, size_t nq, size_t blocks, int itemsize,
+                          uint64_t block_size, size_t segment, const int64_t *offsets,
+                          const uint16_t *postings, size_t n, size_t k, int32_t *out_overlap,
+                          int64_t *out_idx);
 
 /* ---- kwta_sparse: k-WTA attention on sparse block codes (csrc/kwta_sparse/) ------------ */
 /* Codes are rows of n_blocks uint32 block indices, each < block_size; score = overlap (number

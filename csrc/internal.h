@@ -105,9 +105,19 @@ typedef struct {
  * out[r] = number of j < blocks with q[j] == m[r * blocks + j], for r < n_rows */
 typedef void (*hdc_sparse_eq_fn)(const void *q, const void *m, size_t n_rows, size_t blocks,
                                  int32_t *out);
+/* Query blocking: a tile of HDC_SPARSE_TILE stored rows transposed, tile[b * HDC_SPARSE_TILE + j]
+ * = index of block b of row j (b < nb <= HDC_SPARSE_TILE_BLOCKS, so 8-bit lane counters cannot
+ * wrap); for each query i < nq (its indices at q + i * q_stride):
+ * dist[i * HDC_SPARSE_TILE + j] -= number of b < nb with q[i * q_stride + b] == tile[b * TILE + j].
+ * The tile is read once per group of queries held in registers, and no horizontal sum is needed. */
+#define HDC_SPARSE_TILE 64
+#define HDC_SPARSE_TILE_BLOCKS 255
+typedef void (*hdc_sparse_tile_fn)(const void *q, size_t q_stride, size_t nq, const void *tile,
+                                   size_t nb, uint32_t *dist);
 typedef struct {
     const char *name;
     hdc_sparse_eq_fn eq_rows[3];
+    hdc_sparse_tile_fn eq_tile[3];
 } hdc_sparse_ops;
 
 extern const hdc_ham_ops hdc_ham_scalar, hdc_ham_scalar_popcnt;

@@ -51,13 +51,6 @@ def _keyed_sparse_rows(entropy, tag, keys, blocks, block_size):
     return out
 
 
-def _bundle_columns(codes, block_size, tie):
-    """Per column of ``codes (n, C)`` the most frequent index, ties from ``tie (C,)``."""
-    out = np.empty(codes.shape[1], codes.dtype)
-    kernels().sparse_bundle(codes, block_size, None, tie, out)
-    return out
-
-
 class SparseItemMemory(ItemMemory):
     """:class:`hdc.ItemMemory` with sparse block codes (``block_size=`` given).
 
@@ -196,20 +189,8 @@ class SparseNGramEncoder(NGramEncoder):
         offsets = np.zeros(lengths.size + 1, np.int64)
         np.cumsum(lengths, out=offsets[1:])
         out = np.empty((lengths.size, self.blocks), index_dtype(self.block_size))
-        tie = self.tie.indices
-        for t in range(lengths.size):
-            text = cols[offsets[t]:offsets[t + 1]]
-            grams = []
-            for n in self.sizes:
-                count = text.size - n + 1
-                if count <= 0:
-                    continue
-                total = np.zeros((count, self.blocks), np.int64)
-                for j in range(n):
-                    total += self._table[n - 1 - j, text[j:j + count]]
-                grams.append(total % self.block_size)
-            codes = np.ascontiguousarray(np.concatenate(grams).astype(out.dtype))
-            out[t] = _bundle_columns(codes, self.block_size, tie)
+        kernels().sparse_ngram_bundle(cols, offsets, self._table, np.asarray(self.sizes, np.int64), self.block_size,
+                                      self.tie.indices, out)
         return SparseHV._wrap(out[0] if single else out, self.block_size)
 
     __call__ = encode

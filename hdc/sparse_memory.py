@@ -18,16 +18,21 @@ from .sparse_ops import check_pair, check_sparse
 
 #: memories of at least this many codes are searched through the inverted index (``index="auto"``)
 INDEX_MIN_ROWS = 100_000
-# the index's offsets table has blocks * block_size + 1 entries: at most this many
+#: rows per segment of the inverted index: a query counts one segment at a time, in a counter per
+#: row that stays in L2 (128 KiB), and the postings are segment-local uint16 row numbers
+INDEX_SEGMENT = 1 << 16
+# the index's offsets table has segments * blocks * block_size + 1 entries: at most this many
 _INDEX_MAX_KEYS = 1 << 26
 
 
 class SparseAssociativeMemory(AssociativeMemory):
     """Labelled sparse block codes searched exactly by overlap (see :class:`hdc.AssociativeMemory`).
 
-    ``index``: ``"auto"`` (the inverted index from :data:`INDEX_MIN_ROWS` stored codes on, when
-    ``blocks * block_size <= 2**26``), ``True`` or ``False``. The index is rebuilt on the first
-    search after a change (a counting sort, O(rows x blocks)); its answers equal the scan's.
+    ``index``: ``"auto"`` (the inverted index from :data:`INDEX_MIN_ROWS` stored codes on),
+    ``True`` or ``False``; either way only while its offsets table, ``ceil(rows / 65536) * blocks
+    * block_size`` entries, stays within ``2**26`` (e.g. 43 million rows of 100 blocks of 1024).
+    The index is rebuilt on the first search after a change (a counting sort per segment of
+    :data:`INDEX_SEGMENT` rows, O(rows x blocks)); its answers equal the scan's.
 
     Shapes: ``add(x)`` SparseHV ``()`` or ``(n,)``; ``search(queries, k)`` -> ``(distances int32,
     labels)``, each ``(nq, k)`` (or ``(k,)`` for one query).
@@ -55,7 +60,6 @@ class SparseAssociativeMemory(AssociativeMemory):
         self._index_mode = index
         self._index = None          # (version, offsets, postings) of the last build
         self._version = 0           # bumped by every add / remove
-        self._scratch = threading.local()   # per searching thread: a zeroed count per row
         self._index_lock = threading.Lock()
 
     @property
@@ -92,7 +96,7 @@ class SparseAssociativeMemory(AssociativeMemory):
         return 2, self._w, _SPARSE_FIELDS.pack(1, self._row_dtype.itemsize, self._block_size)
 
     def _use_index(self):
-        if self._w * self._block_size > _INDEX_MAX_KEYS:
+        if self._index_keys() > _INDEX_MAX_KEYS:
             return False
         return self._index_mode is True or (self._index_mode == "auto" and self._n >= INDEX_MIN_ROWS)
 
@@ -111,33 +115,30 @@ class SparseAssociativeMemory(AssociativeMemory):
         return removed
 
     # ---- the inverted index ----------------------------------------------------------------
+    def _index_keys(self):
+        return -(-max(self._n, 1) // INDEX_SEGMENT) * self._w * self._block_size
+
     def _current_index(self):
         """(offsets, postings) for the stored rows, rebuilt when the rows changed since."""
         rows = self._payload()[:self._n]
         with self._index_lock:
             built = self._index
             if built is None or built[0] != self._version:
-                offsets = np.zeros(self._w * self._block_size + 1, np.int64)
-                postings = np.empty(self._n * self._w, np.int32)
-                kernels().sparse_index_build(np.ascontiguousarray(rows), self._block_size, offsets, postings)
+                offsets = np.empty(self._index_keys() + 1, np.int64)
+                postings = np.empty(self._n * self._w, np.uint16)
+                kernels().sparse_index_build(np.ascontiguousarray(rows), self._block_size, INDEX_SEGMENT,
+                                             offsets, postings)
                 self._index = built = (self._version, offsets, postings)
         return built[1], built[2]
-
-    def _counts_scratch(self):
-        """This thread's zeroed per-row counters (the index kernel leaves them zero)."""
-        dtype = np.uint16 if self._w < (1 << 16) - 1 else np.int32
-        counts = getattr(self._scratch, "counts", None)
-        if counts is None or counts.shape[0] != self._n or counts.dtype != dtype:
-            counts = self._scratch.counts = np.zeros(self._n, dtype)
-        return counts
 
     def index_search(self, queries, k=1):
         """:meth:`search` through the inverted index, whatever the size: ``(distances, row numbers)``."""
         self._check_hv(queries, "queries")
         if self._n == 0:
             raise ValueError("the memory is empty; add vectors before searching")
-        if self._n >= 1 << 31:
-            raise ValueError("the inverted index holds at most 2**31 - 1 rows")
+        if self._index_keys() > _INDEX_MAX_KEYS:
+            raise ValueError(f"the inverted index of {self._n} rows of {self._w} blocks of {self._block_size} "
+                             f"would need more than {_INDEX_MAX_KEYS} offsets; search by scan (index=False)")
         k = check_int(k, "k", low=1, high=self._n)
         if queries.ndim > 1:
             raise ValueError(f"queries must be a 1-D batch of hypervectors, got batch shape {queries.shape}")
@@ -146,6 +147,6 @@ class SparseAssociativeMemory(AssociativeMemory):
         ov = np.empty((q.shape[0], k), np.int32)
         idx = np.empty((q.shape[0], k), np.int64)
         if q.shape[0]:
-            kernels().sparse_index_topk(q, self._block_size, offsets, postings, self._counts_scratch(), k, ov, idx)
+            kernels().sparse_index_topk(q, self._block_size, INDEX_SEGMENT, offsets, postings, self._n, k, ov, idx)
         dist = (2 * (self._w - ov)).astype(np.int32)
         return (dist[0], idx[0]) if queries.ndim == 0 else (dist, idx)

@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import hdc
+from hdc._kernels.sparse import numpy_ref
 from hdc.sparse import index_dtype
 
 SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -471,15 +472,18 @@ def test_sparse_bench_smoke_writes_report_and_plots(tmp_path):
     for name in ("sparse.json", "sparse.md", "sparse_capacity.png", "sparse_speed.png"):
         assert (tmp_path / name).stat().st_size > 0
     assert res["bytes_per_item"]["sbc"] == 20 and len(res["speed"]["rows"]) == 2
+    one, many = res["speed"]["rows"]
+    assert not one["torchhd_scaled"] and one["torchhd_timed_items"] == 5000   # one chunk: all items
+    assert many["torchhd_chunk_items"] == (1 << 28) // (256 * 20) or not many["torchhd_scaled"]
     # the read-outs recall a few pairs perfectly and fail when overloaded
     assert sbc_recall(5, 50, 64, probes=5) == 1.0 and dense_recall(5, 2048, probes=5) == 1.0
     assert dense_recall(400, 256, probes=50) < 0.5
 
 
 @pytest.mark.parametrize("alphabet", [2, 256])
-def test_sparse_memory_index_both_selection_paths(alphabet):
+def test_sparse_memory_index_many_and_few_candidates(alphabet):
     rng = np.random.default_rng(alphabet)
-    codes = draw(rng, (3000,), 40, 256, alphabet=alphabet)   # 2: many ties (full pass); 256: few candidates
+    codes = draw(rng, (3000,), 40, 256, alphabet=alphabet)   # 2: every row counted, many ties; 256: few rows
     mem = hdc.AssociativeMemory(40 * 256, block_size=256, index=True)
     mem.add(codes)
     queries = hdc.SparseHV.concatenate([codes[[5, 2999]], draw(rng, (3,), 40, 256)])
@@ -488,3 +492,114 @@ def test_sparse_memory_index_both_selection_paths(alphabet):
         want_d, want_i = hdc.topk(queries, codes, k)
         np.testing.assert_array_equal(i, want_i)
         np.testing.assert_array_equal(d, want_d)
+
+
+@SETTINGS
+@given(size=st.sampled_from([(1, 2), (3, 7), (64, 257), (100, 1024), (300, 3), (7, 70000)]),
+       n_q=st.integers(4, 40), n_m=st.integers(1, 200), seed=seeds, data=st.data())
+def test_topk_query_blocking_matches_the_model(kernel_path, size, n_q, n_m, seed, data):
+    # >= 4 queries: transposed tiles of 64 rows (partial tiles, query groups with remainders, more
+    # than 255 blocks in several chunks), against the unpacked model
+    blocks, L = size
+    rng = np.random.default_rng(seed)
+    m = draw(rng, (n_m,), blocks, L, alphabet=int(rng.integers(1, 4)))
+    q = hdc.SparseHV.concatenate([m[rng.integers(0, n_m, n_q // 2)], draw(rng, (n_q - n_q // 2,), blocks, L, 3)])
+    k = data.draw(st.integers(1, n_m))
+    dist = (one_hot(q.indices, L)[:, None] != one_hot(m.indices, L)[None]).sum(-1)
+    order = np.lexsort((np.broadcast_to(np.arange(n_m), dist.shape), dist), axis=-1)[:, :k]
+    d, i = hdc.topk(q, m, k)
+    np.testing.assert_array_equal(i, order)
+    np.testing.assert_array_equal(d, np.take_along_axis(dist, order, -1))
+
+
+def test_topk_query_blocking_large(kernel_path):
+    # sizes where the kernels split queries or rows over threads
+    rng = np.random.default_rng(7)
+    m = draw(rng, (6000,), 100, 1024, alphabet=40)
+    q = hdc.SparseHV.concatenate([m[rng.integers(0, 6000, 40)], draw(rng, (24,), 100, 1024, alphabet=40)])
+    for queries in (q, q[:3]):
+        want_o = np.empty((len(queries), 9), np.int32)
+        want_i = np.empty((len(queries), 9), np.int64)
+        numpy_ref.sparse_topk(queries.indices, m.indices, 9, want_o, want_i)
+        d, i = hdc.topk(queries, m, 9)
+        np.testing.assert_array_equal(i, want_i)
+        np.testing.assert_array_equal(d, 2 * (100 - want_o))
+
+
+@SETTINGS
+@given(size=st.sampled_from([(1, 2), (5, 3), (40, 256), (17, 300), (300, 2)]), n=st.integers(1, 150),
+       segment=st.sampled_from([1, 3, 64, 1 << 16]), seed=seeds, data=st.data())
+def test_index_kernels_segmented_equal_the_scan(kernel_path, size, n, segment, seed, data):
+    blocks, L = size
+    rng = np.random.default_rng(seed)
+    x = draw(rng, (n,), blocks, L, alphabet=int(rng.integers(1, 4))).indices
+    q = np.concatenate([x[rng.integers(0, n, 3)], draw(rng, (2,), blocks, L).indices])
+    k = data.draw(st.integers(1, n))
+    keys = -(-n // segment) * blocks * L + 1
+    want = [np.empty(keys, np.int64), np.empty(n * blocks, np.uint16)]
+    numpy_ref.sparse_index_build(x, L, segment, *want)
+    offsets, postings = np.empty(keys, np.int64), np.empty(n * blocks, np.uint16)
+    kernels = hdc.backend.kernels()
+    kernels.sparse_index_build(x, L, segment, offsets, postings)
+    np.testing.assert_array_equal(offsets, want[0])      # one layout: an index built by one backend
+    np.testing.assert_array_equal(postings, want[1])     # serves every other
+    ov, idx = np.empty((5, k), np.int32), np.empty((5, k), np.int64)
+    kernels.sparse_index_topk(q, L, segment, offsets, postings, n, k, ov, idx)
+    want_o, want_i = np.empty_like(ov), np.empty_like(idx)
+    numpy_ref.sparse_topk(q, x, k, want_o, want_i)
+    np.testing.assert_array_equal(idx, want_i)
+    np.testing.assert_array_equal(ov, want_o)
+
+
+def test_index_kernels_refuse_bad_indices_and_damaged_indexes(kernel_path):
+    rng = np.random.default_rng(3)
+    x = draw(rng, (50,), 6, 300).indices
+    kernels = hdc.backend.kernels()
+    offsets, postings = np.empty(2 * 6 * 300 + 1, np.int64), np.empty(300, np.uint16)
+    bad_x = x.copy()
+    bad_x[7, 2] = 300
+    with pytest.raises(ValueError, match="block_size"):
+        kernels.sparse_index_build(bad_x, 300, 32, offsets, postings)
+    kernels.sparse_index_build(x, 300, 32, offsets, postings)
+    ov, idx = np.empty((1, 3), np.int32), np.empty((1, 3), np.int64)
+    bad_q = x[:1].copy()
+    bad_q[0, 5] = 301
+    with pytest.raises(ValueError, match="index"):
+        kernels.sparse_index_topk(bad_q, 300, 32, offsets, postings, 50, 3, ov, idx)
+    for damage in ("row", "offset"):
+        o, p = offsets.copy(), postings.copy()
+        if damage == "row":
+            p[:] = 40000                       # a row number past its segment
+        else:
+            o[1:-1] = 10 ** 12                 # lists reaching past the postings
+        with pytest.raises(ValueError, match="damaged"):
+            kernels.sparse_index_topk(x[:1], 300, 32, o, p, 50, 3, ov, idx)
+
+
+@pytest.mark.parametrize("block_size, n", [(1, 3), (4, 3), (16, (2, 4)), (300, 1), (70000, 2)])
+def test_ngram_bundle_kernel_matches_the_reference(kernel_path, block_size, n):
+    # one kernel call per batch: small blocks count every (block, index) of a text, large ones go
+    # block by block; both as numpy_ref (per text, the bundle of its n-gram codes)
+    rng = np.random.default_rng(block_size)
+    texts = ["".join(rng.choice(list("abcdefgh é"), int(rng.integers(4, 80)))) for _ in range(30)]
+    dim = block_size * (3 if block_size > 1000 else max(1, 1500 // block_size))
+    enc = hdc.NGramEncoder(dim, n=n, seed=5, block_size=block_size)
+    got = enc(texts)
+    values, lengths, _ = enc._tokens(texts)
+    cols = enc._columns(values)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    want = np.empty((len(texts), enc.blocks), got.indices.dtype)
+    numpy_ref.sparse_ngram_bundle(cols, offsets, enc._table, np.asarray(enc.sizes, np.int64), block_size,
+                                  enc.tie.indices, want)
+    np.testing.assert_array_equal(got.indices, want)
+    assert (enc(texts[7]) == got[7]).all()
+
+
+def test_bench_torchhd_baseline_in_chunks_finds_the_same_nearest():
+    # the torchhd side of hdc bench --sparse: chunked similarity + top-k, merged across chunks
+    from hdc.bench.sparse import torchhd_topk
+    items = hdc.random_sparse(500, 30, 64, seed=4)
+    queries = items[[3, 250, 499]]
+    for chunk in (7, 64, 500):
+        _, idx = torchhd_topk(queries.to_torchhd(), items.to_torchhd(), 1, chunk)
+        assert idx[:, 0].tolist() == [3, 250, 499]

@@ -50,7 +50,7 @@ out_sums)``
 
 The sparse family (sparse block codes, index arrays; the table is in ``sparse/__init__.py``):
 ``sparse_overlap``, ``sparse_cdist``, ``sparse_topk``, ``sparse_block_counts``, ``sparse_bundle``,
-``sparse_record_bundle``, ``sparse_index_build``, ``sparse_index_topk``.
+``sparse_record_bundle``, ``sparse_ngram_bundle``, ``sparse_index_build``, ``sparse_index_topk``.
 The kwta_sparse family (k-WTA attention on sparse block codes, ``csrc/kwta_sparse/``; each kernel
 returns the number of query-key pairs it touched): ``kwta_sparse_select``, ``kwta_sparse_softmax``,
 ``kwta_sparse_majority``, documented in ``kwta_sparse/__init__.py``.
@@ -71,7 +71,7 @@ FAMILIES = {
     "kwta": ("kwta_select", "kwta_softmax", "kwta_majority"),
     "encode": ("ngram_majority", "record_majority", "retrain_epoch", "sdm_write", "sdm_read"),
     "sparse": ("sparse_overlap", "sparse_cdist", "sparse_topk", "sparse_block_counts", "sparse_bundle",
-               "sparse_record_bundle", "sparse_index_build", "sparse_index_topk"),
+               "sparse_record_bundle", "sparse_ngram_bundle", "sparse_index_build", "sparse_index_topk"),
     "kwta_sparse": ("kwta_sparse_select", "kwta_sparse_softmax", "kwta_sparse_majority"),
 }
 

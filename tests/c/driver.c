@@ -402,6 +402,14 @@ static void test_sparse(size_t blocks, size_t n_m, size_t n_q, int itemsize)
                     CHECK(oo[i * k + r - 1] > oo[i * k + r] ||
                           (oo[i * k + r - 1] == oo[i * k + r] && oi[i * k + r - 1] < j), "sparse topk order");
             }
+        for (size_t i = 0; i < n_q; ++i) { /* exactly k rows rank at or before the last one kept */
+            int32_t lo = oo[i * k + k - 1];
+            int64_t li = oi[i * k + k - 1];
+            size_t ahead = 0;
+            for (size_t j = 0; j < n_m; ++j)
+                ahead += cd[i * n_m + j] > lo || (cd[i * n_m + j] == lo && (int64_t)j <= li);
+            CHECK(ahead == k, "sparse topk misses a better row");
+        }
         CHECK(hdc_sparse_topk(q, n_q, m, n_m, blocks, itemsize, 0, oo, oi) == -1, "sparse topk k=0");
         CHECK(hdc_sparse_topk(q, n_q, m, n_m, blocks, 3, 1, oo, oi) == -1, "sparse topk itemsize");
         free(oo);
@@ -411,6 +419,58 @@ static void test_sparse(size_t blocks, size_t n_m, size_t n_q, int itemsize)
     free(q);
     free(cd);
     free(pr);
+}
+
+/* the inverted index against the scan: rows of `blocks` indices < bs from a small alphabet (many
+ * ties), cut into segments of `segment` rows; then a damaged index and a bad query are refused */
+static void test_sparse_index(size_t blocks, size_t n, size_t n_q, uint64_t bs, size_t segment,
+                              int itemsize)
+{
+    unsigned char *m = alloc(n * blocks * itemsize), *q = alloc(n_q * blocks * itemsize);
+    for (size_t i = 0; i < n * blocks; ++i) {
+        uint32_t v = (uint32_t)(next64() % (bs < 3 ? bs : 3));
+        memcpy(m + i * itemsize, &v, (size_t)itemsize); /* little-endian: the low bytes */
+    }
+    for (size_t i = 0; i < n_q; ++i) /* queries: stored rows */
+        memcpy(q + i * blocks * itemsize, m + (next64() % n) * blocks * itemsize, blocks * itemsize);
+    size_t n_seg = (n + segment - 1) / segment, entries = n_seg * blocks * (size_t)bs + 1;
+    int64_t *off = alloc(entries * sizeof *off);
+    uint16_t *post = alloc(n * blocks * sizeof *post);
+    CHECK(hdc_sparse_index_build(m, n, blocks, itemsize, bs, segment, off, post) == 0, "index build");
+    size_t k = n < 6 ? n : 6;
+    int32_t *oo = alloc(n_q * k * sizeof *oo), *wo = alloc(n_q * k * sizeof *wo);
+    int64_t *oi = alloc(n_q * k * sizeof *oi), *wi = alloc(n_q * k * sizeof *wi);
+    CHECK(hdc_sparse_index_topk(q, n_q, blocks, itemsize, bs, segment, off, post, n, k, oo, oi) == 0,
+          "index topk");
+    CHECK(hdc_sparse_topk(q, n_q, m, n, blocks, itemsize, k, wo, wi) == 0, "index: scan topk");
+    CHECK(memcmp(oo, wo, n_q * k * sizeof *oo) == 0 && memcmp(oi, wi, n_q * k * sizeof *oi) == 0,
+          "index topk == scan (blocks=%zu n=%zu segment=%zu itemsize=%d)", blocks, n, segment,
+          itemsize);
+    if (n > 0 && blocks > 0) {
+        for (size_t e = 0; e < n * blocks; ++e) /* row numbers past their segments (n < 65535) */
+            post[e] = 65535;
+        CHECK(hdc_sparse_index_topk(q, n_q, blocks, itemsize, bs, segment, off, post, n, k, oo, oi) ==
+                  -1, "damaged postings refused");
+        hdc_sparse_index_build(m, n, blocks, itemsize, bs, segment, off, post);
+        for (size_t e = 1; e + 1 < entries; ++e) /* lists reaching past the postings */
+            off[e] = INT64_MAX / 2;
+        CHECK(hdc_sparse_index_topk(q, n_q, blocks, itemsize, bs, segment, off, post, n, k, oo, oi) ==
+                  -1, "damaged offsets refused");
+        uint32_t big = (uint32_t)bs;
+        if (itemsize == 4 || bs < ((uint64_t)1 << (8 * itemsize))) {
+            memcpy(m, &big, (size_t)itemsize);
+            CHECK(hdc_sparse_index_build(m, n, blocks, itemsize, bs, segment, off, post) == -1,
+                  "index >= block_size refused by the build");
+        }
+    }
+    free(m);
+    free(q);
+    free(off);
+    free(post);
+    free(oo);
+    free(wo);
+    free(oi);
+    free(wi);
 }
 
 int main(void)
@@ -465,8 +525,16 @@ int main(void)
                     test_sparse(sparse_blocks[b], 37, 3, it);
                     test_sparse(sparse_blocks[b], 0, 2, it);
                 }
-            for (int it = 1; it <= 4; it *= 2) /* past 255 vectors of 16 bytes: counter flushes */
+            for (int it = 1; it <= 4; it *= 2) { /* past 255 vectors of 16 bytes: counter flushes */
                 test_sparse(4100, 5, 2, it);
+                /* query blocking (>= 4 queries per thread): partial tiles of 64 rows, query
+                 * groups with remainders, blocks in several chunks of at most 255 */
+                test_sparse(100, 133, 9, it);
+                test_sparse(600, 70, 19, it);
+                test_sparse_index(7, 150, 5, 3, 16, it);    /* many segments, many ties */
+                test_sparse_index(300, 40, 2, 2, 65536, it); /* 16-bit counters */
+                test_sparse_index(3, 1, 1, 5, 1, it);
+            }
             printf("isa %d threads %d: done\n", isa, nt);
         }
     }

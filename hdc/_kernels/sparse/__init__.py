@@ -18,12 +18,19 @@ counts)``                                    (C, L), accumulated: ``counts[c, x[
 ``sparse_record_bundle(idx, ids, levels,     idx int32 (n, F) level numbers, ids (F, K), levels
 L, tie, out)``                               (n_levels, K), tie (K,), out (n, K): per record the
                                              ``bundle`` of ``(ids[f] + levels[idx[f]]) % L``
-``sparse_index_build(x, L, offsets,          x (n, K); offsets int64 (K * L + 1,), postings int32
-postings)``                                  (n * K,): CSR inverted index, rows with index l in
-                                             block b at ``offsets[b L + l]:offsets[b L + l + 1]``,
-                                             in increasing row order
-``sparse_index_topk(q, L, offsets,           ``sparse_topk`` of q (nq, K) against the n indexed
-postings, counts, k, out_overlap, out_idx)`` rows, from their posting lists; counts (n,) uint16
-                                             (K < 65535) or int32 scratch, zero, left zero
+``sparse_ngram_bundle(cols, offsets,        per text t (its table columns ``cols[offsets[t]:
+table, sizes, L, tie, out)``                 offsets[t + 1]]``, int32) the ``bundle`` of its
+                                             n-grams for each n in sizes (int64), n-gram at p:
+                                             ``sum_j table[n - 1 - j, c[p + j]] % L``; table
+                                             (n_max, symbols, K), tie (K,), out (texts, K)
+``sparse_index_build(x, L, S, offsets,      x (n, K); S: rows per segment, 1..65536; offsets
+postings)``                                  int64 (ceil(n / S) K L + 1,), postings uint16
+                                             (n K,): inverted index, key after key (b L + l)
+                                             the rows with index l in block b, ascending, as
+                                             segment-local numbers; segment s's part at
+                                             ``offsets[key n_seg + s]`` up to the next entry
+``sparse_index_topk(q, L, S, offsets,        ``sparse_topk`` of q (nq, K) against the n indexed
+postings, n, k, out_overlap, out_idx)``      rows, from their lists (ValueError for a query
+                                             index >= L or a damaged index)
 ===========================================  ===================================================
 """

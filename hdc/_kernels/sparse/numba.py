@@ -2,13 +2,15 @@
 
 - overlap / cdist: byte (word) compares summed per row; cdist runs the stored rows in parallel,
   each row compared with every query while it sits in L1.
-- index_build / index_topk: an inverted index (block, index) -> stored rows in CSR form, built by
-  a counting sort; a query adds 1 to the count of every row on its ``blocks`` posting lists
-  (keeping the histogram of counts as it goes); when few rows reach the k-th best count it
-  collects them from the posting lists and sorts them, else it places the top k as topk does.
-- topk: overlaps of a chunk of queries with every stored row, then per query an O(n) selection:
-  a histogram of the ``K + 1`` possible overlaps gives the k-th best value, a counting sort places
-  the rows above it and the first rows equal to it, in index order (so ties go to smaller index).
+- topk: a bounded max-heap of ``k`` per query and thread, ordered by (blocks - overlap, row) and
+  fed through a threshold (the search family's heap helpers). With several queries the stored
+  rows are transposed 64 at a time, so each query counts equal indices with one vector lane per
+  stored row (query blocking, as the C kernels); with few, row by row.
+- index_build / index_topk: the segmented inverted index of ``hdc._kernels.sparse`` (uint16
+  segment-local rows, key after key, one part per segment), built by a counting sort (segments
+  count and place in parallel, one prefix sum between); a query counts one segment at a time in a segment-sized counter array, then reads
+  the counters in row order, offering those that could enter its heap and clearing them; rows no
+  list holds fill the rest.
 - bundle / record_bundle: per column a histogram of the ``L`` indices (a scratch row per thread)
   when ``L`` is at most 65536, else a sort of the column; then the tie rule of ``numpy_ref.bundle``.
 """
@@ -17,11 +19,17 @@ import numpy as np
 
 from ...primitives import jit
 from .._numba_threads import ParallelCall, chunk_bounds, get_num_threads, parallel
+from ..search.numba import _EMPTY, _heap_sort, _merge_parts, _sift_down
 
-# Bytes of the (queries, stored rows) overlap block of one topk pass.
-_TOPK_BLOCK_BYTES = 1 << 26
+# Stored rows per transposed tile, and the fewest queries worth transposing a tile for.
+_TILE = 64
+_TILE_MIN_QUERIES = 4
+# Queries counted together per transposed tile row loaded.
+_GROUP = 4
 # Columns of at most this block size are bundled by histogram, larger ones by sorting.
 _HIST_MAX = 1 << 16
+# n-gram bundling counts every (block, index) of a text at once while blocks * L is at most this.
+_NGRAM_COUNTS_MAX = 1 << 22
 
 
 @jit
@@ -75,68 +83,113 @@ def sparse_cdist(a, b, out):
 
 
 @jit
-def _place(ov, hist, blocks, k, out_overlap, out_idx):
-    """Top ``k`` of one row of overlaps with histogram ``hist`` (count of each overlap value):
-    highest first, equal overlaps by smaller index."""
-    # t: the k-th best overlap; above: how many rows have a higher one
-    t = blocks
-    total = hist[t]
-    while total < k:
-        t -= 1
-        total += hist[t]
-    above = total - hist[t]
-    # counting sort of the rows above t: slot of the next row with overlap v (v > t)
-    slot = np.zeros(blocks + 2, np.int64)
-    pos = 0
-    for v in range(blocks, t, -1):
-        slot[v] = pos
-        pos += hist[v]
-    taken = 0
-    for j in range(ov.shape[0]):
-        v = ov[j]
-        if v > t:
-            out_overlap[slot[v]] = v
-            out_idx[slot[v]] = j
-            slot[v] += 1
-        elif v == t and taken < k - above:
-            out_overlap[above + taken] = v
-            out_idx[above + taken] = j
-            taken += 1
+def _offer(hd, hi, d, ix):
+    """Offer (d, ix) to the full max-heap hd/hi (ordered by (distance, index); empty slots hold a
+    distance above every real one)."""
+    if d < hd[0] or (d == hd[0] and ix < hi[0]):
+        hd[0] = d
+        hi[0] = ix
+        _sift_down(hd, hi, 0, hd.shape[0])
 
 
 @jit
-def _select(ov, blocks, k, out_overlap, out_idx):
-    hist = np.zeros(blocks + 2, np.int64)
-    for j in range(ov.shape[0]):
-        hist[ov[j]] += 1
-    _place(ov, hist, blocks, k, out_overlap, out_idx)
+def _topk_range(q, m, q_lo, q_hi, r_lo, r_hi, hd, hi, counter):
+    """Offer rows [r_lo, r_hi) to the heaps of queries [q_lo, q_hi) (distance blocks - overlap).
+
+    Many queries: 64 stored rows at a time transposed (blocks, 64), so each query counts equal
+    indices with one vector lane per stored row (counters of ``counter``'s dtype, uint16 below
+    65536 blocks) and no horizontal sum; few: row by row."""
+    blocks = q.shape[1]
+    tile = np.zeros((blocks, _TILE), m.dtype)
+    cnt = np.zeros((_GROUP, _TILE), counter.dtype)
+    acc = np.empty(_TILE, np.int64)
+    blocked = q_hi - q_lo >= _TILE_MIN_QUERIES
+    for r0 in range(r_lo, r_hi, _TILE):
+        nr = min(_TILE, r_hi - r0)
+        if blocked:
+            for j in range(nr):
+                for b in range(blocks):
+                    tile[b, j] = m[r0 + j, b]
+        for i in range(q_lo, q_hi):
+            if blocked:
+                g = (i - q_lo) % _GROUP
+                if g == 0:      # count a group of queries per tile row loaded
+                    n_g = min(_GROUP, q_hi - i)
+                    cnt[:] = 0
+                    for b in range(blocks):
+                        row = tile[b]
+                        for gg in range(n_g):
+                            v = q[i + gg, b]
+                            c = cnt[gg]
+                            for j in range(_TILE):
+                                c[j] += row[j] == v
+                for j in range(nr):
+                    acc[j] = blocks - np.int64(cnt[g, j])
+            else:
+                for j in range(nr):
+                    acc[j] = blocks - _overlap_row(q[i], m[r0 + j])
+            bd = hd[i]
+            bi = hi[i]
+            lowest = bd[0]
+            for j in range(nr):
+                lowest = min(lowest, acc[j])
+            if lowest >= bd[0]:    # rows ascend: an equal distance never displaces the root
+                continue
+            for j in range(nr):
+                _offer(bd, bi, acc[j], r0 + j)
 
 
 @jit
-def _select_serial(ov, blocks, k, out_overlap, out_idx):
-    for i in range(ov.shape[0]):
-        _select(ov[i], blocks, k, out_overlap[i], out_idx[i])
+def _finish(hd, hi, blocks, out_overlap, out_idx):
+    _heap_sort(hd, hi)
+    for i in range(hd.shape[0]):
+        for r in range(hd.shape[1]):
+            out_overlap[i, r] = blocks - hd[i, r]
+            out_idx[i, r] = hi[i, r]
+
+
+@jit
+def _topk_serial(q, m, hd, hi, out_overlap, out_idx, counter):
+    _topk_range(q, m, 0, q.shape[0], 0, m.shape[0], hd, hi, counter)
+    _finish(hd, hi, q.shape[1], out_overlap, out_idx)
 
 
 @jit(parallel=True)
-def _select_parallel(ov, blocks, k, out_overlap, out_idx):
-    for i in numba.prange(ov.shape[0]):
-        _select(ov[i], blocks, k, out_overlap[i], out_idx[i])
+def _topk_split_queries(q, m, hd, hi, bounds, counter):
+    for c in numba.prange(bounds.shape[0] - 1):
+        _topk_range(q, m, bounds[c], bounds[c + 1], 0, m.shape[0], hd, hi, counter)
+
+
+@jit(parallel=True)
+def _topk_split_rows(q, m, part_d, part_i, bounds, counter):
+    for c in numba.prange(bounds.shape[0] - 1):
+        _topk_range(q, m, 0, q.shape[0], bounds[c], bounds[c + 1], part_d[c], part_i[c], counter)
+        _heap_sort(part_d[c], part_i[c])
+
+
+def _empty_heaps(shape):
+    return np.full(shape, _EMPTY, np.int64), np.full(shape, -1, np.int64)
 
 
 def sparse_topk(q, m, k, out_overlap, out_idx):
     n_q, n_m = q.shape[0], m.shape[0]
-    chunk = max(1, min(n_q, _TOPK_BLOCK_BYTES // (4 * n_m)))
-    ov = np.empty((chunk, n_m), np.int32)
-    for q0 in range(0, n_q, chunk):
-        q1 = min(n_q, q0 + chunk)
-        block = ov[:q1 - q0]
-        sparse_cdist(q[q0:q1], m, block)
-        if q1 - q0 > 1 and parallel(block.size):
-            with ParallelCall():
-                _select_parallel(block, q.shape[1], k, out_overlap[q0:q1], out_idx[q0:q1])
+    hd, hi = _empty_heaps((n_q, k))
+    counter = np.empty(0, np.uint16 if q.shape[1] < 1 << 16 else np.uint32)   # the counters' dtype
+    if not parallel(n_q * m.size // 8):
+        _topk_serial(q, m, hd, hi, out_overlap, out_idx, counter)
+        return
+    threads = get_num_threads()
+    with ParallelCall():
+        if n_q >= 2 * _TILE_MIN_QUERIES * threads:
+            _topk_split_queries(q, m, hd, hi, chunk_bounds(n_q, threads), counter)
+            _finish(hd, hi, q.shape[1], out_overlap, out_idx)
         else:
-            _select_serial(block, q.shape[1], k, out_overlap[q0:q1], out_idx[q0:q1])
+            chunks = min(threads, n_m)
+            part_d, part_i = _empty_heaps((chunks, n_q, k))
+            _topk_split_rows(q, m, part_d, part_i, chunk_bounds(n_m, chunks), counter)
+            _merge_parts(part_d, part_i, hd, hi)
+            out_overlap[...] = q.shape[1] - hd
+            out_idx[...] = hi
 
 
 @jit(parallel=True)
@@ -261,75 +314,255 @@ def sparse_record_bundle(idx, ids, levels, block_size, tie, out):
 
 
 @jit
-def _index_build(x, block_size, offsets, postings):
-    n, blocks = x.shape
-    for i in range(n):
-        for b in range(blocks):
-            offsets[b * block_size + x[i, b] + 1] += 1
-    for key in range(1, offsets.shape[0]):
-        offsets[key] += offsets[key - 1]
-    pos = offsets[:-1].copy()
-    for i in range(n):
-        for b in range(blocks):
-            key = b * block_size + x[i, b]
-            postings[pos[key]] = i
-            pos[key] += 1
-
-
-def sparse_index_build(x, block_size, offsets, postings):
-    offsets[:] = 0
-    _index_build(x, block_size, offsets, postings)
+def _ngram_text_counts(cols, lo, hi, table, sizes, block_size, tie, out_row, gram, counts):
+    """One text, small blocks: n-gram codes a row at a time (vectorised over the blocks), counted
+    in ``counts`` (K * L, zero, left zero); per block the first maximum from tie going up."""
+    blocks = table.shape[2]
+    for n in sizes:
+        for p in range(lo, hi - n + 1):
+            gram[:] = 0
+            for j in range(n):
+                row = table[n - 1 - j, cols[p + j]]
+                for b in range(blocks):
+                    g = gram[b] + np.int64(row[b])
+                    gram[b] = g - block_size if g >= block_size else g
+            for b in range(blocks):
+                counts[b * block_size + gram[b]] += 1
+    for b in range(blocks):
+        best = np.int64(-1)
+        best_v = np.int64(0)
+        v = np.int64(tie[b])
+        for _ in range(block_size):
+            c = counts[b * block_size + v]
+            if c > best:
+                best, best_v = c, v
+            counts[b * block_size + v] = 0
+            v = v + 1 if v + 1 < block_size else 0
+        out_row[b] = best_v
 
 
 @jit
-def _index_topk(q, block_size, offsets, postings, counts, k, out_overlap, out_idx):
-    blocks = q.shape[1]
-    n_items = counts.shape[0]
-    hist = np.zeros(blocks + 2, np.int64)
-    for i in range(q.shape[0]):
-        hist[:] = 0
-        hist[0] = n_items
-        for b in range(blocks):
-            key = b * block_size + np.int64(q[i, b])
-            for p in range(offsets[key], offsets[key + 1]):
-                row = postings[p]
-                c = counts[row]
-                hist[c] -= 1
-                hist[c + 1] += 1
-                counts[row] = c + 1
-        # t: the k-th best overlap; total: rows with an overlap >= t
-        t = blocks
-        total = hist[t]
-        while total < k:
-            t -= 1
-            total += hist[t]
-        if t == 0 or total > max(64, n_items // 16):
-            # many candidates: one pass over every row's count
-            _place(counts, hist, blocks, k, out_overlap[i], out_idx[i])
-            for b in range(blocks):
-                key = b * block_size + np.int64(q[i, b])
-                for p in range(offsets[key], offsets[key + 1]):
-                    counts[postings[p]] = 0
+def _ngram_text_columns(cols, lo, hi, table, sizes, block_size, tie, out_row, values, w, hist, order_buf,
+                        use_hist):
+    """One text, large blocks: per block the n-gram codes of every n, then the bundle's mode."""
+    blocks = table.shape[2]
+    for b in range(blocks):
+        m = 0
+        for n in sizes:
+            for p in range(lo, hi - n + 1):
+                g = np.int64(0)
+                for j in range(n):
+                    g += np.int64(table[n - 1 - j, cols[p + j], b])
+                values[m] = g % block_size
+                m += 1
+        out_row[b] = _mode(values[:m], w[:m], block_size, np.int64(tie[b]), hist, use_hist, order_buf[:m])
+
+
+@jit
+def _ngram_texts(cols, offsets, table, sizes, block_size, tie, out, t_lo, t_hi, use_counts):
+    blocks = table.shape[2]
+    longest = 0
+    for t in range(t_lo, t_hi):
+        longest = max(longest, offsets[t + 1] - offsets[t])
+    grams = longest * sizes.shape[0]
+    use_hist = block_size <= _HIST_MAX
+    gram = np.zeros(blocks, np.int64)
+    counts = np.zeros(blocks * block_size if use_counts else 0, np.int32)
+    values = np.empty(0 if use_counts else grams, np.int64)
+    w = np.ones(0 if use_counts else grams, np.int64)
+    hist = np.zeros(block_size if use_hist and not use_counts else 1, np.int64)
+    order_buf = np.empty(0 if use_counts else grams, np.int64)
+    for t in range(t_lo, t_hi):
+        if use_counts:
+            _ngram_text_counts(cols, offsets[t], offsets[t + 1], table, sizes, block_size, tie, out[t], gram, counts)
         else:
-            # few: collect the rows with a count >= t from the posting lists (zeroing the counts
-            # on the way, so each row is taken once), then sort them by (-count, row)
-            cand = np.empty(total, np.int64)
-            pos = 0
+            _ngram_text_columns(cols, offsets[t], offsets[t + 1], table, sizes, block_size, tie, out[t], values, w,
+                                hist, order_buf, use_hist)
+
+
+@jit(parallel=True)
+def _ngram_parallel(cols, offsets, table, sizes, block_size, tie, out, bounds, use_counts):
+    for c in numba.prange(bounds.shape[0] - 1):
+        _ngram_texts(cols, offsets, table, sizes, block_size, tie, out, bounds[c], bounds[c + 1], use_counts)
+
+
+def sparse_ngram_bundle(cols, offsets, table, sizes, block_size, tie, out):
+    texts = offsets.shape[0] - 1
+    # counts of every (block, index) per text while that table stays small, else per block
+    use_counts = block_size <= _HIST_MAX and table.shape[2] * block_size <= _NGRAM_COUNTS_MAX
+    if texts > 1 and parallel(cols.size * table.shape[2]):
+        with ParallelCall():
+            bounds = chunk_bounds(texts, min(texts, 4 * get_num_threads()))
+            _ngram_parallel(cols, offsets, table, sizes, block_size, tie, out, bounds, use_counts)
+    else:
+        _ngram_texts(cols, offsets, table, sizes, block_size, tie, out, 0, texts, use_counts)
+
+
+@jit
+def _index_segment(x, block_size, segment, n_seg, s, offsets, postings, place):
+    """Segment ``s``: count its rows per key into column ``s`` of offsets (``place`` False), or
+    place them at the starts a prefix sum made of those counts (True). False: an index >= L."""
+    n, blocks = x.shape
+    r0 = s * segment
+    r1 = min(n, r0 + segment)
+    cur = np.zeros(blocks * block_size, np.int64)
+    if place:
+        for key in range(blocks * block_size):
+            cur[key] = offsets[key * n_seg + s]
+        for r in range(r0, r1):
             for b in range(blocks):
-                key = b * block_size + np.int64(q[i, b])
-                for p in range(offsets[key], offsets[key + 1]):
-                    row = postings[p]
-                    c = np.int64(counts[row])
-                    if c != 0:
-                        if c >= t:
-                            cand[pos] = (blocks - c) * n_items + row
-                            pos += 1
-                        counts[row] = 0
-            cand.sort()
-            for r in range(k):
-                out_overlap[i, r] = blocks - cand[r] // n_items
-                out_idx[i, r] = cand[r] % n_items
+                key = b * block_size + np.int64(x[r, b])
+                postings[cur[key]] = r - r0
+                cur[key] += 1
+        return True
+    for r in range(r0, r1):
+        for b in range(blocks):
+            v = np.int64(x[r, b])
+            if v >= block_size:
+                return False
+            cur[b * block_size + v] += 1
+    for key in range(blocks * block_size):
+        offsets[key * n_seg + s] = cur[key]
+    return True
 
 
-def sparse_index_topk(q, block_size, offsets, postings, counts, k, out_overlap, out_idx):
-    _index_topk(q, block_size, offsets, postings, counts, k, out_overlap, out_idx)
+@jit(parallel=True)
+def _index_build(x, block_size, segment, offsets, postings):
+    n_seg = (x.shape[0] + segment - 1) // segment
+    ok = np.ones(n_seg, np.bool_)
+    for s in numba.prange(n_seg):
+        ok[s] = _index_segment(x, block_size, segment, n_seg, s, offsets, postings, False)
+    if not ok.all():
+        return False
+    pos = np.int64(0)
+    for e in range(offsets.shape[0] - 1):
+        c = offsets[e]
+        offsets[e] = pos
+        pos += c
+    offsets[offsets.shape[0] - 1] = pos
+    for s in numba.prange(n_seg):
+        _index_segment(x, block_size, segment, n_seg, s, offsets, postings, True)
+    return True
+
+
+def sparse_index_build(x, block_size, segment, offsets, postings):
+    with ParallelCall():
+        ok = _index_build(x, block_size, segment, offsets, postings)
+    if not ok:
+        raise ValueError(f"x has an index >= block_size={block_size}")
+
+
+@jit
+def _index_query(q, i, block_size, segment, offsets, postings, n, s0, s1, cnt, hd, hi):
+    """Query ``i`` against segments [s0, s1): count the rows on its lists, then offer the rows
+    whose count could enter the heap, in row order, and clear the counters (see
+    ``hdc._kernels.sparse``). False for a damaged index."""
+    blocks = q.shape[1]
+    n_seg = (n + segment - 1) // segment
+    total = np.int64(n) * blocks
+    for s in range(s0, s1):
+        r0 = s * segment
+        rows = min(segment, n - r0)
+        for b in range(blocks):
+            v = np.int64(q[i, b])
+            if v >= block_size:
+                return False
+            e = (b * block_size + v) * n_seg + s
+            p0 = offsets[e]
+            p1 = offsets[e + 1]
+            if p0 < 0 or p1 < p0 or p1 > total:
+                return False
+            for p in range(p0, p1):
+                r = np.int64(postings[p])
+                if r >= rows:
+                    return False
+                cnt[r] += 1
+        least = max(1, blocks - hd[0])     # the least count that can still enter the heap
+        for r in range(rows):
+            c = np.int64(cnt[r])
+            if c >= least:
+                _offer(hd, hi, blocks - c, r0 + r)
+                least = max(1, blocks - hd[0])
+            cnt[r] = 0
+    return True
+
+
+@jit
+def _fill_zero_overlaps(hd, hi, blocks):
+    """Empty slots left (fewer than k rows counted): the smallest uncounted rows, overlap 0."""
+    empty = 0
+    for r in range(hd.shape[0]):
+        empty += hd[r] == _EMPTY
+    if empty == 0:
+        return
+    taken = np.sort(hi[hi >= 0])
+    nxt = 0
+    row = 0
+    for r in range(hd.shape[0]):
+        if hd[r] == _EMPTY:
+            while nxt < taken.shape[0] and taken[nxt] == row:
+                nxt += 1
+                row += 1
+            hd[r] = blocks
+            hi[r] = row
+            row += 1
+
+
+@jit
+def _index_queries(q, q_lo, q_hi, block_size, segment, offsets, postings, n, s0, s1, hd, hi):
+    cnt = np.zeros(segment, np.uint32)
+    for i in range(q_lo, q_hi):
+        if not _index_query(q, i, block_size, segment, offsets, postings, n, s0, s1, cnt, hd[i], hi[i]):
+            return False
+    return True
+
+
+@jit(parallel=True)
+def _index_split_queries(q, block_size, segment, offsets, postings, n, hd, hi, bounds):
+    n_seg = (n + segment - 1) // segment
+    ok = np.ones(bounds.shape[0] - 1, np.bool_)
+    for c in numba.prange(bounds.shape[0] - 1):
+        ok[c] = _index_queries(q, bounds[c], bounds[c + 1], block_size, segment, offsets, postings, n,
+                               0, n_seg, hd, hi)
+    return ok.all()
+
+
+@jit(parallel=True)
+def _index_split_segments(q, block_size, segment, offsets, postings, n, part_d, part_i, bounds):
+    ok = np.ones(bounds.shape[0] - 1, np.bool_)
+    for c in numba.prange(bounds.shape[0] - 1):
+        ok[c] = _index_queries(q, 0, q.shape[0], block_size, segment, offsets, postings, n,
+                               bounds[c], bounds[c + 1], part_d[c], part_i[c])
+        _heap_sort(part_d[c], part_i[c])
+    return ok.all()
+
+
+@jit
+def _index_finish(hd, hi, blocks, out_overlap, out_idx):
+    k = hd.shape[1]
+    for i in range(hd.shape[0]):
+        _fill_zero_overlaps(hd[i], hi[i], blocks)
+        for start in range(k // 2 - 1, -1, -1):     # the fill (or a merge) left no heap: rebuild it
+            _sift_down(hd[i], hi[i], start, k)
+    _finish(hd, hi, blocks, out_overlap, out_idx)
+
+
+def sparse_index_topk(q, block_size, segment, offsets, postings, n_rows, k, out_overlap, out_idx):
+    n_q = q.shape[0]
+    n_seg = -(-n_rows // segment)
+    hd, hi = _empty_heaps((n_q, k))
+    threads = get_num_threads()
+    with ParallelCall():
+        if n_q >= 2 * threads or n_seg < 2:
+            ok = _index_split_queries(q, block_size, segment, offsets, postings, n_rows, hd, hi,
+                                      chunk_bounds(n_q, min(threads, n_q)))
+        else:
+            chunks = min(threads, n_seg)
+            part_d, part_i = _empty_heaps((chunks, n_q, k))
+            ok = _index_split_segments(q, block_size, segment, offsets, postings, n_rows, part_d, part_i,
+                                       chunk_bounds(n_seg, chunks))
+            if ok:
+                _merge_parts(part_d, part_i, hd, hi)
+    if not ok:
+        raise ValueError("sparse_index_topk: a query index >= block_size, or a damaged index")
+    _index_finish(hd, hi, q.shape[1], out_overlap, out_idx)

@@ -72,23 +72,59 @@ def sparse_record_bundle(idx, ids, levels, block_size, tie, out):
     sparse_bundle(codes.reshape(features, -1), block_size, None, np.tile(tie, n), flat)
 
 
-def sparse_index_build(x, block_size, offsets, postings):
-    """CSR inverted index: rows with index ``l`` in block ``b`` are
-    ``postings[offsets[b * L + l]:offsets[b * L + l + 1]]``, in increasing row order."""
-    keys = (np.arange(x.shape[1], dtype=np.int64) * block_size + x).ravel()
+def sparse_ngram_bundle(cols, offsets, table, sizes, block_size, tie, out):
+    """Per text the :func:`sparse_bundle` of its n-gram codes: for each n in ``sizes`` and
+    position p, ``(sum_j table[n - 1 - j, cols[p + j]]) % L`` (rows of every n together)."""
+    for t in range(offsets.size - 1):
+        text = cols[offsets[t]:offsets[t + 1]]
+        grams = []
+        for n in sizes:
+            count = text.size - n + 1
+            if count > 0:
+                total = np.zeros((count, table.shape[2]), np.int64)
+                for j in range(n):
+                    total += table[n - 1 - j, text[j:j + count]]
+                grams.append(total % block_size)
+        codes = np.ascontiguousarray(np.concatenate(grams).astype(out.dtype))
+        sparse_bundle(codes, block_size, None, tie, out[t])
+
+
+def sparse_index_build(x, block_size, segment, offsets, postings):
+    """Inverted index, rows cut into segments of ``segment``: key after key (``b * L + x[r, b]``)
+    the rows with that key in increasing order, each as its segment-local number; the part of
+    segment ``s`` of key ``key`` is ``postings[offsets[key * n_seg + s]:offsets[key * n_seg + s + 1]]``."""
+    n, blocks = x.shape
+    if x.size and int(x.max()) >= block_size:
+        raise ValueError(f"x has an index >= block_size={block_size}")
+    n_seg = -(-n // segment)
+    rows = np.arange(n, dtype=np.int64)
+    keys = (np.arange(blocks, dtype=np.int64) * block_size + x) * n_seg + (rows // segment)[:, None]
     offsets[0] = 0
-    np.cumsum(np.bincount(keys, minlength=offsets.size - 1), out=offsets[1:])
-    postings[:] = np.argsort(keys, kind="stable") // x.shape[1]
+    np.cumsum(np.bincount(keys.ravel(), minlength=offsets.size - 1), out=offsets[1:])
+    postings[:] = np.argsort(keys.ravel(), kind="stable") // max(blocks, 1) % segment
 
 
-def sparse_index_topk(q, block_size, offsets, postings, counts, k, out_overlap, out_idx):
-    """``sparse_topk`` of each query against the indexed rows, from their posting lists
-    (``counts``: zeros, one per indexed row, left zero)."""
-    n_items = counts.shape[0]
-    keys = np.arange(q.shape[1], dtype=np.int64) * block_size + q
+def sparse_index_topk(q, block_size, segment, offsets, postings, n_rows, k, out_overlap, out_idx):
+    """``sparse_topk`` of each query against the ``n_rows`` indexed rows, from their lists."""
+    blocks = q.shape[1]
+    n_seg = -(-n_rows // segment)
+    damaged = "sparse_index_topk: a query index >= block_size, or a damaged index"
+    if q.size and int(q.max()) >= block_size:
+        raise ValueError(damaged)
     for i in range(q.shape[0]):
-        rows = np.concatenate([postings[offsets[key]:offsets[key + 1]] for key in keys[i]])
-        ov = np.bincount(rows, minlength=n_items)
-        order = np.lexsort((np.arange(n_items), -ov))[:k]
+        lists = []
+        for s, start in enumerate(range(0, n_rows, segment)):
+            rows = min(segment, n_rows - start)
+            for b in range(blocks):
+                e = (b * block_size + int(q[i, b])) * n_seg + s
+                p0, p1 = int(offsets[e]), int(offsets[e + 1])
+                if not 0 <= p0 <= p1 <= n_rows * blocks:
+                    raise ValueError(damaged)
+                local = postings[p0:p1].astype(np.int64)
+                if local.size and local.max() >= rows:
+                    raise ValueError(damaged)
+                lists.append(start + local)
+        ov = np.bincount(np.concatenate(lists) if lists else np.zeros(0, np.int64), minlength=n_rows)
+        order = np.lexsort((np.arange(n_rows), -ov))[:k]
         out_overlap[i] = ov[order]
         out_idx[i] = order

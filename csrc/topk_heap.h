@@ -1,0 +1,129 @@
+/* topk_heap.h: bounded max-heaps of (distance, index) for top-k, shared by the dense
+ * (search/search.c) and sparse (sparse/sparse.c) top-k drivers. A heap is ordered by
+ * (distance, index), worst at the root, so the k kept are the same total order whatever the
+ * order rows are offered in, the thread count or the tile size. */
+#ifndef HDC_TOPK_HEAP_H
+#define HDC_TOPK_HEAP_H
+#include <stdint.h>
+#include "internal.h"
+
+/* a max-heap of (distance, index) pairs, worst at the root */
+typedef struct {
+    uint32_t *d;
+    int64_t *i;
+    size_t n;
+} heap_t;
+
+static inline int worse(uint32_t da, int64_t ia, uint32_t db, int64_t ib)
+{
+    return da > db || (da == db && ia > ib);
+}
+
+static inline void sift_down(heap_t *h, size_t k, size_t pos)
+{
+    uint32_t d = h->d[pos];
+    int64_t i = h->i[pos];
+    for (;;) {
+        size_t c = 2 * pos + 1;
+        if (c >= k)
+            break;
+        if (c + 1 < k && worse(h->d[c + 1], h->i[c + 1], h->d[c], h->i[c]))
+            ++c;
+        if (!worse(h->d[c], h->i[c], d, i))
+            break;
+        h->d[pos] = h->d[c];
+        h->i[pos] = h->i[c];
+        pos = c;
+    }
+    h->d[pos] = d;
+    h->i[pos] = i;
+}
+
+/* offer (d, i); k is the heap's capacity */
+static inline void heap_offer(heap_t *h, size_t k, uint32_t d, int64_t i)
+{
+    if (h->n < k) {
+        size_t pos = h->n++;
+        while (pos > 0) {
+            size_t parent = (pos - 1) / 2;
+            if (!worse(d, i, h->d[parent], h->i[parent]))
+                break;
+            h->d[pos] = h->d[parent];
+            h->i[pos] = h->i[parent];
+            pos = parent;
+        }
+        h->d[pos] = d;
+        h->i[pos] = i;
+    } else if (worse(h->d[0], h->i[0], d, i)) {
+        h->d[0] = d;
+        h->i[0] = i;
+        sift_down(h, k, 0);
+    }
+}
+
+static inline uint32_t threshold(const heap_t *h, size_t k)
+{
+    return h->n < k ? 0xFFFFFFFFu : h->d[0];
+}
+
+/* offer rows r0 + r (r < rows) to the qb heaps; distances buf[r * qb + j] for heap j. Only
+ * candidates below a heap's threshold are visited (find_hit scans 8-16 at a time). Indices
+ * ascend, so a full heap only takes a strictly closer row, which replaces the root. */
+static inline void scan_block(const hdc_ham_ops *ops, heap_t *heaps, size_t qb, size_t k,
+                       const uint32_t *buf, size_t rows, size_t r0)
+{
+    uint32_t thr[16];
+    for (size_t l = 0; l < 16; ++l)
+        thr[l] = threshold(&heaps[l % qb], k);
+    size_t n = rows * qb;
+    for (size_t i = ops->find_hit(buf, 0, n, thr); i < n; i = ops->find_hit(buf, i + 1, n, thr)) {
+        size_t r = i / qb, j = i % qb;
+        heap_offer(&heaps[j], k, buf[i], (int64_t)(r0 + r));
+        uint32_t t = threshold(&heaps[j], k);
+        for (size_t l = j; l < 16; l += qb)
+            thr[l] = t;
+    }
+}
+
+/* sort a heap ascending in place (heap sort) and pad the unused slots (INT32_MAX, -1) */
+static inline void finish(heap_t *h, size_t k)
+{
+    size_t n = h->n;
+    for (size_t end = n; end > 1; --end) {
+        uint32_t d = h->d[0];
+        int64_t i = h->i[0];
+        h->d[0] = h->d[end - 1];
+        h->i[0] = h->i[end - 1];
+        h->d[end - 1] = d;
+        h->i[end - 1] = i;
+        sift_down(h, end - 1, 0);
+    }
+    for (size_t s = n; s < k; ++s) {
+        h->d[s] = (uint32_t)INT32_MAX;
+        h->i[s] = -1;
+    }
+}
+
+typedef struct {
+    heap_t *heaps;
+    size_t n_q, k;
+    int nt;
+} merge_job;
+
+static inline void merge_unit(void *ctx, size_t u, int slot)
+{
+    const merge_job *j = ctx;
+    size_t units = j->n_q < (size_t)j->nt * 4 ? j->n_q : (size_t)j->nt * 4;
+    size_t i0 = j->n_q * u / units, i1 = j->n_q * (u + 1) / units;
+    (void)slot;
+    for (size_t i = i0; i < i1; ++i) {
+        for (int s = 1; s < j->nt; ++s) {
+            heap_t *o = &j->heaps[(size_t)s * j->n_q + i];
+            for (size_t e = 0; e < o->n; ++e)
+                heap_offer(&j->heaps[i], j->k, o->d[e], o->i[e]);
+        }
+        finish(&j->heaps[i], j->k);
+    }
+}
+
+#endif
