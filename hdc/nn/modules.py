@@ -21,6 +21,16 @@ et al. (2017): noise-free because the exported model must pick the same codes de
 and the softmax (rather than identity) backward because it is the derivative of the relaxation
 whose limit the forward pass is, which keeps the gradient bounded per block.
 
+``balance`` (sparse codes, training only) adds a load-balancing loss on the codes' block
+indices, as in mixture-of-experts routing (the Switch Transformer's ``N sum_i f_i P_i``), but
+for collisions between queries and keys: per layer, head and block,
+``block_size * sum_x (f_q(x) P_k(x) + f_k(x) P_q(x)) / 2`` where ``f`` is the fraction of the
+batch's codes that pick index ``x`` (no gradient) and ``P`` the mean softmax probability of ``x``.
+``f_q . f_k`` is the chance that a random query and key share that block, so the loss is about
+the expected overlap of a random pair over its value for uniform codes (1): it pushes the codes
+off over-used indices, which is what makes a query touch few keys in the event-driven kernel.
+:meth:`HDTransformer.aux_loss` returns ``balance`` times its mean over layers; training adds it.
+
 ``ffn_topk`` (both codes) keeps only the ``ffn_topk`` largest hidden units of each token's
 feed-forward layer (:func:`kwta_ste`: forward zeroes the rest, backward straight through); the
 exported model then reads only the active units' rows of the second weight matrix.
@@ -83,6 +93,31 @@ def kwta_ste(h, k):
     """
     mask = torch.zeros_like(h).scatter(-1, h.topk(k, dim=-1).indices, 1.0)
     return h * mask + (h - h.detach()) * (1 - mask)
+
+
+def collision_balance_loss(q_logits, k_logits):
+    """Load-balancing loss of sparse Q/K codes: 1 for uniform index use, more when they collide.
+
+    ``q_logits``, ``k_logits``: ``(B, H, L, blocks, block_size)``. Per head and block,
+    ``block_size * sum_x (f_q(x) P_k(x) + f_k(x) P_q(x)) / 2``, averaged: ``f`` the fraction of
+    codes (over batch and positions) whose argmax is ``x``, without gradient; ``P`` the mean
+    softmax probability of ``x``, which carries the gradient (the Switch Transformer's balance
+    loss, applied to query-key collisions).
+
+    >>> import torch
+    >>> z = torch.zeros(1, 1, 4, 2, 8); z[..., 0] = 20.0   # every code picks index 0
+    >>> round(float(collision_balance_loss(z, z)), 3)       # block_size times uniform use
+    8.0
+    """
+    size = q_logits.shape[-1]
+
+    def usage(logits):
+        hard = F.one_hot(logits.argmax(-1), size).to(logits.dtype).mean((0, 2))
+        return hard, logits.softmax(-1).mean((0, 2))         # (H, blocks, block_size) each
+
+    fq, pq = usage(q_logits)
+    fk, pk = usage(k_logits)
+    return size * ((fq * pk + fk * pq).sum(-1) / 2).mean()
 
 
 def _positive_int(value, name):
@@ -178,6 +213,8 @@ class HammingKWTAAttention(nn.Module):
     def __init__(self, d_model, n_heads=4, code_bits=None, topk=8, attention="kwta", temperature=None,
                  causal=True, learn_temperature=False, code="dense", blocks=None, block_size=None):
         super().__init__()
+        # sparse codes with HDTransformer(balance > 0): the last training forward's balance loss
+        self.track_balance, self.balance_loss = False, None
         if attention not in ATTENTIONS:
             raise ValueError(f"attention must be one of {ATTENTIONS}, got {attention!r}")
         code_bits, blocks, block_size = sparse_code_shape(code, code_bits, blocks, block_size)
@@ -223,8 +260,11 @@ class HammingKWTAAttention(nn.Module):
             weights = scores.softmax(-1)
         else:
             if self.code == "sparse":
-                qc = ste_onehot(q.unflatten(-1, (self.blocks, self.block_size))).flatten(-2)
-                kc = ste_onehot(k.unflatten(-1, (self.blocks, self.block_size))).flatten(-2)
+                ql = q.unflatten(-1, (self.blocks, self.block_size))
+                kl = k.unflatten(-1, (self.blocks, self.block_size))
+                self.balance_loss = (collision_balance_loss(ql, kl)
+                                     if self.training and self.track_balance else None)
+                qc, kc = ste_onehot(ql).flatten(-2), ste_onehot(kl).flatten(-2)
                 scores = qc @ kc.transpose(-1, -2)                             # overlap
                 idx, valid = kwta_select(scores, self.topk, self.causal, min_score=1)
             else:
@@ -336,7 +376,8 @@ class HDTransformer(nn.Module):
     previous token, a width-2 causal convolution as in H3/Based), ``n_layers`` pre-norm blocks
     (attention, GELU feed-forward; ``learn_temperature``: a learned softmax temperature per
     k-WTA head; ``code="sparse"``, ``blocks``, ``block_size``: sparse block Q/K codes;
-    ``ffn_topk``: only that many hidden feed-forward units pass per token), a final LayerNorm
+    ``ffn_topk``: only that many hidden feed-forward units pass per token; ``balance``: weight of
+    the sparse codes' load-balancing loss, :meth:`aux_loss`), a final LayerNorm
     and an output head: ``"linear"`` logits
     over the vocabulary, or ``"voter"`` (a :class:`VoterHead` predicting the token index as
     ``ceil(log2 vocab_size)`` bits).
@@ -355,7 +396,7 @@ class HDTransformer(nn.Module):
     def __init__(self, vocab_size, d_model=128, n_layers=2, n_heads=4, code_bits=None, topk=8,
                  attention="kwta", max_len=256, d_ff=None, temperature=None, head="linear",
                  n_voters=8, voter_temperature=None, token_shift=True, learn_temperature=False,
-                 code="dense", blocks=None, block_size=None, ffn_topk=None):
+                 code="dense", blocks=None, block_size=None, ffn_topk=None, balance=0.0):
         super().__init__()
         if head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}, got {head!r}")
@@ -366,12 +407,16 @@ class HDTransformer(nn.Module):
         code_bits, blocks, block_size = sparse_code_shape(code, code_bits, blocks, block_size)
         if ffn_topk is not None and not (_positive_int(ffn_topk, "ffn_topk") <= d_ff):
             raise ValueError(f"ffn_topk must be <= d_ff ({d_ff}), got {ffn_topk}")
+        if isinstance(balance, bool) or not isinstance(balance, (int, float)) or not 0 <= balance < math.inf:
+            raise ValueError(f"balance must be a finite float >= 0, got {balance!r}")
+        if balance and code != "sparse":
+            raise ValueError(f"balance is for code='sparse' (a loss on block indices), got code={code!r}")
         self.config = dict(vocab_size=vocab_size, d_model=d_model, n_layers=n_layers, n_heads=n_heads,
                            code_bits=code_bits, topk=topk, attention=attention, max_len=max_len,
                            d_ff=d_ff, temperature=temperature, head=head, n_voters=n_voters,
                            voter_temperature=voter_temperature, token_shift=bool(token_shift),
                            learn_temperature=bool(learn_temperature), code=code, blocks=blocks,
-                           block_size=block_size, ffn_topk=ffn_topk)
+                           block_size=block_size, ffn_topk=ffn_topk, balance=float(balance))
         self.tok = nn.Embedding(vocab_size, d_model)
         self.pos = nn.Embedding(max_len, d_model)
         if token_shift:
@@ -379,6 +424,8 @@ class HDTransformer(nn.Module):
         self.blocks = nn.ModuleList(Block(d_model, n_heads, code_bits, topk, attention, temperature, d_ff,
                                           learn_temperature, code, blocks, block_size, ffn_topk)
                                     for _ in range(n_layers))
+        for block in self.blocks:
+            block.attn.track_balance = bool(balance)
         self.ln_f = nn.LayerNorm(d_model)
         self.n_bits = max(1, math.ceil(math.log2(vocab_size)))
         if head == "linear":
@@ -411,6 +458,17 @@ class HDTransformer(nn.Module):
         x = self.ln_f(x)
         out = self.head(x) if self.config["head"] == "linear" else self.head(x, voter_flip=voter_flip)
         return (out, winners) if return_winners else out
+
+    def aux_loss(self):
+        """``balance`` times the mean sparse-code balance loss of the last training forward
+        (:func:`collision_balance_loss`), or None (no balance, or no training forward since the
+        last call). Consumes the stored losses, so the model holds no graph afterwards."""
+        losses = [b.attn.balance_loss for b in self.blocks if b.attn.balance_loss is not None]
+        for block in self.blocks:
+            block.attn.balance_loss = None
+        if not losses:
+            return None
+        return self.config["balance"] * torch.stack(losses).mean()
 
     def n_parameters(self):
         return sum(p.numel() for p in self.parameters())
