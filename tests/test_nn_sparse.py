@@ -160,12 +160,12 @@ def test_balance_loss_trains_codes_off_a_shared_index():
     def loss():
         logits = proj(x).view(1, 1, 256, 2, 16)
         return collision_balance_loss(logits, logits)
-    first = float(loss())
+    first = loss().item()
     for _ in range(60):
         opt.zero_grad()
         loss().backward()
         opt.step()
-    assert first > 12 and float(loss()) < 0.5 * first
+    assert first > 12 and loss().item() < 0.5 * first
 
 
 def test_model_balance_option():
