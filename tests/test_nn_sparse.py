@@ -134,22 +134,24 @@ def test_cli_compare_variants(tmp_path, capsys):
     assert "--variants must be" in capsys.readouterr().err
 
 
-def test_collision_balance_loss_is_one_for_uniform_codes_and_block_size_when_collapsed():
-    from hdc.nn.modules import collision_balance_loss
+def test_balance_loss_is_one_for_uniform_codes_and_block_size_when_collapsed():
+    from hdc.nn.modules import balance_loss
     torch.manual_seed(0)
     uniform = torch.randn(4, 2, 4096, 3, 16) * 0.01          # near-flat logits, argmax spread evenly
-    assert abs(float(collision_balance_loss(uniform, uniform)) - 1.0) < 0.05
+    assert abs(float(balance_loss(uniform, uniform)) - 1.0) < 0.05
     collapsed = uniform.clone()
     collapsed[..., 5] += 30.0                                  # every code picks index 5
-    assert abs(float(collision_balance_loss(collapsed, collapsed)) - 16.0) < 1e-3
-    # queries on index 5 and keys on index 6 never collide: the loss sees the pair, not each side
+    assert abs(float(balance_loss(collapsed, collapsed)) - 16.0) < 1e-3
+    # each side is balanced on its own: keys collapsed on another index than the queries do
+    # not lower the loss (a query-key collision loss would reward codes that never match)
     apart = uniform.clone()
     apart[..., 6] += 30.0
-    assert float(collision_balance_loss(collapsed, apart)) < 1e-3
+    assert abs(float(balance_loss(collapsed, apart)) - 16.0) < 1e-3
+    assert abs(float(balance_loss(uniform, collapsed)) - 8.5) < 0.05
 
 
 def test_balance_loss_trains_codes_off_a_shared_index():
-    from hdc.nn.modules import collision_balance_loss
+    from hdc.nn.modules import balance_loss
     torch.manual_seed(1)
     x = torch.randn(256, 8)
     proj = torch.nn.Linear(8, 2 * 16)
@@ -159,7 +161,7 @@ def test_balance_loss_trains_codes_off_a_shared_index():
 
     def loss():
         logits = proj(x).view(1, 1, 256, 2, 16)
-        return collision_balance_loss(logits, logits)
+        return balance_loss(logits, logits)
     first = loss().item()
     for _ in range(60):
         opt.zero_grad()

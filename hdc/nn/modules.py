@@ -22,13 +22,9 @@ and the softmax (rather than identity) backward because it is the derivative of 
 whose limit the forward pass is, which keeps the gradient bounded per block.
 
 ``balance`` (sparse codes, training only) adds a load-balancing loss on the codes' block
-indices, as in mixture-of-experts routing (the Switch Transformer's ``N sum_i f_i P_i``), but
-for collisions between queries and keys: per layer, head and block,
-``block_size * sum_x (f_q(x) P_k(x) + f_k(x) P_q(x)) / 2`` where ``f`` is the fraction of the
-batch's codes that pick index ``x`` (no gradient) and ``P`` the mean softmax probability of ``x``.
-``f_q . f_k`` is the chance that a random query and key share that block, so the loss is about
-the expected overlap of a random pair over its value for uniform codes (1): it pushes the codes
-off over-used indices, which is what makes a query touch few keys in the event-driven kernel.
+indices, as in mixture-of-experts routing (the Switch Transformer's ``N sum_i f_i P_i``, for
+queries and keys separately; :func:`balance_loss`): it pushes the codes off over-used indices,
+so fewer keys share a bucket and a query touches fewer of them in the event-driven kernel.
 :meth:`HDTransformer.aux_loss` returns ``balance`` times its mean over layers; training adds it.
 
 ``ffn_topk`` (both codes) keeps only the ``ffn_topk`` largest hidden units of each token's
@@ -95,29 +91,29 @@ def kwta_ste(h, k):
     return h * mask + (h - h.detach()) * (1 - mask)
 
 
-def collision_balance_loss(q_logits, k_logits):
-    """Load-balancing loss of sparse Q/K codes: 1 for uniform index use, more when they collide.
+def balance_loss(q_logits, k_logits):
+    """Load-balancing loss of sparse Q/K codes: 1 for uniform index use, more when collapsed.
 
-    ``q_logits``, ``k_logits``: ``(B, H, L, blocks, block_size)``. Per head and block,
-    ``block_size * sum_x (f_q(x) P_k(x) + f_k(x) P_q(x)) / 2``, averaged: ``f`` the fraction of
-    codes (over batch and positions) whose argmax is ``x``, without gradient; ``P`` the mean
-    softmax probability of ``x``, which carries the gradient (the Switch Transformer's balance
-    loss, applied to query-key collisions).
+    ``q_logits``, ``k_logits``: ``(B, H, L, blocks, block_size)``. Per head and block and for
+    queries and keys separately, the Switch Transformer's ``block_size * sum_x f(x) P(x)``,
+    averaged: ``f`` the fraction of codes (over batch and positions) whose argmax is ``x``,
+    without gradient; ``P`` the mean softmax probability of ``x``, which carries the gradient.
+    Each side is balanced on its own, so a query and the keys it must match may still share
+    indices (a loss on query-key collisions ``f_q . P_k`` is minimised by codes that never
+    share a block at all: it stopped MQAR from learning).
 
     >>> import torch
     >>> z = torch.zeros(1, 1, 4, 2, 8); z[..., 0] = 20.0   # every code picks index 0
-    >>> round(float(collision_balance_loss(z, z)), 3)       # block_size times uniform use
+    >>> round(float(balance_loss(z, z)), 3)                 # block_size times uniform use
     8.0
     """
     size = q_logits.shape[-1]
 
-    def usage(logits):
+    def side(logits):
         hard = F.one_hot(logits.argmax(-1), size).to(logits.dtype).mean((0, 2))
-        return hard, logits.softmax(-1).mean((0, 2))         # (H, blocks, block_size) each
+        return size * (hard * logits.softmax(-1).mean((0, 2))).sum(-1).mean()
 
-    fq, pq = usage(q_logits)
-    fk, pk = usage(k_logits)
-    return size * ((fq * pk + fk * pq).sum(-1) / 2).mean()
+    return (side(q_logits) + side(k_logits)) / 2
 
 
 def _positive_int(value, name):
@@ -262,7 +258,7 @@ class HammingKWTAAttention(nn.Module):
             if self.code == "sparse":
                 ql = q.unflatten(-1, (self.blocks, self.block_size))
                 kl = k.unflatten(-1, (self.blocks, self.block_size))
-                self.balance_loss = (collision_balance_loss(ql, kl)
+                self.balance_loss = (balance_loss(ql, kl)
                                      if self.training and self.track_balance else None)
                 qc, kc = ste_onehot(ql).flatten(-2), ste_onehot(kl).flatten(-2)
                 scores = qc @ kc.transpose(-1, -2)                             # overlap
@@ -461,7 +457,7 @@ class HDTransformer(nn.Module):
 
     def aux_loss(self):
         """``balance`` times the mean sparse-code balance loss of the last training forward
-        (:func:`collision_balance_loss`), or None (no balance, or no training forward since the
+        (:func:`balance_loss`), or None (no balance, or no training forward since the
         last call). Consumes the stored losses, so the model holds no graph afterwards."""
         losses = [b.attn.balance_loss for b in self.blocks if b.attn.balance_loss is not None]
         for block in self.blocks:
