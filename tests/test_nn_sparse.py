@@ -130,8 +130,14 @@ def test_cli_compare_variants(tmp_path, capsys):
     assert result["sparse"]["pairs_touched_fraction"] < 1 == result["kwta"]["pairs_touched_fraction"]
     assert result["sparse_ffn"]["ffn_density"][0] <= 0.1 < result["sparse"]["ffn_density"][0]
     assert result["sparse"]["model"]["code"] == "sparse" and result["sparse_ffn"]["model"]["ffn_topk"] == 6
+    assert result["sparse"]["model"]["balance"] == 0.05 and result["dense"]["model"]["balance"] == 0.0
+    for name in ("sparse", "sparse_ffn"):
+        assert 0 <= result[name]["pairs_touched_fraction_4096"] <= 1
+    assert result["kwta"]["pairs_touched_fraction_4096"] is None
     assert cli_main(["compare", "mqar", "--variants", "kwta,bogus", *small]) == 2
     assert "--variants must be" in capsys.readouterr().err
+    assert cli_main(["compare", "mqar", "--variants", "sparse", "--balance", "-1", *small]) == 2
+    assert "--balance must be" in capsys.readouterr().err
 
 
 def test_balance_loss_is_one_for_uniform_codes_and_block_size_when_collapsed():
