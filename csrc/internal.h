@@ -148,6 +148,10 @@ int hdc__threads_for(double work);
 typedef void (*hdc_kwta_mix_fn)(const double *table, const uint64_t *win, size_t kk, const void *v,
                                 size_t dv, double *wgt, void *out);
 hdc_kwta_mix_fn hdc__kwta_mix(int f64, int isa);
+/* kwta.c: out (v_words words) = majority of the value rows v + key_r * v_words of the winners
+ * win[0..kk) (kk >= 1), an even count tying to win[0]'s bit; scratch idx: kk, sl: 64 * v_words */
+void hdc__kwta_majority(const hdc_count_ops *count, const uint64_t *v, size_t v_words,
+                        const uint64_t *win, size_t kk, size_t *idx, uint64_t *sl, uint64_t *out);
 
 /* pool.c: run fn(ctx, unit, slot) for every unit < units on up to n_threads threads (the
  * caller included); slot < n_threads identifies the thread, each slot's units ascend */

@@ -95,6 +95,26 @@ def test_backends_identical_at_size(block_size):
     assert 0 < results[0][2] < 2 * 300 * 301 // 2
 
 
+@pytest.mark.parametrize("block_size", [16, 100_000])
+def test_long_cache_many_blocks_identical(kernel_path, block_size):
+    """A query block at the end of a 9,000-key cache (the C kernel's touched-key bitmap spans
+    several summary words) with 70 blocks (more than one group of 64 bucket lookups) and many
+    ties: every backend and SIMD path against the NumPy reference, softmax and majority."""
+    rng = np.random.default_rng(block_size)
+    q, k = codes(rng, (2, 48), 70, block_size, 12), codes(rng, (2, 9000), 70, block_size, 12)
+    v = rng.standard_normal((2, 9000, 5))
+    vb = hdc.random((2, 9000), 300, seed=4)
+    got = attention.kwta_attention(q, k, v, 40, return_indices=True, return_touched=True)
+    got_maj = attention.kwta_attention(q, k, vb, 40, aggregate="majority")
+    with hdc.use_backend("numpy"):
+        want = attention.kwta_attention(q, k, v, 40, return_indices=True, return_touched=True)
+        want_maj = attention.kwta_attention(q, k, vb, 40, aggregate="majority")
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(got_maj.words, want_maj.words)
+    assert (got[1] >= 0).all() and got[2] > 0.5 * 2 * 48 * 9000
+
+
 def test_c_threads_give_the_same_result():
     ck = backend._require("c")
     rng = np.random.default_rng(5)

@@ -130,5 +130,92 @@ def test_cli_compare_variants(tmp_path, capsys):
     assert result["sparse"]["pairs_touched_fraction"] < 1 == result["kwta"]["pairs_touched_fraction"]
     assert result["sparse_ffn"]["ffn_density"][0] <= 0.1 < result["sparse"]["ffn_density"][0]
     assert result["sparse"]["model"]["code"] == "sparse" and result["sparse_ffn"]["model"]["ffn_topk"] == 6
+    assert result["sparse"]["model"]["balance"] == 0.05 and result["dense"]["model"]["balance"] == 0.0
+    for name in ("sparse", "sparse_ffn"):
+        assert 0 <= result[name]["pairs_touched_fraction_4096"] <= 1
+    assert result["kwta"]["pairs_touched_fraction_4096"] is None
     assert cli_main(["compare", "mqar", "--variants", "kwta,bogus", *small]) == 2
     assert "--variants must be" in capsys.readouterr().err
+    assert cli_main(["compare", "mqar", "--variants", "sparse", "--balance", "-1", *small]) == 2
+    assert "--balance must be" in capsys.readouterr().err
+
+
+def test_balance_loss_is_one_for_uniform_codes_and_block_size_when_collapsed():
+    from hdc.nn.modules import balance_loss
+    torch.manual_seed(0)
+    uniform = torch.randn(4, 2, 4096, 3, 16) * 0.01          # near-flat logits, argmax spread evenly
+    assert abs(float(balance_loss(uniform, uniform)) - 1.0) < 0.05
+    collapsed = uniform.clone()
+    collapsed[..., 5] += 30.0                                  # every code picks index 5
+    assert abs(float(balance_loss(collapsed, collapsed)) - 16.0) < 1e-3
+    # each side is balanced on its own: keys collapsed on another index than the queries do
+    # not lower the loss (a query-key collision loss would reward codes that never match)
+    apart = uniform.clone()
+    apart[..., 6] += 30.0
+    assert abs(float(balance_loss(collapsed, apart)) - 16.0) < 1e-3
+    assert abs(float(balance_loss(uniform, collapsed)) - 8.5) < 0.05
+
+
+def test_balance_loss_trains_codes_off_a_shared_index():
+    from hdc.nn.modules import balance_loss
+    torch.manual_seed(1)
+    x = torch.randn(256, 8)
+    proj = torch.nn.Linear(8, 2 * 16)
+    with torch.no_grad():
+        proj.bias[torch.arange(2) * 16 + 3] += 5.0             # both blocks start collapsed on 3
+    opt = torch.optim.Adam(proj.parameters(), 0.05)
+
+    def loss():
+        logits = proj(x).view(1, 1, 256, 2, 16)
+        return balance_loss(logits, logits)
+    first = loss().item()
+    for _ in range(60):
+        opt.zero_grad()
+        loss().backward()
+        opt.step()
+    assert first > 12 and loss().item() < 0.5 * first
+
+
+def test_model_balance_option():
+    with pytest.raises(ValueError, match="balance is for code='sparse'"):
+        HDTransformer(10, d_model=16, n_heads=2, balance=0.1)
+    with pytest.raises(ValueError, match="balance must be a finite float >= 0"):
+        HDTransformer(10, d_model=16, n_heads=2, code="sparse", block_size=8, balance=-1.0)
+    torch.manual_seed(0)
+    x = torch.randint(0, 10, (2, 12))
+    plain = HDTransformer(10, d_model=16, n_heads=2, code="sparse", block_size=8, max_len=12)
+    plain(x)
+    assert plain.aux_loss() is None
+    model = HDTransformer(10, d_model=16, n_heads=2, code="sparse", block_size=8, max_len=12, balance=0.5)
+    model(x)
+    layers = torch.stack([b.attn.balance_loss for b in model.blocks]).mean()
+    aux = model.aux_loss()
+    torch.testing.assert_close(aux, 0.5 * layers)
+    assert model.aux_loss() is None                           # consumed: no graph left behind
+    copy.deepcopy(model)
+    aux.backward()
+    assert model.blocks[0].attn.q_proj.weight.grad.abs().sum() > 0
+    model.eval()
+    with torch.no_grad():
+        model(x)
+    assert model.aux_loss() is None                           # evaluation adds no loss
+    assert model.config["balance"] == 0.5
+
+
+def test_long_context_touched_matches_the_packed_model_per_window():
+    from hdc.nn import tasks, training
+    task = tasks.MQAR(vocab_size=16, seq_len=24, n_pairs=4, n_eval=40)
+    model = training.build_model(task, "kwta", d_model=16, n_layers=2, n_heads=2, topk=4, code="sparse",
+                                 code_bits=None, blocks=4, block_size=4, seed=0)
+    training.train(model, task, steps=3, batch_size=8, progress=False)
+    windows = np.concatenate([x for x, _, _ in task.eval_batches()])
+    stats = {}
+    model.export()(windows, stats=stats)
+    # one window per sequence: the packed model's own count over the same windows
+    assert training.long_context_touched(model, task, length=24) == pytest.approx(
+        stats["pairs_touched_fraction"], rel=1e-12)
+    long = training.long_context_touched(model, task, length=24 * 8)   # 5 sequences of 192
+    assert 0 < long < 1
+    assert training.long_context_touched(model, task, length=24 * 41) is None   # only 40 windows
+    dense = training.build_model(task, "kwta", d_model=16, n_layers=1, n_heads=2, topk=4, seed=0)
+    assert training.long_context_touched(dense, task) is None

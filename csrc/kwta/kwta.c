@@ -297,18 +297,23 @@ hdc_kwta_mix_fn hdc__kwta_mix(int f64, int isa)
 }
 
 /* majority of the winners' value rows; an even count ties to the best winner's bit */
-static void mix_majority(const kwta_job *j, const uint64_t *win, size_t kk, size_t h, size_t row,
-                         size_t *idx, uint64_t *sl)
+void hdc__kwta_majority(const hdc_count_ops *count, const uint64_t *v, size_t v_words,
+                        const uint64_t *win, size_t kk, size_t *idx, uint64_t *sl, uint64_t *out)
 {
-    const uint64_t *v = (const uint64_t *)j->v + h * j->n_k * j->v_words;
-    uint64_t *out = (uint64_t *)j->out + row * j->v_words;
     for (size_t r = 0; r < kk; ++r)
         idx[r] = (size_t)(uint32_t)win[r];
     int n_slices = kk ? 64 - __builtin_clzll(kk) : 1;
-    for (size_t i = 0; i < (size_t)n_slices * j->v_words; ++i)
+    for (size_t i = 0; i < (size_t)n_slices * v_words; ++i)
         sl[i] = 0;
-    j->count->count_add(v, j->v_words, idx, kk, 0, j->v_words, sl, n_slices);
-    j->count->majority(sl, n_slices, j->v_words, kk / 2, kk % 2 == 0, v + idx[0] * j->v_words, out);
+    count->count_add(v, v_words, idx, kk, 0, v_words, sl, n_slices);
+    count->majority(sl, n_slices, v_words, kk / 2, kk % 2 == 0, v + idx[0] * v_words, out);
+}
+
+static void mix_majority(const kwta_job *j, const uint64_t *win, size_t kk, size_t h, size_t row,
+                         size_t *idx, uint64_t *sl)
+{
+    hdc__kwta_majority(j->count, (const uint64_t *)j->v + h * j->n_k * j->v_words, j->v_words,
+                       win, kk, idx, sl, (uint64_t *)j->out + row * j->v_words);
 }
 
 /* ---- the driver ---------------------------------------------------------------------------- */

@@ -6,12 +6,15 @@
  * (index << 32 | key) pairs (a bucket is then found by binary search). Because buckets ascend,
  * the prefix of a bucket below a causal query's visible count is exactly the bucket of an index
  * built incrementally from the keys before it. A query visits only its own bucket in each block,
- * counting overlaps per key in a zeroed per-thread array and listing the keys it touched; only
- * those are ranked and reset. Ranking: a histogram of their overlaps (1 .. B) gives the cut-off
- * overlap s; keys above it all win, and the keys at s that fill the remaining slots are the
- * smallest-numbered ones (a quickselect). Work per query: O(B + overlaps + touched), never a
- * scan of the keys. Memory: 4 bytes per key and block (plus offsets), O(n_k + B) per thread.
- * The softmax mix is attention.c's (hdc__kwta_mix: winners as (B - overlap) << 32 | key).
+ * counting overlaps per key in a zeroed per-thread array and marking the key in a bitmap (with a
+ * summary bit per bitmap word). Reading the bitmap back lists the touched keys in increasing
+ * order, so ranking needs no sort: the keys per overlap give the cut-off overlap s; keys above it
+ * all win, and the keys at s that fill the remaining slots are the first ones listed; each goes
+ * straight into its slot of the (overlap desc, key asc) order. Counts and bits are reset as they
+ * are read. Work per query: O(B + overlaps + touched + Lk / 4096), never a scan of the keys.
+ * Memory: 4 bytes per key and block (plus offsets), O(n_k + B) per thread. The softmax mix is
+ * kwta.c's (hdc__kwta_mix: winners as (B - overlap) << 32 | key), as is the majority
+ * (hdc__kwta_majority: bit-sliced counters on the active SIMD path).
  *
  * Units are blocks of queries of one head, claimed dynamically. Each query's result depends only
  * on its own winners accumulated in a fixed order: the same for every thread count.
@@ -26,6 +29,7 @@
 
 typedef struct {
     hdc_kwta_mix_fn mix;    /* softmax modes */
+    const hdc_count_ops *count; /* majority mode */
     const uint32_t *q, *keys;
     size_t n_heads, n_q, n_k, n_b, k, width, blocks;
     uint64_t bs;
@@ -100,112 +104,113 @@ static size_t bound(const uint32_t *vals, size_t n, uint32_t x, int after)
 
 typedef struct {
     uint16_t *counts;       /* overlap per key (n_blocks <= MAX_BLOCKS); 2 bytes: stays in L1/L2 */
-    uint32_t *list, *hist, *bits, *range;
+    uint64_t *seen;         /* bit per key: touched by this query */
+    uint64_t *summary;      /* bit per word of `seen`: that word is non-zero */
+    uint64_t *list;         /* the touched keys ascending, as (overlap << 32 | key) */
     uint64_t *win;
     double *wgt;
+    uint32_t *hist;         /* keys per overlap 2 .. n_b, then start slots of the winners */
+    size_t *rows;           /* majority: the winners' key numbers */
+    uint64_t *slices;       /* majority: bit-sliced counters, up to 64 x width words */
 } sscratch;
+
+static size_t words_of(size_t bits) { return (bits + 63) / 64; }
+
+/* majority: bit-sliced counters for up to 2^64 - 1 winners */
+static size_t slice_words(const sjob *j) { return j->mode == 3 ? 64 * j->width : 0; }
 
 static sscratch scratch_of(const sjob *j, int slot)
 {
     char *p = j->scratch + (size_t)slot * j->scratch_bytes;
-    sscratch s;
-    s.list = (uint32_t *)p;
-    s.counts = (uint16_t *)(s.list + (j->n_k + 1) / 2 * 2);  /* 8-byte aligned */
-    s.win = (uint64_t *)(s.counts + (j->n_k + 3) / 4 * 4);     /* 8-byte aligned */
+    sscratch s;   /* every array starts 8-byte aligned */
+    s.seen = (uint64_t *)p;
+    s.summary = s.seen + words_of(j->n_k);
+    s.list = s.summary + words_of(words_of(j->n_k));
+    s.win = s.list + j->n_k;
     s.wgt = (double *)(s.win + j->k);
-    s.hist = (uint32_t *)(s.wgt + j->k);
-    s.bits = s.hist + j->n_b + 2;
-    s.range = s.bits + 64;
+    s.slices = (uint64_t *)(s.wgt + j->k);
+    s.rows = (size_t *)(s.slices + slice_words(j));
+    s.counts = (uint16_t *)(s.rows + j->k);
+    s.hist = (uint32_t *)(s.counts + (j->n_k + 3) / 4 * 4);
     return s;
 }
 
 static size_t scratch_bytes(const sjob *j)
 {
-    size_t b = (j->n_k + 1) / 2 * 2 * sizeof(uint32_t) + (j->n_k + 3) / 4 * 4 * sizeof(uint16_t)
-               + j->k * (sizeof(uint64_t) + sizeof(double))
-               + (3 * j->n_b + 2 + 64) * sizeof(uint32_t);
+    size_t b = (words_of(j->n_k) + words_of(words_of(j->n_k)) + j->n_k) * sizeof(uint64_t)
+               + j->k * (sizeof(uint64_t) + sizeof(double) + sizeof(size_t))
+               + slice_words(j) * sizeof(uint64_t)
+               + (j->n_k + 3) / 4 * 4 * sizeof(uint16_t) + (j->n_b + 2) * sizeof(uint32_t);
     if (!j->small && j->n_k * sizeof(uint64_t) > b)
         b = j->n_k * sizeof(uint64_t);   /* the build's pairs reuse the same slot */
     return (b + 63) / 64 * 64;
 }
 
-/* reorder a[0..n) so that a[0..m) hold its m smallest (distinct) values, in any order */
-static void smallest_u32(uint32_t *a, size_t n, size_t m)
+/* the touched keys below nvis into s->list in increasing key order, as (overlap << 32 | key),
+ * resetting counts, seen and summary as it goes; also counts the keys per overlap >= 2 into
+ * s->hist (zero on entry) and returns the largest overlap in *top */
+static size_t gather(sscratch *s, size_t nvis, size_t *top)
 {
-    size_t lo = 0, hi = n;
-    while (hi - lo > 1 && m > lo && m < hi) {
-        uint32_t p = a[lo + (hi - lo) / 2];
-        size_t lt = lo, gt = hi;               /* three-way partition around p */
-        for (size_t i = lo; i < gt;) {
-            if (a[i] < p) {
-                uint32_t t = a[i];
-                a[i++] = a[lt];
-                a[lt++] = t;
-            } else if (a[i] > p) {
-                uint32_t t = a[i];
-                a[i] = a[--gt];
-                a[gt] = t;
-            } else {
-                ++i;
+    size_t n_t = 0, hi = 1;
+    for (size_t sw = 0; sw < words_of(words_of(nvis)); ++sw) {
+        for (uint64_t sm = s->summary[sw]; sm; sm &= sm - 1) {
+            size_t w = sw * 64 + (size_t)__builtin_ctzll(sm);
+            uint64_t bits = s->seen[w];
+            s->seen[w] = 0;
+            for (; bits; bits &= bits - 1) {
+                size_t key = w * 64 + (size_t)__builtin_ctzll(bits);
+                size_t c = s->counts[key];
+                s->counts[key] = 0;
+                s->list[n_t++] = (uint64_t)c << 32 | key;
+                if (c > 1) {
+                    s->hist[c]++;
+                    hi = c > hi ? c : hi;
+                }
             }
         }
-        if (m <= lt)
-            hi = lt;
-        else if (m >= gt)
-            lo = gt;
-        else
-            break;                             /* the cut falls among the values equal to p */
+        s->summary[sw] = 0;
     }
+    *top = hi;
+    return n_t;
 }
 
-static void sort_u64(uint64_t *a, size_t n)
+/* the winners among the n_t touched keys in s->list (ascending keys) into s->win[0..return) as
+ * (n_b - overlap) << 32 | key, ascending: highest overlap first, ties by smaller key. The list
+ * is in key order, so each overlap's keys are placed in order into their slots: no sort. */
+static size_t rank(const sjob *j, sscratch *s, size_t n_t, size_t top)
 {
-    for (size_t i = 1; i < n; ++i) {
-        uint64_t x = a[i];
-        size_t p = i;
-        for (; p > 0 && a[p - 1] > x; --p)
-            a[p] = a[p - 1];
-        a[p] = x;
-    }
-}
-
-/* the winners among the n_t touched keys (s->list, overlaps in s->counts, reset here) into
- * s->win[0..return) as (n_b - overlap) << 32 | key, ascending: highest overlap first, ties by
- * smaller key */
-static size_t rank(const sjob *j, sscratch *s, size_t n_t)
-{
-    size_t k = j->k, n_b = j->n_b;
-    if (n_t <= k) {
-        for (size_t t = 0; t < n_t; ++t) {
-            uint32_t key = s->list[t];
-            s->win[t] = (uint64_t)(n_b - s->counts[key]) << 32 | key;
-            s->counts[key] = 0;
-        }
-        sort_u64(s->win, n_t);
-        return n_t;
-    }
-    memset(s->hist, 0, (n_b + 1) * sizeof *s->hist);
-    for (size_t t = 0; t < n_t; ++t)
-        s->hist[s->counts[s->list[t]]]++;
-    size_t cut = n_b, above = 0;               /* above: keys with overlap > cut */
-    while (above + s->hist[cut] < k) {
-        above += s->hist[cut];
+    size_t k = j->k, n_b = j->n_b, above = 0;
+    uint32_t *hist = s->hist;
+    size_t rest = n_t;                         /* keys with overlap 1 = n_t - those above 1 */
+    for (size_t c = 2; c <= top; ++c)
+        rest -= hist[c];
+    hist[1] = (uint32_t)rest;
+    size_t cut = top;                          /* keys with overlap > cut all win */
+    while (cut > 1 && above + hist[cut] < k) {
+        above += hist[cut];
         --cut;
     }
-    size_t need = k - above, n_win = 0, n_eq = 0;
-    /* keys above the cut go to win; keys at it are compacted into the front of list */
-    for (size_t t = 0; t < n_t; ++t) {
-        uint32_t key = s->list[t], c = s->counts[key];
-        s->counts[key] = 0;
-        if (c > cut)
-            s->win[n_win++] = (uint64_t)(n_b - c) << 32 | key;
-        else if (c == cut)
-            s->list[n_eq++] = key;
+    size_t need = k - above < hist[cut] ? k - above : hist[cut], n_win = above + need;
+    /* hist[c] becomes the first slot of overlap c (c > cut), highest overlap first */
+    for (size_t c = top, slot = 0; c > cut; --c) {
+        size_t n = hist[c];
+        hist[c] = (uint32_t)slot;
+        slot += n;
     }
-    smallest_u32(s->list, n_eq, need);
-    for (size_t t = 0; t < need; ++t)
-        s->win[n_win++] = (uint64_t)(n_b - cut) << 32 | s->list[t];
-    sort_u64(s->win, n_win);
+    size_t taken = 0, placed = 0;
+    for (size_t t = 0; t < n_t && placed < n_win; ++t) {
+        size_t c = (size_t)(s->list[t] >> 32);
+        uint64_t entry = (uint64_t)(n_b - c) << 32 | (uint32_t)s->list[t];
+        if (c > cut) {
+            s->win[hist[c]++] = entry;
+            ++placed;
+        } else if (c == cut && taken < need) {
+            s->win[above + taken++] = entry;
+            ++placed;
+        }
+    }
+    for (size_t c = 1; c <= top; ++c)
+        hist[c] = 0;
     return n_win;
 }
 
@@ -213,33 +218,42 @@ static size_t rank(const sjob *j, sscratch *s, size_t n_t)
 static size_t query(const sjob *j, size_t h, const uint32_t *qr, size_t nvis, sscratch *s,
                     uint64_t *touched)
 {
-    size_t n_t = 0, n_k = j->n_k;
-    /* bucket bounds of every block first, prefetching the buckets: the B random reads overlap */
-    for (size_t b = 0; b < j->n_b; ++b) {
-        size_t t = h * j->n_b + b;
-        if (j->small) {
-            const uint32_t *off = j->offsets + t * (j->bs + 1);
-            s->range[2 * b] = off[qr[b]];
-            s->range[2 * b + 1] = off[qr[b] + 1];
-        } else {
-            const uint32_t *vals = j->vals + t * n_k;
-            s->range[2 * b] = (uint32_t)bound(vals, n_k, qr[b], 0);
-            s->range[2 * b + 1] = (uint32_t)bound(vals, n_k, qr[b], 1);
+    size_t n_k = j->n_k;
+    uint32_t range[2 * 64];
+    /* the walk: per block the bucket bounds first (prefetching the buckets, so the random reads
+     * overlap), then the visible prefix of each bucket; blocks in groups of 64 */
+    for (size_t b0 = 0; b0 < j->n_b; b0 += 64) {
+        size_t nb = j->n_b - b0 < 64 ? j->n_b - b0 : 64;
+        for (size_t b = 0; b < nb; ++b) {
+            size_t t = h * j->n_b + b0 + b;
+            uint32_t x = qr[b0 + b];
+            if (j->small) {
+                const uint32_t *off = j->offsets + t * (j->bs + 1);
+                range[2 * b] = off[x];
+                range[2 * b + 1] = off[x + 1];
+            } else {
+                const uint32_t *vals = j->vals + t * n_k;
+                range[2 * b] = (uint32_t)bound(vals, n_k, x, 0);
+                range[2 * b + 1] = (uint32_t)bound(vals, n_k, x, 1);
+            }
+            __builtin_prefetch(j->entries + t * n_k + range[2 * b]);
         }
-        __builtin_prefetch(j->entries + t * n_k + s->range[2 * b]);
-    }
-    for (size_t b = 0; b < j->n_b; ++b) {
-        const uint32_t *ent = j->entries + (h * j->n_b + b) * n_k;
-        for (size_t p = s->range[2 * b]; p < s->range[2 * b + 1]; ++p) {
-            uint32_t key = ent[p];
-            if (key >= nvis)
-                break;
-            if (s->counts[key]++ == 0)
-                s->list[n_t++] = key;
+        for (size_t b = 0; b < nb; ++b) {
+            const uint32_t *ent = j->entries + (h * j->n_b + b0 + b) * n_k;
+            for (size_t p = range[2 * b]; p < range[2 * b + 1]; ++p) {
+                uint32_t key = ent[p];
+                if (key >= nvis)
+                    break;
+                s->counts[key]++;
+                s->seen[key >> 6] |= (uint64_t)1 << (key & 63);
+                s->summary[key >> 12] |= (uint64_t)1 << ((key >> 6) & 63);
+            }
         }
     }
+    size_t top;
+    size_t n_t = gather(s, nvis, &top);
     *touched += n_t;
-    return rank(j, s, n_t);
+    return n_t ? rank(j, s, n_t, top) : 0;
 }
 
 static void mix(const sjob *j, size_t h, size_t row, const uint64_t *win, size_t n, sscratch *s)
@@ -254,28 +268,12 @@ static void mix(const sjob *j, size_t h, size_t row, const uint64_t *win, size_t
             j->mix(j->table, win, n, (const char *)j->v + h * n_k * width * esize, width, s->wgt, o);
         return;
     }
-    /* majority of the winners' value words */
     uint64_t *o = (uint64_t *)j->out + row * width;
-    const uint64_t *v = j->v;
-    for (size_t w = 0; w < width; ++w) {
-        if (n == 0) {
-            o[w] = 0;
-            continue;
-        }
-        memset(s->bits, 0, 64 * sizeof *s->bits);
-        for (size_t r = 0; r < n; ++r) {
-            uint64_t word = v[(h * n_k + (uint32_t)win[r]) * width + w];
-            for (int b = 0; b < 64; ++b)
-                s->bits[b] += (word >> b) & 1;
-        }
-        uint64_t tie = v[(h * n_k + (uint32_t)win[0]) * width + w], res = 0;
-        for (int b = 0; b < 64; ++b) {
-            uint64_t twice = 2 * (uint64_t)s->bits[b];
-            if (twice > n || (twice == n && ((tie >> b) & 1)))
-                res |= (uint64_t)1 << b;
-        }
-        o[w] = res;
-    }
+    if (n == 0)
+        memset(o, 0, width * sizeof *o);
+    else
+        hdc__kwta_majority(j->count, (const uint64_t *)j->v + h * n_k * width, width, win, n,
+                           s->rows, s->slices, o);
 }
 
 static void query_unit(void *ctx, size_t u, int slot)
@@ -338,6 +336,7 @@ int hdc_kwta_sparse(const uint32_t *q, const uint32_t *keys, size_t n_heads, siz
               .out_idx = out_idx};
     j.blocks = (n_q + QBLOCK - 1) / QBLOCK;
     j.mix = hdc__kwta_mix(mode == 2, hdc_get_isa());
+    j.count = hdc__count();
     /* offsets cost 4 bytes per possible index: worth it while no larger than the entries */
     j.small = block_size <= n_k + 1024;
     j.scratch_bytes = scratch_bytes(&j);

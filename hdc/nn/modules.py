@@ -21,6 +21,12 @@ et al. (2017): noise-free because the exported model must pick the same codes de
 and the softmax (rather than identity) backward because it is the derivative of the relaxation
 whose limit the forward pass is, which keeps the gradient bounded per block.
 
+``balance`` (sparse codes, training only) adds a load-balancing loss on the codes' block
+indices, as in mixture-of-experts routing (the Switch Transformer's ``N sum_i f_i P_i``, for
+queries and keys separately; :func:`balance_loss`): it pushes the codes off over-used indices,
+so fewer keys share a bucket and a query touches fewer of them in the event-driven kernel.
+:meth:`HDTransformer.aux_loss` returns ``balance`` times its mean over layers; training adds it.
+
 ``ffn_topk`` (both codes) keeps only the ``ffn_topk`` largest hidden units of each token's
 feed-forward layer (:func:`kwta_ste`: forward zeroes the rest, backward straight through); the
 exported model then reads only the active units' rows of the second weight matrix.
@@ -83,6 +89,31 @@ def kwta_ste(h, k):
     """
     mask = torch.zeros_like(h).scatter(-1, h.topk(k, dim=-1).indices, 1.0)
     return h * mask + (h - h.detach()) * (1 - mask)
+
+
+def balance_loss(q_logits, k_logits):
+    """Load-balancing loss of sparse Q/K codes: 1 for uniform index use, more when collapsed.
+
+    ``q_logits``, ``k_logits``: ``(B, H, L, blocks, block_size)``. Per head and block and for
+    queries and keys separately, the Switch Transformer's ``block_size * sum_x f(x) P(x)``,
+    averaged: ``f`` the fraction of codes (over batch and positions) whose argmax is ``x``,
+    without gradient; ``P`` the mean softmax probability of ``x``, which carries the gradient.
+    Each side is balanced on its own, so a query and the keys it must match may still share
+    indices (a loss on query-key collisions ``f_q . P_k`` is minimised by codes that never
+    share a block at all: it stopped MQAR from learning).
+
+    >>> import torch
+    >>> z = torch.zeros(1, 1, 4, 2, 8); z[..., 0] = 20.0   # every code picks index 0
+    >>> round(float(balance_loss(z, z)), 3)                 # block_size times uniform use
+    8.0
+    """
+    size = q_logits.shape[-1]
+
+    def side(logits):
+        hard = F.one_hot(logits.argmax(-1), size).to(logits.dtype).mean((0, 2))
+        return size * (hard * logits.softmax(-1).mean((0, 2))).sum(-1).mean()
+
+    return (side(q_logits) + side(k_logits)) / 2
 
 
 def _positive_int(value, name):
@@ -178,6 +209,8 @@ class HammingKWTAAttention(nn.Module):
     def __init__(self, d_model, n_heads=4, code_bits=None, topk=8, attention="kwta", temperature=None,
                  causal=True, learn_temperature=False, code="dense", blocks=None, block_size=None):
         super().__init__()
+        # sparse codes with HDTransformer(balance > 0): the last training forward's balance loss
+        self.track_balance, self.balance_loss = False, None
         if attention not in ATTENTIONS:
             raise ValueError(f"attention must be one of {ATTENTIONS}, got {attention!r}")
         code_bits, blocks, block_size = sparse_code_shape(code, code_bits, blocks, block_size)
@@ -223,8 +256,11 @@ class HammingKWTAAttention(nn.Module):
             weights = scores.softmax(-1)
         else:
             if self.code == "sparse":
-                qc = ste_onehot(q.unflatten(-1, (self.blocks, self.block_size))).flatten(-2)
-                kc = ste_onehot(k.unflatten(-1, (self.blocks, self.block_size))).flatten(-2)
+                ql = q.unflatten(-1, (self.blocks, self.block_size))
+                kl = k.unflatten(-1, (self.blocks, self.block_size))
+                self.balance_loss = (balance_loss(ql, kl)
+                                     if self.training and self.track_balance else None)
+                qc, kc = ste_onehot(ql).flatten(-2), ste_onehot(kl).flatten(-2)
                 scores = qc @ kc.transpose(-1, -2)                             # overlap
                 idx, valid = kwta_select(scores, self.topk, self.causal, min_score=1)
             else:
@@ -336,7 +372,8 @@ class HDTransformer(nn.Module):
     previous token, a width-2 causal convolution as in H3/Based), ``n_layers`` pre-norm blocks
     (attention, GELU feed-forward; ``learn_temperature``: a learned softmax temperature per
     k-WTA head; ``code="sparse"``, ``blocks``, ``block_size``: sparse block Q/K codes;
-    ``ffn_topk``: only that many hidden feed-forward units pass per token), a final LayerNorm
+    ``ffn_topk``: only that many hidden feed-forward units pass per token; ``balance``: weight of
+    the sparse codes' load-balancing loss, :meth:`aux_loss`), a final LayerNorm
     and an output head: ``"linear"`` logits
     over the vocabulary, or ``"voter"`` (a :class:`VoterHead` predicting the token index as
     ``ceil(log2 vocab_size)`` bits).
@@ -355,7 +392,7 @@ class HDTransformer(nn.Module):
     def __init__(self, vocab_size, d_model=128, n_layers=2, n_heads=4, code_bits=None, topk=8,
                  attention="kwta", max_len=256, d_ff=None, temperature=None, head="linear",
                  n_voters=8, voter_temperature=None, token_shift=True, learn_temperature=False,
-                 code="dense", blocks=None, block_size=None, ffn_topk=None):
+                 code="dense", blocks=None, block_size=None, ffn_topk=None, balance=0.0):
         super().__init__()
         if head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}, got {head!r}")
@@ -366,12 +403,16 @@ class HDTransformer(nn.Module):
         code_bits, blocks, block_size = sparse_code_shape(code, code_bits, blocks, block_size)
         if ffn_topk is not None and not (_positive_int(ffn_topk, "ffn_topk") <= d_ff):
             raise ValueError(f"ffn_topk must be <= d_ff ({d_ff}), got {ffn_topk}")
+        if isinstance(balance, bool) or not isinstance(balance, (int, float)) or not 0 <= balance < math.inf:
+            raise ValueError(f"balance must be a finite float >= 0, got {balance!r}")
+        if balance and code != "sparse":
+            raise ValueError(f"balance is for code='sparse' (a loss on block indices), got code={code!r}")
         self.config = dict(vocab_size=vocab_size, d_model=d_model, n_layers=n_layers, n_heads=n_heads,
                            code_bits=code_bits, topk=topk, attention=attention, max_len=max_len,
                            d_ff=d_ff, temperature=temperature, head=head, n_voters=n_voters,
                            voter_temperature=voter_temperature, token_shift=bool(token_shift),
                            learn_temperature=bool(learn_temperature), code=code, blocks=blocks,
-                           block_size=block_size, ffn_topk=ffn_topk)
+                           block_size=block_size, ffn_topk=ffn_topk, balance=float(balance))
         self.tok = nn.Embedding(vocab_size, d_model)
         self.pos = nn.Embedding(max_len, d_model)
         if token_shift:
@@ -379,6 +420,8 @@ class HDTransformer(nn.Module):
         self.blocks = nn.ModuleList(Block(d_model, n_heads, code_bits, topk, attention, temperature, d_ff,
                                           learn_temperature, code, blocks, block_size, ffn_topk)
                                     for _ in range(n_layers))
+        for block in self.blocks:
+            block.attn.track_balance = bool(balance)
         self.ln_f = nn.LayerNorm(d_model)
         self.n_bits = max(1, math.ceil(math.log2(vocab_size)))
         if head == "linear":
@@ -411,6 +454,17 @@ class HDTransformer(nn.Module):
         x = self.ln_f(x)
         out = self.head(x) if self.config["head"] == "linear" else self.head(x, voter_flip=voter_flip)
         return (out, winners) if return_winners else out
+
+    def aux_loss(self):
+        """``balance`` times the mean sparse-code balance loss of the last training forward
+        (:func:`balance_loss`), or None (no balance, or no training forward since the
+        last call). Consumes the stored losses, so the model holds no graph afterwards."""
+        losses = [b.attn.balance_loss for b in self.blocks if b.attn.balance_loss is not None]
+        for block in self.blocks:
+            block.attn.balance_loss = None
+        if not losses:
+            return None
+        return self.config["balance"] * torch.stack(losses).mean()
 
     def n_parameters(self):
         return sum(p.numel() for p in self.parameters())

@@ -19,7 +19,8 @@ from torch.nn import functional as F
 from .modules import HDTransformer, index_bits
 from .tasks import MQAR, CharLM
 
-__all__ = ["make_task", "build_model", "train", "evaluate", "measure", "run", "attention_density"]
+__all__ = ["make_task", "build_model", "train", "evaluate", "measure", "run", "attention_density",
+           "long_context_touched"]
 
 TASKS = ("mqar", "charlm")
 
@@ -35,14 +36,14 @@ def make_task(name, seed=0, text=None, vocab_size=256, seq_len=128, n_pairs=16, 
 
 def build_model(task, attention, d_model=128, n_layers=2, n_heads=4, code_bits=64, topk=8, head="linear",
                 n_voters=8, temperature=None, learn_temperature=False, seed=0, code="dense", blocks=None,
-                block_size=None, ffn_topk=None):
+                block_size=None, ffn_topk=None, balance=0.0):
     """An :class:`HDTransformer` sized for ``task``, initialised from ``seed``."""
     torch.manual_seed(seed)
     return HDTransformer(task.vocab_size, d_model=d_model, n_layers=n_layers, n_heads=n_heads,
                          code_bits=code_bits, topk=topk, attention=attention, max_len=task.seq_len,
                          temperature=temperature, head=head, n_voters=n_voters,
                          learn_temperature=learn_temperature, code=code, blocks=blocks,
-                         block_size=block_size, ffn_topk=ffn_topk)
+                         block_size=block_size, ffn_topk=ffn_topk, balance=balance)
 
 
 def _loss_and_stats(model, out, y, mask):
@@ -110,8 +111,9 @@ def train(model, task, steps=1000, batch_size=32, lr=3e-3, weight_decay=0.01, wa
         x, y, mask = (torch.from_numpy(a) for a in task.batch(batch_size, rng))
         out = model(x)
         loss, _, _ = _loss_and_stats(model, out, y, mask)
+        aux = model.aux_loss()                        # sparse codes' load balancing, or None
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss if aux is None else loss + aux).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
@@ -180,6 +182,53 @@ def attention_density(model, seq_len):
     return float(np.mean(np.minimum(model.config["topk"], visible) / visible))
 
 
+@torch.no_grad()
+def long_context_touched(model, task, length=4096):
+    """Fraction of causal query-key pairs the event-driven kernel touches on the trained sparse
+    codes at sequence length ``length`` (None for other models).
+
+    The model's codes of ``length // seq_len`` consecutive evaluation windows are concatenated
+    into one sequence per layer and head (the model cannot attend past ``max_len``, but its codes
+    are what a long key cache would hold) and passed to :func:`hdc.attention.kwta_select`; the
+    touched pairs of every layer and head over their causal pairs. None also when the task has
+    fewer than ``length // seq_len`` evaluation windows.
+    """
+    if model.config["code"] != "sparse":
+        return None
+    from ..attention import kwta_select
+    from ..sparse import SparseHV
+    c = model.config
+    windows = np.concatenate([x for x, _, _ in task.eval_batches()])
+    per_seq = max(1, length // windows.shape[1])
+    n_seq = windows.shape[0] // per_seq
+    if n_seq == 0:
+        return None
+    logits = {}
+    hooks = [getattr(b.attn, f"{name}_proj").register_forward_hook(
+        lambda mod, inp, out, key=(i, name): logits.__setitem__(key, out))
+        for i, b in enumerate(model.blocks) for name in ("q", "k")]
+    model.eval()
+    touched = pairs = 0
+    try:
+        for s in range(n_seq):
+            model(torch.from_numpy(windows[s * per_seq:(s + 1) * per_seq]))
+            for i in range(len(model.blocks)):
+                codes = []
+                for name in ("q", "k"):         # (windows, L, H * blocks * block_size) -> (H, n, blocks)
+                    t = logits[(i, name)].unflatten(-1, (c["n_heads"], c["blocks"], c["block_size"]))
+                    idx = t.argmax(-1).permute(2, 0, 1, 3).reshape(c["n_heads"], -1, c["blocks"])
+                    codes.append(SparseHV(idx.numpy().astype(np.uint32), c["block_size"]))
+                n = codes[0].indices.shape[1]
+                _, _, t = kwta_select(codes[0], codes[1], min(c["topk"], n), causal=True,
+                                      return_touched=True)
+                touched += t
+                pairs += c["n_heads"] * n * (n + 1) // 2
+    finally:
+        for h in hooks:
+            h.remove()
+    return touched / pairs
+
+
 def measure(model, task, train_info=None, flips=(0.01, 0.05, 0.1), n_robust=16):
     """Everything ``hdc train`` reports: quality, size, time, density, cache, export, robustness."""
     metrics = dict(evaluate(model, task))
@@ -207,6 +256,7 @@ def measure(model, task, train_info=None, flips=(0.01, 0.05, 0.1), n_robust=16):
     packed(xs, stats=work)
     metrics["pairs_touched_fraction"] = work["pairs_touched_fraction"]
     metrics["ffn_density"] = work["ffn_density"]
+    metrics["pairs_touched_fraction_4096"] = long_context_touched(model, task, 4096)
     # the packed model computes in float64: exact against the float64 evaluation of the weights;
     # against the float32 forward a projection within rounding of 0 can flip a code bit
     metrics["export_max_abs_diff"] = float(np.abs(out - ref64.numpy()).max())

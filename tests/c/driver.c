@@ -518,6 +518,7 @@ int main(void)
             test_kwta_sparse(4, 5, 2, 9, 33, 6);          /* counting-sort index */
             test_kwta_sparse(7, 3000, 2, 40, 41, 3);      /* sorted-pair index (bs > n_k + 1024) */
             test_kwta_sparse(1, 1, 1, 5, 5, 7);           /* k > keys: fewer winners */
+            test_kwta_sparse(66, 8, 1, 3, 4200, 40);      /* > 64 blocks, > 4,096 keys (bitmap) */
 
             static const size_t sparse_blocks[] = {1, 15, 16, 17, 31, 33, 63, 64, 65, 100, 129};
             for (size_t b = 0; b < sizeof sparse_blocks / sizeof *sparse_blocks; ++b)
