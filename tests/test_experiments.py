@@ -163,6 +163,20 @@ def test_forgetting_tiny_run_writes_outputs_and_is_reproducible(tmp_path):
     assert again["scenarios"]["split"]["hdc_majority"]["runs"] == res["scenarios"]["split"]["hdc_majority"]["runs"]
 
 
+def test_worker_processes_give_the_same_numbers():
+    """Every job seeds itself, so two spawned workers reproduce the in-process run exactly."""
+    kw = dict(quick=True, seeds=2, scenarios=["split", "languages"], models=["mlp", "transformer_linear"],
+              texts=("gpl-3", "apache-2.0"), progress=False,
+              sizes=dict(mlp_epochs=2, transformer_steps=3, lm_steps=3, lm_chars=5000))
+    one, two = forgetting.run(workers=1, **kw), forgetting.run(workers=2, **kw)
+    assert one["scenarios"] == two["scenarios"] and two["workers"] == 2
+    kw = dict(quick=True, seeds=2, models=["hdc_prototypes", "assoc_memory", "mlp_float32_sign", "mlp_float32_exponent"],
+              fractions=[0, 0.1], progress=False, sizes=dict(repeats=1, mlp_epochs=2))
+    assert biterror.run(workers=1, **kw)["models"] == biterror.run(workers=2, **kw)["models"]
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        forgetting.run(workers=0)
+
+
 def test_forgetting_languages_tiny(tmp_path):
     res = forgetting.run(quick=True, seeds=1, scenarios=["languages"], models=["transformer_voter"],
                          texts=("gpl-3", "apache-2.0"), progress=False, sizes=dict(lm_steps=2, lm_chars=5000))
@@ -232,6 +246,7 @@ def test_python_api_errors(tmp_path):
     (["experiment", "nope"], "unknown experiment 'nope'"),
     (["experiment", "biterror", "--fractions", "0,-0.5"], "--fractions must lie in [0, 1]"),
     (["experiment", "sparsity", "--seeds", "0"], "--seeds must be >= 1"),
+    (["experiment", "ablation", "--workers", "0"], "--workers must be >= 1"),
     (["experiment", "sparsity", "--fractions", "0.1"], "biterror experiment only"),
 ])
 def test_cli_errors(argv, message, capsys, tmp_path):

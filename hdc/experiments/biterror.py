@@ -38,8 +38,9 @@ import numpy as np
 import hdc
 
 from . import data, models as zoo
-from ._common import (Timer, check_fractions, check_seeds, environment, figure, fmt, md_header, md_table,
-                      prepare_out, progress_bar, resolve_sizes, summarize, use_one_torch_thread, write_outputs)
+from ._common import (Timer, check_fractions, check_seeds, check_workers, environment, figure, fmt, md_header,
+                      md_table, prepare_out, progress_bar, resolve_sizes, run_jobs, summarize, use_one_torch_thread,
+                      write_outputs)
 
 __all__ = ["run", "MODELS", "FRACTIONS"]
 
@@ -151,11 +152,35 @@ def _score_float_flipped(mlp, field, p, rng, X, y):
         mlp.net.load_state_dict(saved)
 
 
+def _groups(models):
+    """``models`` as job groups: the models that share a trained model run in one job, the
+    transformers (the longest to train) first."""
+    shared = {"assoc_memory": "hdc_prototypes", "mlp_float32_exponent": "mlp", "mlp_float32_mantissa": "mlp",
+              "mlp_float32_sign": "mlp"}
+    groups = {}
+    for name in models:
+        groups.setdefault(shared.get(name, name), []).append(name)
+    return sorted((tuple(g) for g in groups.values()),
+                  key=lambda g: not (g[0] == "packed_keys" or g[0].startswith("voters_")))
+
+
+def _curves(seed, names, size, fractions):
+    """One job: ``{model: [accuracy at each p]}`` for one seed; each p averages ``repeats`` flip draws."""
+    curves = _Curves(seed, size)
+    out = {}
+    for name in names:
+        rng = np.random.default_rng([seed, 17, MODELS.index(name)])
+        out[name] = [float(np.mean([curves.curve(name, p, rng) for _ in range(1 if p == 0 else size["repeats"])]))
+                     for p in fractions]
+    return out
+
+
 def run(quick=False, seeds=3, out=None, force=False, progress=True, models=None, fractions=FRACTIONS,
-        sizes=None, command=None):
+        sizes=None, command=None, workers=1):
     """Run the bit-error experiment; returns the result dict (and writes it to ``out`` if given).
 
-    ``models``: a subset of :data:`MODELS`; ``fractions``: flip fractions in [0, 1].
+    ``models``: a subset of :data:`MODELS`; ``fractions``: flip fractions in [0, 1]; ``workers``:
+    processes for the (seed, model) jobs (None: one per core); the numbers do not depend on it.
     """
     seeds = check_seeds(seeds)
     fractions = check_fractions(fractions)
@@ -163,21 +188,20 @@ def run(quick=False, seeds=3, out=None, force=False, progress=True, models=None,
     bad = [m for m in models if m not in MODELS]
     if bad or not models:
         raise ValueError(f"models must be a non-empty list from {MODELS}, got {models}")
+    workers = check_workers(workers)
     out = prepare_out(out, force)
     use_one_torch_thread()
     size = resolve_sizes(SIZES, quick, sizes)
+    groups = _groups(models)
+    jobs = [(seed, names, size, fractions) for names in groups for seed in range(seeds)]
+    with Timer() as timer, progress_bar(len(jobs), "biterror", progress) as bar:
+        curves = run_jobs(_curves, jobs, workers, bar, describe=lambda job: f"{job[1][0]} seed {job[0]}")
     raw = {m: {_key(p): [] for p in fractions} for m in models}
-    with Timer() as timer, progress_bar(seeds * len(models), "biterror", progress) as bar:
-        for seed in range(seeds):
-            curves = _Curves(seed, size)
-            for name in models:
-                bar.set_postfix_str(f"{name} seed {seed}")
-                rng = np.random.default_rng([seed, 17, MODELS.index(name)])
-                for p in fractions:
-                    reps = 1 if p == 0 else size["repeats"]
-                    raw[name][_key(p)].append(float(np.mean([curves.curve(name, p, rng) for _ in range(reps)])))
-                bar.update(1)
-    result = {"experiment": "biterror", "quick": bool(quick), "seeds": seeds,
+    for (seed, names, *_), accuracies in sorted(zip(jobs, curves), key=lambda pair: pair[0][0]):
+        for name in names:
+            for p, acc in zip(fractions, accuracies[name]):
+                raw[name][_key(p)].append(acc)
+    result = {"experiment": "biterror", "quick": bool(quick), "seeds": seeds, "workers": workers,
               "command": command or f"hdc experiment biterror{' --quick' if quick else ''} --seeds {seeds}",
               "config": {**size, "fractions": list(fractions), "models": models},
               "models": {m: {"accuracy": {k: summarize(v) for k, v in raw[m].items()}, "per_seed": raw[m]}

@@ -30,8 +30,8 @@ True
 import numpy as np
 
 from . import data, models as zoo
-from ._common import (Timer, check_seeds, environment, figure, fmt, md_header, md_table, prepare_out, progress_bar,
-                      resolve_sizes, summarize, use_one_torch_thread, write_outputs)
+from ._common import (Timer, check_seeds, check_workers, environment, figure, fmt, md_header, md_table, prepare_out,
+                      progress_bar, resolve_sizes, run_jobs, summarize, use_one_torch_thread, write_outputs)
 from .metrics import continual_metrics
 
 __all__ = ["run", "SCENARIOS", "DIGIT_MODELS", "LANGUAGE_MODELS"]
@@ -89,6 +89,13 @@ def _language_matrix(name, texts, seed, size):
     return R, B
 
 
+def _matrix(scenario, name, seed, size, texts):
+    """One job: the accuracy matrix ``R`` (and bits per character, or None) of one model and seed."""
+    if scenario == "languages":
+        return _language_matrix(name, texts, seed, size)
+    return _digits_matrix(name, scenario, seed, size)
+
+
 def _check(seeds, scenarios, models):
     seeds = check_seeds(seeds)
     scenarios = list(SCENARIOS if scenarios is None else scenarios)
@@ -103,14 +110,18 @@ def _check(seeds, scenarios, models):
 
 
 def run(quick=False, seeds=3, out=None, force=False, progress=True, scenarios=None, models=None,
-        texts=("python-docs", "german-man"), sizes=None, command=None):
+        texts=("python-docs", "german-man"), sizes=None, command=None, workers=1):
     """Run the forgetting experiment; returns the result dict (and writes it to ``out`` if given).
+
+    ``workers``: processes for the (scenario, model, seed) jobs (None: one per core); the
+    numbers do not depend on it.
 
     ``scenarios`` / ``models``: subsets of :data:`SCENARIOS` / :data:`DIGIT_MODELS` (the
     languages scenario runs the transformer models among them). ``texts``: two or more names from
     :data:`hdc.experiments.data.TEXTS`, learned in that order.
     """
     seeds, scenarios, models = _check(seeds, scenarios, models)
+    workers = check_workers(workers)
     texts = list(texts)
     if len(texts) < 2 or any(t not in data.TEXTS for t in texts):
         raise ValueError(f"texts must name at least two corpora from {data.TEXTS}, got {texts}")
@@ -124,20 +135,18 @@ def run(quick=False, seeds=3, out=None, force=False, progress=True, scenarios=No
               "config": {**size, "scenarios": scenarios, "models": models, "texts": texts},
               "scenarios": {s: {} for s in scenarios}}
     use_one_torch_thread()
-    with Timer() as timer, progress_bar(len(jobs) * seeds, "forgetting", progress) as bar:
-        for scenario, name in jobs:
-            runs = []
-            for seed in range(seeds):
-                bar.set_postfix_str(f"{scenario}/{name} seed {seed}")
-                if scenario == "languages":
-                    R, B = _language_matrix(name, texts, seed, size)
-                else:
-                    R, B = _digits_matrix(name, scenario, seed, size)
-                runs.append({"R": R.tolist(), "bpc": None if B is None else B.tolist(),
-                             "metrics": continual_metrics(R)})
-                bar.update(1)
-            result["scenarios"][scenario][name] = _summarize_runs(runs)
-    result["seconds"], result["cpu_seconds"] = timer.seconds, timer.cpu_seconds
+    # longest first (texts, then transformers), so that the last jobs to start are short ones
+    order = sorted(((s, m, seed) for s, m in jobs for seed in range(seeds)),
+                   key=lambda job: (job[0] != "languages", not job[1].startswith("transformer")))
+    with Timer() as timer, progress_bar(len(order), "forgetting", progress) as bar:
+        matrices = run_jobs(_matrix, [(s, m, seed, size, tuple(texts)) for s, m, seed in order], workers, bar,
+                            describe=lambda job: f"{job[0]}/{job[1]} seed {job[2]}")
+    done = dict(zip(order, matrices))
+    for scenario, name in jobs:
+        runs = [{"R": R.tolist(), "bpc": None if B is None else B.tolist(), "metrics": continual_metrics(R)}
+                for R, B in (done[scenario, name, seed] for seed in range(seeds))]
+        result["scenarios"][scenario][name] = _summarize_runs(runs)
+    result["seconds"], result["cpu_seconds"], result["workers"] = timer.seconds, timer.cpu_seconds, workers
     result["environment"] = environment()
     result["targets"] = _targets(result)
     result["files"] = [str(p) for p in write_outputs(result, out, markdown, plot)]
