@@ -30,8 +30,8 @@ TAUS = {"tau=0 (mean)": lambda M: 1e-6, "tau=0.05M (default)": lambda M: 0.05 * 
 BASE = dict(n_layers=2, code_bits=64, topk=8, attention="kwta")
 SIZES = {True: dict(voters=(1, 4, 16, 64), depth=(1, 2), code_bits=(16, 64), topk=(1, 4, 8, "dense"),
                     lm_steps=120, epochs=30),
-         False: dict(voters=(1, 2, 4, 8, 16, 32, 64, 128), depth=(1, 2, 3, 4), code_bits=(16, 32, 64, 128, 256),
-                     topk=(1, 2, 4, 8, 16, 32, "dense"), lm_steps=800, epochs=60)}
+         False: dict(voters=(1, 2, 4, 8, 16, 32, 64, 128), depth=(1, 2, 3), code_bits=(16, 32, 64, 128),
+                     topk=(1, 2, 4, 8, 16, "dense"), lm_steps=300, epochs=60)}
 _PARAM = {"depth": "n_layers", "code_bits": "code_bits", "topk": "topk"}
 
 

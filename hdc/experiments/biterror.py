@@ -53,7 +53,7 @@ MODELS = ("hdc_prototypes", "hdc_prototypes_retrained", "hdc_clusters", "hdc_pro
           "voter_classifier_M16", "voter_classifier_M1", "mlp_float32_sign", "mlp_float32_exponent",
           "mlp_float32_mantissa", "binary_mlp_signs")
 SIZES = {True: dict(repeats=3, transformer_steps=300, mlp_epochs=30),
-         False: dict(repeats=10, transformer_steps=800, mlp_epochs=60)}
+         False: dict(repeats=10, transformer_steps=400, mlp_epochs=60)}
 
 
 def _key(p):

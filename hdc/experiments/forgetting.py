@@ -39,8 +39,8 @@ __all__ = ["run", "SCENARIOS", "DIGIT_MODELS", "LANGUAGE_MODELS"]
 SCENARIOS = ("split", "permuted", "languages")
 DIGIT_MODELS = ("hdc_majority", "hdc_retrained", "hdc_clusters", "mlp", "mlp_kwta", "transformer_linear", "transformer_voter")
 LANGUAGE_MODELS = ("transformer_linear", "transformer_voter")
-SIZES = {True: dict(mlp_epochs=15, transformer_steps=60, lm_steps=150, lm_chars=60_000, n_permuted=5),
-         False: dict(mlp_epochs=30, transformer_steps=200, lm_steps=800, lm_chars=200_000, n_permuted=5)}
+SIZES = {True: dict(mlp_epochs=15, transformer_steps=60, lm_steps=100, lm_chars=60_000, n_permuted=5),
+         False: dict(mlp_epochs=30, transformer_steps=200, lm_steps=400, lm_chars=200_000, n_permuted=5)}
 
 
 def _digit_model(name, seed, size):

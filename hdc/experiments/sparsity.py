@@ -28,7 +28,7 @@ __all__ = ["run", "PARTS", "mass_fraction"]
 
 PARTS = ("voters", "attention", "hidden")
 SIZES = {True: dict(voters=(4, 16), tau_factors=(0.01, 0.05, 0.5), lm_steps=150, mlp_epochs=20, epochs=30),
-         False: dict(voters=(4, 16, 64), tau_factors=(0.01, 0.05, 0.2, 1.0), lm_steps=800, mlp_epochs=30,
+         False: dict(voters=(4, 16, 64), tau_factors=(0.01, 0.05, 0.2, 1.0), lm_steps=400, mlp_epochs=30,
                      epochs=60)}
 THRESHOLD = 1e-2
 
