@@ -3,6 +3,7 @@
   hdc experiment forgetting --quick --out exp-forgetting      # a few minutes on 2 cores
   hdc experiment biterror --seeds 5 --fractions 0,0.1,0.2 --out exp-biterror
   hdc experiment all --quick --out exp-quick                  # every experiment, one folder each
+  hdc experiment ablation --quick --workers 1                 # one process (default: one per core)
 
 Needs the torch extra, scikit-learn, matplotlib and tqdm. See docs/experiments.md.
 """

@@ -11,7 +11,7 @@ Scenarios (see :mod:`hdc.experiments.data`):
   accuracy on each text's held-out tail (bits per character are reported too).
 
 Models (digits): ``hdc_majority`` (centroid classifier, majority of exact counts: old prototypes
-never change), ``hdc_retrained`` (the same plus 2 retraining epochs on each new task's data),
+never change), ``hdc_retrained`` (the same plus 2 retraining epochs, margin 0, on each new task's data),
 ``hdc_clusters`` (8 prototypes per class from k-means in Hamming space within the class; a task
 only adds prototypes), all with :data:`~hdc.experiments.models.HDC_DIM` bits,
 ``mlp`` (80-64-10 ReLU, float32), ``mlp_kwta`` (the same with k-WTA, 8 of 64 hidden units),
@@ -37,7 +37,8 @@ from .metrics import continual_metrics
 __all__ = ["run", "SCENARIOS", "DIGIT_MODELS", "LANGUAGE_MODELS"]
 
 SCENARIOS = ("split", "permuted", "languages")
-DIGIT_MODELS = ("hdc_majority", "hdc_retrained", "hdc_clusters", "mlp", "mlp_kwta", "transformer_linear", "transformer_voter")
+DIGIT_MODELS = ("hdc_majority", "hdc_retrained", "hdc_clusters", "mlp", "mlp_kwta", "transformer_linear",
+                "transformer_voter")
 LANGUAGE_MODELS = ("transformer_linear", "transformer_voter")
 SIZES = {True: dict(mlp_epochs=15, transformer_steps=60, lm_steps=100, lm_chars=60_000, n_permuted=5),
          False: dict(mlp_epochs=30, transformer_steps=200, lm_steps=400, lm_chars=200_000, n_permuted=5)}

@@ -4,7 +4,8 @@ Every model has ``learn(X, y)`` (train on one task's data, continuing from its c
 and ``score(X, y)`` (accuracy), with ``X`` the 80 digit features (0..16):
 
 - :class:`HDCCentroid`: ``hdc.RecordEncoder`` + ``hdc.CentroidClassifier``; ``epochs=0`` is the
-  majority of exact counts (``partial_fit``), ``epochs>0`` also retrains on each new task's data.
+  majority of exact counts (``partial_fit``), ``epochs>0`` also retrains on each new task's data
+  (a plain perceptron: ``margin=0``, not the classifier's default 0.03, unless given).
 - :class:`HDCClusters`: the same encoding with several binary prototypes per class, found by
   k-means in Hamming space within each class; learning a task only adds prototypes.
 - :class:`MLP`: one hidden layer, float32, Adam; ``kwta=k`` keeps the ``k`` largest hidden
@@ -21,7 +22,8 @@ import hdc
 from .._validate import check_int
 from .data import DigitSequences
 
-__all__ = ["HDC_DIM", "HDCCentroid", "HDCClusters", "MLP", "VoterClassifier", "DigitTransformer", "flip_bits", "flip_float_bits"]
+__all__ = ["HDC_DIM", "HDCCentroid", "HDCClusters", "MLP", "VoterClassifier", "DigitTransformer", "flip_bits",
+           "flip_float_bits"]
 
 # The experiments' hypervector width: the smallest power of two at which majority prototypes lose
 # <= 2 points of digits accuracy at 20% flipped bits on every seed tried (docs/experiments.md,
@@ -56,9 +58,9 @@ def flip_float_bits(weights, p, field, rng):
 class HDCCentroid:
     """Record encoding (``dim`` bits, 9 levels over 0..16) + centroid classifier; see the module docstring."""
 
-    def __init__(self, dim=HDC_DIM, epochs=0, seed=0):
+    def __init__(self, dim=HDC_DIM, epochs=0, margin=0.0, seed=0):
         self.encoder = hdc.RecordEncoder(dim, 80, levels=9, low=0, high=16, seed=seed)
-        self.clf = hdc.CentroidClassifier(dim, epochs=0, seed=seed)
+        self.clf = hdc.CentroidClassifier(dim, epochs=0, margin=margin, seed=seed)
         self.epochs = epochs
 
     def encode(self, X):
