@@ -18,8 +18,8 @@ import numpy as np
 from .._validate import check_int
 
 __all__ = ["check_seeds", "check_fractions", "check_workers", "run_jobs", "prepare_out", "summarize", "fmt",
-           "progress_bar",
-           "write_outputs", "figure", "Timer", "use_one_torch_thread", "environment", "md_table", "md_header"]
+           "progress_bar", "write_outputs", "figure", "Timer", "use_one_torch_thread", "environment", "md_table",
+           "md_header"]
 
 
 def check_seeds(seeds):
