@@ -3,6 +3,7 @@
   hdc experiment forgetting --quick --out exp-forgetting      # a few minutes on 2 cores
   hdc experiment biterror --seeds 5 --fractions 0,0.1,0.2 --out exp-biterror
   hdc experiment all --quick --out exp-quick                  # every experiment, one folder each
+  hdc experiment ablation --quick --workers 1                 # one process (default: one per core)
 
 Needs the torch extra, scikit-learn, matplotlib and tqdm. See docs/experiments.md.
 """
@@ -31,6 +32,9 @@ def add_parser(subparsers):
     p.add_argument("--force", action="store_true", help="write into a non-empty --out folder")
     p.add_argument("--fractions", type=_fractions, metavar="LIST",
                    help="biterror: flip fractions in [0, 1] (default 0,0.01,0.02,0.05,0.1,0.2,0.3)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="worker processes for the independent (model, seed) jobs (default: one per core); "
+                        "the numbers do not depend on it")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
     return p
@@ -44,13 +48,16 @@ def _plan(args):
     names = list(NAMES) if args.name == "all" else [args.name]
     if args.seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
     if args.fractions is not None and "biterror" not in names:
         raise ValueError("--fractions applies to the biterror experiment only")
     root = pathlib.Path(args.out or ("hdc-experiments" if args.name == "all" else f"hdc-experiment-{args.name}"))
     plan = []
     for name in names:
         out = root / name if args.name == "all" else root
-        kw = dict(quick=args.quick, seeds=args.seeds, out=out, force=args.force, progress=not args.no_progress)
+        kw = dict(quick=args.quick, seeds=args.seeds, out=out, force=args.force, progress=not args.no_progress,
+                  workers=args.workers)
         if name == "biterror" and args.fractions is not None:
             kw["fractions"] = check_fractions(args.fractions, "--fractions")
         prepare_out(out, args.force)

@@ -6,10 +6,12 @@
 - :mod:`~hdc.experiments.sparsity`: the fraction of units that matter, layer by layer;
 - :mod:`~hdc.experiments.ablation`: voters x temperature, depth, code width and k-WTA ``topk``.
 
-Each ``run(quick=False, seeds=3, out=None, force=False, progress=True, ...)`` is seeded and
-reproducible, reports mean and spread over seeds, returns a dict and, with ``out``, writes
-``NAME.json``, ``NAME.md`` and PNG plots there. :func:`run` dispatches by name. Needs the
-``torch`` extra, scikit-learn (digits) and matplotlib / tqdm.
+Each ``run(quick=False, seeds=3, out=None, force=False, progress=True, workers=1, ...)`` is
+seeded and reproducible, reports mean and spread over seeds, returns a dict and, with ``out``,
+writes ``NAME.json``, ``NAME.md`` and PNG plots there. Its independent (model, seed) jobs run in
+``workers`` spawned processes (None: one per core) with the same numbers as in one process.
+:func:`run` dispatches by name. Needs the ``torch`` extra, scikit-learn (digits) and
+matplotlib / tqdm.
 
 >>> import hdc.experiments
 >>> hdc.experiments.EXPERIMENTS

@@ -1,10 +1,15 @@
 """Shared helpers of the experiments: argument checks, seeding, summaries over seeds, progress
-bars and output (``NAME.json``, ``NAME.md`` and PNG plots in one folder)."""
+bars, running independent jobs in worker processes and output (``NAME.json``, ``NAME.md`` and
+PNG plots in one folder)."""
+import concurrent.futures
 import contextlib
 import json
 import math
+import multiprocessing
+import os
 import pathlib
 import platform
+import resource
 import sys
 import time
 
@@ -12,13 +17,55 @@ import numpy as np
 
 from .._validate import check_int
 
-__all__ = ["check_seeds", "check_fractions", "prepare_out", "summarize", "fmt", "progress_bar",
-           "write_outputs", "figure", "Timer", "use_one_torch_thread", "environment", "md_table", "md_header"]
+__all__ = ["check_seeds", "check_fractions", "check_workers", "run_jobs", "prepare_out", "summarize", "fmt",
+           "progress_bar", "write_outputs", "figure", "Timer", "use_one_torch_thread", "environment", "md_table",
+           "md_header"]
 
 
 def check_seeds(seeds):
     """``seeds`` as an int >= 1 (the number of seeds, 0 .. seeds-1)."""
     return check_int(seeds, "seeds", low=1)
+
+
+def check_workers(workers):
+    """``workers`` as an int >= 1; None is the number of cores this process may run on."""
+    if workers is None:
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return check_int(workers, "workers", low=1)
+
+
+def run_jobs(fn, jobs, workers=1, bar=None, describe=str):
+    """``[fn(*job) for job in jobs]``, in that order, over ``workers`` processes.
+
+    Every job must be seeded on its own (each experiment's jobs reseed torch and NumPy), so the
+    results do not depend on ``workers``. With ``workers > 1`` the jobs run in spawned processes
+    (one torch thread each; ``fn`` must be a module-level function), started in the order given,
+    so list the longest jobs first. ``bar`` (a :func:`progress_bar`) advances as each job ends,
+    its postfix ``describe(job)``.
+
+    >>> run_jobs(pow, [(2, 3), (3, 2)])
+    [8, 9]
+    """
+    jobs = [tuple(job) for job in jobs]
+    results = [None] * len(jobs)
+
+    def done(i, value):
+        results[i] = value
+        if bar is not None:
+            bar.set_postfix_str(describe(jobs[i]))
+            bar.update(1)
+
+    if workers <= 1 or len(jobs) <= 1:
+        for i, job in enumerate(jobs):
+            done(i, fn(*job))
+        return results
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context,
+                                                initializer=use_one_torch_thread) as pool:
+        futures = {pool.submit(fn, *job): i for i, job in enumerate(jobs)}
+        for future in concurrent.futures.as_completed(futures):
+            done(futures[future], future.result())
+    return results
 
 
 def check_fractions(fractions, name="fractions"):
@@ -78,15 +125,21 @@ def use_one_torch_thread():
 
 
 class Timer:
-    """``with Timer() as t: ...`` then ``t.seconds`` (wall) and ``t.cpu_seconds`` (this process, all threads)."""
+    """``with Timer() as t: ...`` then ``t.seconds`` (wall) and ``t.cpu_seconds`` (this process, all
+    threads, plus the worker processes of :func:`run_jobs` that ended inside the block)."""
 
     def __enter__(self):
-        self.start, self.cpu_start = time.perf_counter(), time.process_time()
+        self.start, self.cpu_start = time.perf_counter(), self._cpu()
         return self
 
     def __exit__(self, *exc):
         self.seconds = time.perf_counter() - self.start
-        self.cpu_seconds = time.process_time() - self.cpu_start
+        self.cpu_seconds = self._cpu() - self.cpu_start
+
+    @staticmethod
+    def _cpu():
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return time.process_time() + children.ru_utime + children.ru_stime
 
 
 def environment():
@@ -159,7 +212,7 @@ def md_header(result):
             f"Seeds: {result['seeds']} (mean ± sample std over seeds); run time "
             f"{result['seconds']:.0f} s wall, {result['cpu_seconds']:.0f} s CPU; hdc backend {env['backend']}"
             f"{' / ' + str(env.get('isa')) if env.get('isa') else ''}, torch threads "
-            f"{env.get('torch_threads', '-')}.\n")
+            f"{env.get('torch_threads', '-')}, {result.get('workers', 1)} worker process(es).\n")
 
 
 def resolve_sizes(table, quick, sizes):

@@ -18,8 +18,8 @@ the HD-transformer's k-WTA attention.
 """
 from . import data, models as zoo
 from .._validate import check_int
-from ._common import (Timer, check_seeds, environment, figure, fmt, md_header, md_table, prepare_out,
-                      progress_bar, resolve_sizes, summarize, use_one_torch_thread, write_outputs)
+from ._common import (Timer, check_seeds, check_workers, environment, figure, fmt, md_header, md_table, prepare_out,
+                      progress_bar, resolve_sizes, run_jobs, summarize, use_one_torch_thread, write_outputs)
 from .sparsity import THRESHOLD
 
 __all__ = ["run", "AXES"]
@@ -30,8 +30,8 @@ TAUS = {"tau=0 (mean)": lambda M: 1e-6, "tau=0.05M (default)": lambda M: 0.05 * 
 BASE = dict(n_layers=2, code_bits=64, topk=8, attention="kwta")
 SIZES = {True: dict(voters=(1, 4, 16, 64), depth=(1, 2), code_bits=(16, 64), topk=(1, 4, 8, "dense"),
                     lm_steps=120, epochs=30),
-         False: dict(voters=(1, 2, 4, 8, 16, 32, 64, 128), depth=(1, 2, 3, 4), code_bits=(16, 32, 64, 128, 256),
-                     topk=(1, 2, 4, 8, 16, 32, "dense"), lm_steps=800, epochs=60)}
+         False: dict(voters=(1, 2, 4, 8, 16, 32, 64, 128), depth=(1, 2, 3), code_bits=(16, 32, 64, 128),
+                     topk=(1, 2, 4, 8, 16, "dense"), lm_steps=300, epochs=60)}
 _PARAM = {"depth": "n_layers", "code_bits": "code_bits", "topk": "topk"}
 
 
@@ -62,26 +62,32 @@ def _lm_configs(axes, size):
     return configs
 
 
-def _lm_bpc(cfg, seed, size, cache):
-    key = tuple(sorted(cfg.items()))
-    if key not in cache:
-        from hdc.nn import training
-        from hdc.nn.tasks import CharLM
-        task = CharLM(text=data.text("python-docs", 200_000), seq_len=64, seed=seed, max_eval_chars=8192)
-        model = training.build_model(task, cfg["attention"], d_model=64, n_layers=cfg["n_layers"], n_heads=2,
-                                     code_bits=cfg["code_bits"], topk=cfg["topk"], seed=seed)
-        training.train(model, task, steps=size["lm_steps"], batch_size=32, warmup=20, seed=seed, progress=False)
-        cache[key] = {"bpc": training.evaluate(model, task)["bpc"], "parameters": model.n_parameters()}
-    return cache[key]
+def _lm_bpc(cfg, seed, size):
+    """One job: bpc and parameter count of the character LM ``cfg`` trained from seed ``seed``."""
+    from hdc.nn import training
+    from hdc.nn.tasks import CharLM
+    task = CharLM(text=data.text("python-docs", 200_000), seq_len=64, seed=seed, max_eval_chars=8192)
+    model = training.build_model(task, cfg["attention"], d_model=64, n_layers=cfg["n_layers"], n_heads=2,
+                                 code_bits=cfg["code_bits"], topk=cfg["topk"], seed=seed)
+    training.train(model, task, steps=size["lm_steps"], batch_size=32, warmup=20, seed=seed, progress=False)
+    return {"bpc": training.evaluate(model, task)["bpc"], "parameters": model.n_parameters()}
 
 
-def run(quick=False, seeds=3, out=None, force=False, progress=True, axes=None, sizes=None, command=None):
+def _job(kind, seed, size, cfg=None):
+    """One job: the voter rows (``kind="voters"``) or one LM config's numbers, for one seed."""
+    return _voter_rows(seed, size) if kind == "voters" else _lm_bpc(cfg, seed, size)
+
+
+def run(quick=False, seeds=3, out=None, force=False, progress=True, axes=None, sizes=None, command=None,
+        workers=1):
     """Run the ablations; returns the result dict (and writes it to ``out`` if given).
 
     ``axes``: a subset of :data:`AXES`; ``sizes``: overrides of :data:`SIZES` (e.g. the values of
-    ``voters``, default 1, 2, 4, ..., 128; quick: 1, 4, 16, 64).
+    ``voters``, default 1, 2, 4, ..., 128; quick: 1, 4, 16, 64); ``workers``: processes for the
+    (setting, seed) jobs (None: one per core); the numbers do not depend on it.
     """
     seeds = check_seeds(seeds)
+    workers = check_workers(workers)
     axes = list(AXES if axes is None else axes)
     if not axes or any(a not in AXES for a in axes):
         raise ValueError(f"axes must be a non-empty list from {AXES}, got {axes}")
@@ -90,25 +96,25 @@ def run(quick=False, seeds=3, out=None, force=False, progress=True, axes=None, s
     out = prepare_out(out, force)
     use_one_torch_thread()
     configs = _lm_configs(axes, size)
-    n_jobs = ("voters" in axes) + len({tuple(sorted(c.items())) for c in configs.values()})
+    distinct = {tuple(sorted(c.items())): c for c in configs.values()}      # the shared base runs once
+    jobs = [("lm", seed, size, cfg) for cfg in distinct.values() for seed in range(seeds)]
+    jobs += [("voters", seed, size) for seed in range(seeds)] if "voters" in axes else []
+    with Timer() as timer, progress_bar(len(jobs), "ablation", progress) as bar:
+        done = run_jobs(_job, jobs, workers, bar,
+                        describe=lambda job: f"{job[0]} seed {job[1]}")
+    lm = {(tuple(sorted(job[3].items())), job[1]): out for job, out in zip(jobs, done) if job[0] == "lm"}
+    voters = {job[1]: out for job, out in zip(jobs, done) if job[0] == "voters"}
     raw = {}
-    with Timer() as timer, progress_bar(seeds * n_jobs, "ablation", progress) as bar:
-        for seed in range(seeds):
-            if "voters" in axes:
-                bar.set_postfix_str(f"voters seed {seed}")
-                for (M, tau), values in _voter_rows(seed, size).items():
-                    for metric, v in values.items():
-                        raw.setdefault("voters", {}).setdefault(M, {}).setdefault(tau, {}).setdefault(
-                            metric, []).append(v)
-                bar.update(1)
-            cache = {}
-            for (axis, value), cfg in configs.items():
-                bar.set_postfix_str(f"{axis}={value} seed {seed}")
-                fresh = tuple(sorted(cfg.items())) not in cache
-                for metric, v in _lm_bpc(cfg, seed, size, cache).items():
-                    raw.setdefault(axis, {}).setdefault(value, {}).setdefault(metric, []).append(v)
-                bar.update(int(fresh))
-    result = {"experiment": "ablation", "quick": bool(quick), "seeds": seeds,
+    for seed in range(seeds):
+        if "voters" in axes:
+            for (M, tau), values in voters[seed].items():
+                for metric, v in values.items():
+                    raw.setdefault("voters", {}).setdefault(M, {}).setdefault(tau, {}).setdefault(
+                        metric, []).append(v)
+        for (axis, value), cfg in configs.items():
+            for metric, v in lm[tuple(sorted(cfg.items())), seed].items():
+                raw.setdefault(axis, {}).setdefault(value, {}).setdefault(metric, []).append(v)
+    result = {"experiment": "ablation", "quick": bool(quick), "seeds": seeds, "workers": workers,
               "command": command or f"hdc experiment ablation{' --quick' if quick else ''} --seeds {seeds}",
               "config": {"axes": axes, "base": BASE, **{k: list(v) if isinstance(v, tuple) else v
                                                       for k, v in size.items()}},

@@ -2,10 +2,13 @@
 
 Models and what is flipped (``p`` of the stored bits, at distinct random positions unless noted):
 
-- ``hdc_prototypes`` / ``hdc_prototypes_retrained``: the 10 class prototypes (10,000 bits each)
-  of the centroid classifier (majority; majority + 10 retraining epochs with margin 0.02);
-  ``hdc_prototypes_64k``: majority prototypes of 65,536 bits (the flips' noise on a distance grows
-  as ``sqrt(dim)``, the class gaps as ``dim``);
+- ``hdc_prototypes`` / ``hdc_prototypes_retrained``: the 10 class prototypes
+  (:data:`~hdc.experiments.models.HDC_DIM` = 32,768 bits each) of the centroid classifier
+  (majority; majority + 10 retraining epochs with margin 0.02); ``hdc_clusters``: the 80
+  prototypes of :class:`~hdc.experiments.models.HDCClusters` (8 per class);
+  ``hdc_prototypes_10k`` / ``_16k`` / ``_64k``: majority prototypes of 10,000 / 16,384 / 65,536
+  bits, the width sweep (the flips' noise on a distance grows as ``sqrt(dim)``, the class gaps as
+  ``dim``);
 - ``assoc_memory``: the stored codes of an :class:`hdc.AssociativeMemory` holding every training
   sample (1-nearest-neighbour classification);
 - ``packed_keys``: the key codes of the exported HD-transformer (``PackedModel(key_flip=p)``:
@@ -35,18 +38,22 @@ import numpy as np
 import hdc
 
 from . import data, models as zoo
-from ._common import (Timer, check_fractions, check_seeds, environment, figure, fmt, md_header, md_table,
-                      prepare_out, progress_bar, resolve_sizes, summarize, use_one_torch_thread, write_outputs)
+from ._common import (Timer, check_fractions, check_seeds, check_workers, environment, figure, fmt, md_header,
+                      md_table, prepare_out, progress_bar, resolve_sizes, run_jobs, summarize, use_one_torch_thread,
+                      write_outputs)
 
 __all__ = ["run", "MODELS", "FRACTIONS"]
 
 FRACTIONS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3)
-MODELS = ("hdc_prototypes", "hdc_prototypes_retrained", "hdc_prototypes_64k", "assoc_memory", "packed_keys",
+WIDTHS = {"hdc_prototypes_10k": 10_000, "hdc_prototypes_16k": 16_384, "hdc_prototypes": zoo.HDC_DIM,
+          "hdc_prototypes_64k": 65_536}
+MODELS = ("hdc_prototypes", "hdc_prototypes_retrained", "hdc_clusters", "hdc_prototypes_10k", "hdc_prototypes_16k",
+          "hdc_prototypes_64k", "assoc_memory", "packed_keys",
           "voters_M16", "voters_M1",
           "voter_classifier_M16", "voter_classifier_M1", "mlp_float32_sign", "mlp_float32_exponent",
           "mlp_float32_mantissa", "binary_mlp_signs")
 SIZES = {True: dict(repeats=3, transformer_steps=300, mlp_epochs=30),
-         False: dict(repeats=10, transformer_steps=800, mlp_epochs=60)}
+         False: dict(repeats=10, transformer_steps=400, mlp_epochs=60)}
 
 
 def _key(p):
@@ -73,9 +80,11 @@ class _Curves:
         Xte, yte = d["Xte"], d["yte"]
         if name.startswith("hdc_prototypes"):
             epochs = 10 if name.endswith("retrained") else 0
-            dim = 65_536 if name.endswith("64k") else 10_000
-            m = self._get(name, lambda: _hdc(seed, epochs, *self._train_xy(), dim=dim))
+            m = self._get(name, lambda: _hdc(seed, epochs, *self._train_xy(), dim=WIDTHS.get(name, zoo.HDC_DIM)))
             return m.score_with(zoo.flip_bits(m.clf.prototypes_, p, rng), Xte, yte)
+        if name == "hdc_clusters":
+            m = self._get(name, lambda: zoo.HDCClusters(seed=seed).learn(*self._train_xy()))
+            return m.score_with(zoo.flip_bits(m.prototypes, p, rng), Xte, yte)
         if name == "assoc_memory":
             m = self._get("hdc_prototypes", lambda: _hdc(seed, 0, *self._train_xy()))
             Htr = self._get("codes", lambda: m.encode(d["Xtr"]))
@@ -117,7 +126,7 @@ def _zeros_hv(shape):
     return hdc.BinaryHV(np.zeros((1, (n + 63) // 64), np.uint64), n)
 
 
-def _hdc(seed, epochs, X, y, dim=10_000):
+def _hdc(seed, epochs, X, y, dim=zoo.HDC_DIM):
     m = zoo.HDCCentroid(dim=dim, seed=seed)
     m.clf.set_params(epochs=epochs, margin=0.02 if epochs else 0.0)
     m.clf.fit(m.encode(X), y)
@@ -143,11 +152,35 @@ def _score_float_flipped(mlp, field, p, rng, X, y):
         mlp.net.load_state_dict(saved)
 
 
+def _groups(models):
+    """``models`` as job groups: the models that share a trained model run in one job, the
+    transformers (the longest to train) first."""
+    shared = {"assoc_memory": "hdc_prototypes", "mlp_float32_exponent": "mlp", "mlp_float32_mantissa": "mlp",
+              "mlp_float32_sign": "mlp"}
+    groups = {}
+    for name in models:
+        groups.setdefault(shared.get(name, name), []).append(name)
+    return sorted((tuple(g) for g in groups.values()),
+                  key=lambda g: not (g[0] == "packed_keys" or g[0].startswith("voters_")))
+
+
+def _curves(seed, names, size, fractions):
+    """One job: ``{model: [accuracy at each p]}`` for one seed; each p averages ``repeats`` flip draws."""
+    curves = _Curves(seed, size)
+    out = {}
+    for name in names:
+        rng = np.random.default_rng([seed, 17, MODELS.index(name)])
+        out[name] = [float(np.mean([curves.curve(name, p, rng) for _ in range(1 if p == 0 else size["repeats"])]))
+                     for p in fractions]
+    return out
+
+
 def run(quick=False, seeds=3, out=None, force=False, progress=True, models=None, fractions=FRACTIONS,
-        sizes=None, command=None):
+        sizes=None, command=None, workers=1):
     """Run the bit-error experiment; returns the result dict (and writes it to ``out`` if given).
 
-    ``models``: a subset of :data:`MODELS`; ``fractions``: flip fractions in [0, 1].
+    ``models``: a subset of :data:`MODELS`; ``fractions``: flip fractions in [0, 1]; ``workers``:
+    processes for the (seed, model) jobs (None: one per core); the numbers do not depend on it.
     """
     seeds = check_seeds(seeds)
     fractions = check_fractions(fractions)
@@ -155,21 +188,20 @@ def run(quick=False, seeds=3, out=None, force=False, progress=True, models=None,
     bad = [m for m in models if m not in MODELS]
     if bad or not models:
         raise ValueError(f"models must be a non-empty list from {MODELS}, got {models}")
+    workers = check_workers(workers)
     out = prepare_out(out, force)
     use_one_torch_thread()
     size = resolve_sizes(SIZES, quick, sizes)
+    groups = _groups(models)
+    jobs = [(seed, names, size, fractions) for names in groups for seed in range(seeds)]
+    with Timer() as timer, progress_bar(len(jobs), "biterror", progress) as bar:
+        curves = run_jobs(_curves, jobs, workers, bar, describe=lambda job: f"{job[1][0]} seed {job[0]}")
     raw = {m: {_key(p): [] for p in fractions} for m in models}
-    with Timer() as timer, progress_bar(seeds * len(models), "biterror", progress) as bar:
-        for seed in range(seeds):
-            curves = _Curves(seed, size)
-            for name in models:
-                bar.set_postfix_str(f"{name} seed {seed}")
-                rng = np.random.default_rng([seed, 17, MODELS.index(name)])
-                for p in fractions:
-                    reps = 1 if p == 0 else size["repeats"]
-                    raw[name][_key(p)].append(float(np.mean([curves.curve(name, p, rng) for _ in range(reps)])))
-                bar.update(1)
-    result = {"experiment": "biterror", "quick": bool(quick), "seeds": seeds,
+    for (seed, names, *_), accuracies in sorted(zip(jobs, curves), key=lambda pair: pair[0][0]):
+        for name in names:
+            for p, acc in zip(fractions, accuracies[name]):
+                raw[name][_key(p)].append(acc)
+    result = {"experiment": "biterror", "quick": bool(quick), "seeds": seeds, "workers": workers,
               "command": command or f"hdc experiment biterror{' --quick' if quick else ''} --seeds {seeds}",
               "config": {**size, "fractions": list(fractions), "models": models},
               "models": {m: {"accuracy": {k: summarize(v) for k, v in raw[m].items()}, "per_seed": raw[m]}
@@ -196,12 +228,18 @@ def _targets(result):
     if {"voters_M16", "voters_M1"} <= set(have) and 0.2 in fr:
         gap = 100 * (have["voters_M16"]["accuracy"]["0.2"]["mean"] - have["voters_M1"]["accuracy"]["0.2"]["mean"])
         targets["voter head >= 10 points better than M=1 at 20%"] = {"gap_points": gap, "met": gap >= 10}
-    for name, dim in (("hdc_prototypes", "10,000"), ("hdc_prototypes_64k", "65,536")):
-        if name in have and {0.0, 0.2} <= fr:
-            loss = _loss(result, name, 0.2)
-            targets[f"HDC prototypes ({dim} bits) lose <= 2 points at 20% flipped bits"] = {
-                "loss_points": loss, "met": loss <= 2}
+    if "hdc_prototypes" in have and {0.0, 0.2} <= fr:
+        loss = _loss(result, "hdc_prototypes", 0.2)
+        targets[f"HDC prototypes ({zoo.HDC_DIM:,} bits) lose <= 2 points at 20% flipped bits"] = {
+            "loss_points": loss, "met": loss <= 2}
     return targets
+
+
+def _widths(result):
+    """``[(model, bits)]`` of the width sweep's models in this result, narrowest first (needs p = 0)."""
+    if 0.0 not in result["config"]["fractions"]:
+        return []
+    return sorted(((n, d) for n, d in WIDTHS.items() if n in result["models"]), key=lambda item: item[1])
 
 
 def markdown(result):
@@ -209,6 +247,13 @@ def markdown(result):
     rows = [[name] + [fmt(e["accuracy"][_key(p)]) for p in fractions] for name, e in result["models"].items()]
     lines = [md_header(result), "\nAccuracy (digits test set) against the fraction p of flipped bits:\n",
              md_table(["model"] + [f"p={100 * p:g}%" for p in fractions], rows)]
+    widths = _widths(result)
+    if len(widths) > 1:
+        flipped = [p for p in fractions if p > 0]
+        lines += ["\nPrototype width: points of accuracy lost against p = 0 (mean over seeds; majority prototypes):\n",
+                  md_table(["bits", "p=0% accuracy"] + [f"lost at p={100 * p:g}%" for p in flipped],
+                           [[f"{dim:,}", fmt(result["models"][name]["accuracy"]["0"])]
+                            + [f"{_loss(result, name, p):.2f}" for p in flipped] for name, dim in widths])]
     if result["targets"]:
         lines += ["\n## Targets\n", md_table(["target", "measured", "met"], [
             [k, ", ".join(f"{a} {b:.2f}" for a, b in v.items() if a != "met"), v["met"]]
@@ -230,4 +275,16 @@ def plot(result, out):
                         color=colors(i % 20))
         ax.set(xlabel="flipped bits p (%)", ylabel="accuracy", title="bit errors (digits)", ylim=(0, 1.02))
         ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    return [path]
+    widths = _widths(result)
+    if len(widths) < 2:
+        return [path]
+    width_path = out / "biterror_widths.png"
+    with figure(width_path) as (fig, (ax,)):
+        for name, dim in widths:
+            ax.plot(100 * fractions, [_loss(result, name, p) for p in fractions], marker="o", ms=3,
+                    label=f"{dim:,} bits")
+        ax.axhline(2, color="k", ls=":", lw=1, label="target: 2 points at 20%")
+        ax.set(xlabel="flipped prototype bits p (%)", ylabel="accuracy lost (points)",
+               title="majority prototypes: width vs bit errors")
+        ax.legend(fontsize=7)
+    return [path, width_path]

@@ -11,7 +11,9 @@ Scenarios (see :mod:`hdc.experiments.data`):
   accuracy on each text's held-out tail (bits per character are reported too).
 
 Models (digits): ``hdc_majority`` (centroid classifier, majority of exact counts: old prototypes
-never change), ``hdc_retrained`` (the same plus 2 retraining epochs on each new task's data),
+never change), ``hdc_retrained`` (the same plus 2 retraining epochs, margin 0, on each new task's data),
+``hdc_clusters`` (8 prototypes per class from k-means in Hamming space within the class; a task
+only adds prototypes), all with :data:`~hdc.experiments.models.HDC_DIM` bits,
 ``mlp`` (80-64-10 ReLU, float32), ``mlp_kwta`` (the same with k-WTA, 8 of 64 hidden units),
 ``transformer_linear`` / ``transformer_voter`` (HD-transformer with k-WTA attention on the 64
 pixel tokens, linear or voter head). Languages: the two transformers. Each model trains on a
@@ -28,17 +30,18 @@ True
 import numpy as np
 
 from . import data, models as zoo
-from ._common import (Timer, check_seeds, environment, figure, fmt, md_header, md_table, prepare_out, progress_bar,
-                      resolve_sizes, summarize, use_one_torch_thread, write_outputs)
+from ._common import (Timer, check_seeds, check_workers, environment, figure, fmt, md_header, md_table, prepare_out,
+                      progress_bar, resolve_sizes, run_jobs, summarize, use_one_torch_thread, write_outputs)
 from .metrics import continual_metrics
 
 __all__ = ["run", "SCENARIOS", "DIGIT_MODELS", "LANGUAGE_MODELS"]
 
 SCENARIOS = ("split", "permuted", "languages")
-DIGIT_MODELS = ("hdc_majority", "hdc_retrained", "mlp", "mlp_kwta", "transformer_linear", "transformer_voter")
+DIGIT_MODELS = ("hdc_majority", "hdc_retrained", "hdc_clusters", "mlp", "mlp_kwta", "transformer_linear",
+                "transformer_voter")
 LANGUAGE_MODELS = ("transformer_linear", "transformer_voter")
-SIZES = {True: dict(mlp_epochs=15, transformer_steps=60, lm_steps=150, lm_chars=60_000, n_permuted=5),
-         False: dict(mlp_epochs=30, transformer_steps=200, lm_steps=800, lm_chars=200_000, n_permuted=5)}
+SIZES = {True: dict(mlp_epochs=15, transformer_steps=60, lm_steps=100, lm_chars=60_000, n_permuted=5),
+         False: dict(mlp_epochs=30, transformer_steps=200, lm_steps=400, lm_chars=200_000, n_permuted=5)}
 
 
 def _digit_model(name, seed, size):
@@ -46,6 +49,8 @@ def _digit_model(name, seed, size):
         return zoo.HDCCentroid(seed=seed)
     if name == "hdc_retrained":
         return zoo.HDCCentroid(epochs=2, seed=seed)
+    if name == "hdc_clusters":
+        return zoo.HDCClusters(per_class=8, seed=seed)
     if name == "mlp":
         return zoo.MLP(hidden=64, seed=seed, epochs=size["mlp_epochs"])
     if name == "mlp_kwta":
@@ -85,6 +90,13 @@ def _language_matrix(name, texts, seed, size):
     return R, B
 
 
+def _matrix(scenario, name, seed, size, texts):
+    """One job: the accuracy matrix ``R`` (and bits per character, or None) of one model and seed."""
+    if scenario == "languages":
+        return _language_matrix(name, texts, seed, size)
+    return _digits_matrix(name, scenario, seed, size)
+
+
 def _check(seeds, scenarios, models):
     seeds = check_seeds(seeds)
     scenarios = list(SCENARIOS if scenarios is None else scenarios)
@@ -99,14 +111,18 @@ def _check(seeds, scenarios, models):
 
 
 def run(quick=False, seeds=3, out=None, force=False, progress=True, scenarios=None, models=None,
-        texts=("python-docs", "german-man"), sizes=None, command=None):
+        texts=("python-docs", "german-man"), sizes=None, command=None, workers=1):
     """Run the forgetting experiment; returns the result dict (and writes it to ``out`` if given).
+
+    ``workers``: processes for the (scenario, model, seed) jobs (None: one per core); the
+    numbers do not depend on it.
 
     ``scenarios`` / ``models``: subsets of :data:`SCENARIOS` / :data:`DIGIT_MODELS` (the
     languages scenario runs the transformer models among them). ``texts``: two or more names from
     :data:`hdc.experiments.data.TEXTS`, learned in that order.
     """
     seeds, scenarios, models = _check(seeds, scenarios, models)
+    workers = check_workers(workers)
     texts = list(texts)
     if len(texts) < 2 or any(t not in data.TEXTS for t in texts):
         raise ValueError(f"texts must name at least two corpora from {data.TEXTS}, got {texts}")
@@ -120,20 +136,18 @@ def run(quick=False, seeds=3, out=None, force=False, progress=True, scenarios=No
               "config": {**size, "scenarios": scenarios, "models": models, "texts": texts},
               "scenarios": {s: {} for s in scenarios}}
     use_one_torch_thread()
-    with Timer() as timer, progress_bar(len(jobs) * seeds, "forgetting", progress) as bar:
-        for scenario, name in jobs:
-            runs = []
-            for seed in range(seeds):
-                bar.set_postfix_str(f"{scenario}/{name} seed {seed}")
-                if scenario == "languages":
-                    R, B = _language_matrix(name, texts, seed, size)
-                else:
-                    R, B = _digits_matrix(name, scenario, seed, size)
-                runs.append({"R": R.tolist(), "bpc": None if B is None else B.tolist(),
-                             "metrics": continual_metrics(R)})
-                bar.update(1)
-            result["scenarios"][scenario][name] = _summarize_runs(runs)
-    result["seconds"], result["cpu_seconds"] = timer.seconds, timer.cpu_seconds
+    # longest first (texts, then transformers), so that the last jobs to start are short ones
+    order = sorted(((s, m, seed) for s, m in jobs for seed in range(seeds)),
+                   key=lambda job: (job[0] != "languages", not job[1].startswith("transformer")))
+    with Timer() as timer, progress_bar(len(order), "forgetting", progress) as bar:
+        matrices = run_jobs(_matrix, [(s, m, seed, size, tuple(texts)) for s, m, seed in order], workers, bar,
+                            describe=lambda job: f"{job[0]}/{job[1]} seed {job[2]}")
+    done = dict(zip(order, matrices))
+    for scenario, name in jobs:
+        runs = [{"R": R.tolist(), "bpc": None if B is None else B.tolist(), "metrics": continual_metrics(R)}
+                for R, B in (done[scenario, name, seed] for seed in range(seeds))]
+        result["scenarios"][scenario][name] = _summarize_runs(runs)
+    result["seconds"], result["cpu_seconds"], result["workers"] = timer.seconds, timer.cpu_seconds, workers
     result["environment"] = environment()
     result["targets"] = _targets(result)
     result["files"] = [str(p) for p in write_outputs(result, out, markdown, plot)]
@@ -151,15 +165,19 @@ def _summarize_runs(runs):
 
 
 def _targets(result):
+    """The issue's split-digits target, checked on every seed, for each binary HDC model run."""
     split = result["scenarios"].get("split", {})
-    if "hdc_majority" not in split or "mlp" not in split:
+    if "mlp" not in split:
         return {}
-    h, m = split["hdc_majority"]["metrics"], split["mlp"]["metrics"]
-    return {"split: hdc_majority ACC >= 0.90 and abs(BWT) <= 0.05": {
-                "ACC": h["ACC"]["mean"], "BWT": h["BWT"]["mean"],
-                "met": h["ACC"]["mean"] >= 0.90 and abs(h["BWT"]["mean"]) <= 0.05},
-            "split: mlp shows forgetting (BWT <= -0.5) in the same run": {
-                "BWT": m["BWT"]["mean"], "met": m["BWT"]["mean"] <= -0.5}}
+    targets = {}
+    for name in (n for n in DIGIT_MODELS if n.startswith("hdc_") and n in split):
+        runs = [r["metrics"] for r in split[name]["runs"]]
+        worst_acc, worst_bwt = min(r["ACC"] for r in runs), max(abs(r["BWT"]) for r in runs)
+        targets[f"split: {name} ACC >= 0.90 and abs(BWT) <= 0.05 on every seed"] = {
+            "min_ACC": worst_acc, "max_abs_BWT": worst_bwt, "met": worst_acc >= 0.90 and worst_bwt <= 0.05}
+    bwt = split["mlp"]["metrics"]["BWT"]["mean"]
+    targets["split: mlp shows forgetting (BWT <= -0.5) in the same run"] = {"BWT": bwt, "met": bwt <= -0.5}
+    return targets
 
 
 def markdown(result):

@@ -4,7 +4,10 @@ Every model has ``learn(X, y)`` (train on one task's data, continuing from its c
 and ``score(X, y)`` (accuracy), with ``X`` the 80 digit features (0..16):
 
 - :class:`HDCCentroid`: ``hdc.RecordEncoder`` + ``hdc.CentroidClassifier``; ``epochs=0`` is the
-  majority of exact counts (``partial_fit``), ``epochs>0`` also retrains on each new task's data.
+  majority of exact counts (``partial_fit``), ``epochs>0`` also retrains on each new task's data
+  (a plain perceptron: ``margin=0``, not the classifier's default 0.03, unless given).
+- :class:`HDCClusters`: the same encoding with several binary prototypes per class, found by
+  k-means in Hamming space within each class; learning a task only adds prototypes.
 - :class:`MLP`: one hidden layer, float32, Adam; ``kwta=k`` keeps the ``k`` largest hidden
   activations per sample (k-winner-take-all); ``binary=True`` uses sign weights (x a per-layer
   scale) trained through a straight-through estimator (a binarised MLP).
@@ -16,10 +19,16 @@ import numpy as np
 
 import hdc
 
+from .._validate import check_int
 from .data import DigitSequences
 
-__all__ = ["HDCCentroid", "MLP", "VoterClassifier", "DigitTransformer", "flip_bits", "flip_float_bits"]
+__all__ = ["HDC_DIM", "HDCCentroid", "HDCClusters", "MLP", "VoterClassifier", "DigitTransformer", "flip_bits",
+           "flip_float_bits"]
 
+# The experiments' hypervector width: the smallest power of two at which majority prototypes lose
+# <= 2 points of digits accuracy at 20% flipped bits on every seed tried (docs/experiments.md,
+# "prototype width"): 10,000 bits lose 4.0 on average, 16,384 lose 1.9, 32,768 lose 1.2.
+HDC_DIM = 32_768
 FLOAT_FIELDS = {"sign": (31, 32), "exponent": (23, 31), "mantissa": (0, 23)}
 
 
@@ -49,9 +58,9 @@ def flip_float_bits(weights, p, field, rng):
 class HDCCentroid:
     """Record encoding (``dim`` bits, 9 levels over 0..16) + centroid classifier; see the module docstring."""
 
-    def __init__(self, dim=10_000, epochs=0, seed=0):
+    def __init__(self, dim=HDC_DIM, epochs=0, margin=0.0, seed=0):
         self.encoder = hdc.RecordEncoder(dim, 80, levels=9, low=0, high=16, seed=seed)
-        self.clf = hdc.CentroidClassifier(dim, epochs=0, seed=seed)
+        self.clf = hdc.CentroidClassifier(dim, epochs=0, margin=margin, seed=seed)
         self.epochs = epochs
 
     def encode(self, X):
@@ -71,6 +80,69 @@ class HDCCentroid:
         """Accuracy of nearest-prototype prediction with replaced ``prototypes`` (same class order)."""
         _, idx = hdc.topk(self.encode(X), prototypes, 1)
         return float(np.mean(self.clf.classes_[idx[:, 0]] == y))
+
+
+class HDCClusters:
+    """Record encoding + ``per_class`` binary prototypes per class: k-means in Hamming space.
+
+    ``learn(X, y)`` clusters each class's encoded samples of that call on their own (seeded
+    distinct samples as the first centres, then ``iters`` rounds of nearest-centre assignment and
+    majority bundling, stopping early when nothing moves) and appends the centres as new
+    prototypes of that class. Nothing learned earlier is touched: a class-incremental task can
+    only add prototypes, so it cannot overwrite an old class's. ``score`` takes the class of the
+    nearest prototype. A class with fewer samples than ``per_class`` keeps each sample. Ties of a
+    bundle take the bits of the encoder's seeded tie vector.
+
+    Shapes: ``learn(X (n, 80), y (n,))``; ``prototypes`` BinaryHV ``(n_prototypes,)`` with
+    ``labels`` ``(n_prototypes,)``.
+
+    >>> import numpy as np
+    >>> X = np.repeat(np.array([[0] * 80, [16] * 80]), 6, axis=0)
+    >>> m = HDCClusters(dim=1024, per_class=2).learn(X, np.repeat([0, 1], 6))
+    >>> len(m.prototypes), m.score(X, np.repeat([0, 1], 6))
+    (4, 1.0)
+    """
+
+    def __init__(self, dim=HDC_DIM, per_class=8, iters=10, seed=0):
+        self.encoder = hdc.RecordEncoder(dim, 80, levels=9, low=0, high=16, seed=seed)
+        self.per_class = check_int(per_class, "per_class", low=1)
+        self.iters = check_int(iters, "iters", low=0)
+        self.seed = seed
+        self.prototypes, self.labels, self._calls = None, np.zeros(0, np.int64), 0
+
+    def encode(self, X):
+        return self.encoder(X)
+
+    def _cluster(self, H, rng):
+        """``min(per_class, len(H))`` centres of the codes ``H`` (BinaryHV ``(n,)``)."""
+        centres = H[np.sort(rng.choice(len(H), min(self.per_class, len(H)), replace=False))]
+        assigned = None
+        for _ in range(self.iters):
+            nearest = hdc.topk(H, centres, 1)[1][:, 0]
+            if assigned is not None and np.array_equal(nearest, assigned):
+                break
+            assigned = nearest
+            centres = hdc.BinaryHV.stack([hdc.bundle(H[assigned == c], tie=self.encoder.tie) if np.any(assigned == c)
+                                          else centres[c] for c in range(len(centres))])
+        return centres
+
+    def learn(self, X, y):
+        H, y = self.encode(X), np.asarray(y)
+        self._calls += 1
+        new = [(label, self._cluster(H[y == label], np.random.default_rng([self.seed, self._calls, int(label)])))
+               for label in np.unique(y)]
+        parts = ([] if self.prototypes is None else [self.prototypes]) + [c for _, c in new]
+        self.prototypes = hdc.BinaryHV.concatenate(parts)
+        self.labels = np.concatenate([self.labels] + [np.full(len(c), label, np.int64) for label, c in new])
+        return self
+
+    def score(self, X, y):
+        return self.score_with(self.prototypes, X, y)
+
+    def score_with(self, prototypes, X, y):
+        """Accuracy of nearest-prototype prediction with replaced ``prototypes`` (same order)."""
+        nearest = hdc.topk(self.encode(X), prototypes, 1)[1][:, 0]
+        return float(np.mean(self.labels[nearest] == np.asarray(y)))
 
 
 class _TorchClassifier:

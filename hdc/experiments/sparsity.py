@@ -21,14 +21,14 @@
 import numpy as np
 
 from . import data, models as zoo
-from ._common import (Timer, check_seeds, environment, figure, fmt, md_header, md_table, prepare_out,
-                      progress_bar, resolve_sizes, summarize, use_one_torch_thread, write_outputs)
+from ._common import (Timer, check_seeds, check_workers, environment, figure, fmt, md_header, md_table, prepare_out,
+                      progress_bar, resolve_sizes, run_jobs, summarize, use_one_torch_thread, write_outputs)
 
 __all__ = ["run", "PARTS", "mass_fraction"]
 
 PARTS = ("voters", "attention", "hidden")
 SIZES = {True: dict(voters=(4, 16), tau_factors=(0.01, 0.05, 0.5), lm_steps=150, mlp_epochs=20, epochs=30),
-         False: dict(voters=(4, 16, 64), tau_factors=(0.01, 0.05, 0.2, 1.0), lm_steps=800, mlp_epochs=30,
+         False: dict(voters=(4, 16, 64), tau_factors=(0.01, 0.05, 0.2, 1.0), lm_steps=400, mlp_epochs=30,
                      epochs=60)}
 THRESHOLD = 1e-2
 
@@ -156,10 +156,17 @@ def _mlp_hidden(seed, size):
     return rows
 
 
-def run(quick=False, seeds=3, out=None, force=False, progress=True, parts=None, sizes=None, command=None):
+def _call(fn, seed, size):
+    """One job: ``fn(seed, size)`` (a module-level function, so that it pickles into a worker)."""
+    return fn(seed, size)
+
+
+def run(quick=False, seeds=3, out=None, force=False, progress=True, parts=None, sizes=None, command=None,
+        workers=1):
     """Run the sparsity experiment; returns the result dict (and writes it to ``out`` if given).
 
-    ``parts``: a subset of :data:`PARTS`.
+    ``parts``: a subset of :data:`PARTS`; ``workers``: processes for the (part, seed) jobs (None:
+    one per core); the numbers do not depend on it.
     """
     seeds = check_seeds(seeds)
     parts = list(PARTS if parts is None else parts)
@@ -170,17 +177,21 @@ def run(quick=False, seeds=3, out=None, force=False, progress=True, parts=None, 
     size = resolve_sizes(SIZES, quick, sizes)
     jobs = [("voters", _voters)] * ("voters" in parts) + [("attention", _attention_hidden)] * (
         "attention" in parts or "hidden" in parts) + [("hidden_mlp", _mlp_hidden)] * ("hidden" in parts)
+    workers = check_workers(workers)
+    runs = sorted(((part, fn, seed) for part, fn in jobs for seed in range(seeds)),   # the transformers first
+                  key=lambda run: run[0] != "attention")
+    with Timer() as timer, progress_bar(len(runs), "sparsity", progress) as bar:
+        rows = run_jobs(_call, [(fn, seed, size) for _, fn, seed in runs], workers, bar,
+                        describe=lambda job: f"{job[0].__name__.strip('_')} seed {job[1]}")
     raw = {}
-    with Timer() as timer, progress_bar(seeds * len(jobs), "sparsity", progress) as bar:
-        for seed in range(seeds):
-            for part, fn in jobs:
-                bar.set_postfix_str(f"{part} seed {seed}")
-                for key, values in fn(seed, size).items():
-                    for metric, v in values.items():
-                        raw.setdefault(part, {}).setdefault(key[0], {}).setdefault(key[1], {}).setdefault(
-                            metric, []).append(v)
-                bar.update(1)
-    result = {"experiment": "sparsity", "quick": bool(quick), "seeds": seeds,
+    by_seed = {(part, seed): part_rows for (part, _, seed), part_rows in zip(runs, rows)}
+    for seed in range(seeds):
+        for part, _ in jobs:
+            for key, values in by_seed[part, seed].items():
+                for metric, v in values.items():
+                    raw.setdefault(part, {}).setdefault(key[0], {}).setdefault(key[1], {}).setdefault(
+                        metric, []).append(v)
+    result = {"experiment": "sparsity", "quick": bool(quick), "seeds": seeds, "workers": workers,
               "command": command or f"hdc experiment sparsity{' --quick' if quick else ''} --seeds {seeds}",
               "config": {**{k: list(v) if isinstance(v, tuple) else v for k, v in size.items()},
                          "parts": parts, "threshold": THRESHOLD},
