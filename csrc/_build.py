@@ -35,6 +35,15 @@ def _sources():
 
 SOURCES = _sources()
 
+
+def _headers():
+    """Every .h and .inc under csrc/: a change to one rebuilds the extension (setuptools `depends`)."""
+    return sorted(os.path.relpath(os.path.join(d, f), HERE) for d, _, files in os.walk(HERE)
+                  for f in files if f.endswith((".h", ".inc")))
+
+
+HEADERS = _headers()
+
 # portable: no -march=native; each ISA file sets its own target
 # -ffp-contract=off: no fused multiply-add, so float results are the same on every ISA path
 COMPILE_ARGS = ["-O3", "-std=gnu11", "-fno-strict-aliasing", "-ffp-contract=off", "-pthread"]
@@ -54,6 +63,7 @@ ffi.set_source(
     '#include "hdc.h"',
     sources=[_rel(s) for s in SOURCES],
     include_dirs=[_rel()],
+    depends=[_rel(h) for h in HEADERS],
     extra_compile_args=COMPILE_ARGS,
     extra_link_args=LINK_ARGS,
     libraries=["m"],
