@@ -215,22 +215,40 @@ static void select_group(const kwta_job *j, const uint8_t *nt, const uint64_t *q
 
 /* ---- mixing the winners' values ------------------------------------------------------------- */
 
-#define MIX_COLS 16 /* value columns whose sums stay in registers across the winners */
-
 /* out = sum_r table[d_r - d_0] * v[idx_r] / sum_r table[d_r - d_0], in double, winner order.
- * Columns go in blocks of MIX_COLS. */
-#define DEFINE_MIX(NAME, T)                                                                        \
-    static inline __attribute__((always_inline)) void NAME##_body(                                 \
-        const double *table, const uint64_t *win, size_t kk, const T *v, size_t dv, double *wgt,  \
-        T *out)                                                                                    \
+ * Every path does the same double operations per column (the build passes -ffp-contract=off: no
+ * FMA), so outputs are identical; they differ in how many columns they carry at once. */
+static inline __attribute__((always_inline)) double mix_weights(const double *table,
+                                                                const uint64_t *win, size_t kk,
+                                                                double *wgt)
+{
+    uint32_t d0 = (uint32_t)(win[0] >> 32);
+    double total = 0.0;
+    for (size_t r = 0; r < kk; ++r) {
+        wgt[r] = table[(uint32_t)(win[r] >> 32) - d0];
+        total += wgt[r];
+    }
+    return 1.0 / total;
+}
+
+/* columns [e0, dv) one at a time */
+#define MIX_COLUMNS_TAIL(T)                                                                        \
+    for (; e0 < dv; ++e0) {                                                                        \
+        double acc = 0.0;                                                                          \
+        for (size_t r = 0; r < kk; ++r)                                                            \
+            acc += wgt[r] * (double)v[(size_t)(uint32_t)win[r] * dv + e0];                         \
+        out[e0] = (T)(acc * scale);                                                                \
+    }
+
+#define MIX_COLS 16 /* the plain path: columns whose sums stay in registers across the winners */
+
+#define DEFINE_MIX_PLAIN(NAME, T)                                                                  \
+    static void NAME##_plain(const double *table, const uint64_t *win, size_t kk, const void *vv, \
+                             size_t dv, double *wgt, void *oo)                                     \
     {                                                                                              \
-        uint32_t d0 = (uint32_t)(win[0] >> 32);                                                    \
-        double total = 0.0;                                                                        \
-        for (size_t r = 0; r < kk; ++r) {                                                          \
-            wgt[r] = table[(uint32_t)(win[r] >> 32) - d0];                                         \
-            total += wgt[r];                                                                       \
-        }                                                                                          \
-        double scale = 1.0 / total;                                                                \
+        const T *v = vv;                                                                           \
+        T *out = oo;                                                                               \
+        double scale = mix_weights(table, win, kk, wgt);                                           \
         size_t e0 = 0;                                                                             \
         for (; e0 + MIX_COLS <= dv; e0 += MIX_COLS) {                                              \
             double acc[MIX_COLS] = {0};                                                            \
@@ -242,41 +260,73 @@ static void select_group(const kwta_job *j, const uint8_t *nt, const uint64_t *q
             for (int e = 0; e < MIX_COLS; ++e)                                                     \
                 out[e0 + e] = (T)(acc[e] * scale);                                                 \
         }                                                                                          \
-        for (; e0 < dv; ++e0) {                                                                    \
-            double acc = 0.0;                                                                      \
-            for (size_t r = 0; r < kk; ++r)                                                        \
-                acc += wgt[r] * (double)v[(size_t)(uint32_t)win[r] * dv + e0];                     \
-            out[e0] = (T)(acc * scale);                                                            \
-        }                                                                                          \
-    }                                                                                              \
-    static void NAME##_plain(const double *table, const uint64_t *win, size_t kk, const void *v,  \
-                             size_t dv, double *wgt, void *out)                                    \
-    {                                                                                              \
-        NAME##_body(table, win, kk, v, dv, wgt, out);                                              \
-    }                                                                                              \
-    MIX_X86(NAME, T)
-
-/* wider vectors for the same arithmetic (the build passes -ffp-contract=off: no FMA) */
-#ifdef HDC_X86
-#define MIX_X86(NAME, T)                                                                           \
-    __attribute__((target("avx2"))) static void NAME##_avx2(                                       \
-        const double *table, const uint64_t *win, size_t kk, const void *v, size_t dv,            \
-        double *wgt, void *out)                                                                    \
-    {                                                                                              \
-        NAME##_body(table, win, kk, v, dv, wgt, out);                                              \
-    }                                                                                              \
-    __attribute__((target("avx512f"))) static void NAME##_avx512(                                  \
-        const double *table, const uint64_t *win, size_t kk, const void *v, size_t dv,            \
-        double *wgt, void *out)                                                                    \
-    {                                                                                              \
-        NAME##_body(table, win, kk, v, dv, wgt, out);                                              \
+        MIX_COLUMNS_TAIL(T)                                                                        \
     }
-#else
-#define MIX_X86(NAME, T)
-#endif
+DEFINE_MIX_PLAIN(mix_f32, float)
+DEFINE_MIX_PLAIN(mix_f64, double)
 
-DEFINE_MIX(mix_f32, float)
-DEFINE_MIX(mix_f64, double)
+#ifdef HDC_X86
+#include <immintrin.h>
+/* Vector paths: eight independent accumulators (8 x VW columns) per pass over the winners, so
+ * the adds' latency overlaps and each winner's row is read in one go; then one accumulator at a
+ * time, then single columns. VW doubles per vector; LOAD widens VW values of T to double. */
+#define DEFINE_MIX_SIMD(NAME, T, TARGET, VEC, VW, LOAD, STORE, SET1, ZERO, ADD, MUL)              \
+    __attribute__((target(TARGET))) static void NAME(const double *table, const uint64_t *win,    \
+                                                     size_t kk, const void *vv, size_t dv,         \
+                                                     double *wgt, void *oo)                        \
+    {                                                                                              \
+        const T *v = vv;                                                                           \
+        T *out = oo;                                                                               \
+        double scale = mix_weights(table, win, kk, wgt);                                           \
+        VEC sc = SET1(scale);                                                                      \
+        size_t e0 = 0;                                                                             \
+        for (; e0 + 8 * VW <= dv; e0 += 8 * VW) {                                                  \
+            VEC a0 = ZERO(), a1 = ZERO(), a2 = ZERO(), a3 = ZERO();                                \
+            VEC a4 = ZERO(), a5 = ZERO(), a6 = ZERO(), a7 = ZERO();                                \
+            for (size_t r = 0; r < kk; ++r) {                                                      \
+                const T *vr = v + (size_t)(uint32_t)win[r] * dv + e0;                              \
+                VEC wr = SET1(wgt[r]);                                                             \
+                a0 = ADD(a0, MUL(wr, LOAD(vr)));                                                   \
+                a1 = ADD(a1, MUL(wr, LOAD(vr + VW)));                                              \
+                a2 = ADD(a2, MUL(wr, LOAD(vr + 2 * VW)));                                          \
+                a3 = ADD(a3, MUL(wr, LOAD(vr + 3 * VW)));                                          \
+                a4 = ADD(a4, MUL(wr, LOAD(vr + 4 * VW)));                                          \
+                a5 = ADD(a5, MUL(wr, LOAD(vr + 5 * VW)));                                          \
+                a6 = ADD(a6, MUL(wr, LOAD(vr + 6 * VW)));                                          \
+                a7 = ADD(a7, MUL(wr, LOAD(vr + 7 * VW)));                                          \
+            }                                                                                      \
+            STORE(out + e0, MUL(a0, sc));                                                          \
+            STORE(out + e0 + VW, MUL(a1, sc));                                                     \
+            STORE(out + e0 + 2 * VW, MUL(a2, sc));                                                 \
+            STORE(out + e0 + 3 * VW, MUL(a3, sc));                                                 \
+            STORE(out + e0 + 4 * VW, MUL(a4, sc));                                                 \
+            STORE(out + e0 + 5 * VW, MUL(a5, sc));                                                 \
+            STORE(out + e0 + 6 * VW, MUL(a6, sc));                                                 \
+            STORE(out + e0 + 7 * VW, MUL(a7, sc));                                                 \
+        }                                                                                          \
+        for (; e0 + VW <= dv; e0 += VW) {                                                          \
+            VEC a = ZERO();                                                                        \
+            for (size_t r = 0; r < kk; ++r)                                                        \
+                a = ADD(a, MUL(SET1(wgt[r]), LOAD(v + (size_t)(uint32_t)win[r] * dv + e0)));       \
+            STORE(out + e0, MUL(a, sc));                                                           \
+        }                                                                                          \
+        MIX_COLUMNS_TAIL(T)                                                                        \
+    }
+
+#define LD4_F32(p) _mm256_cvtps_pd(_mm_loadu_ps(p))
+#define ST4_F32(p, x) _mm_storeu_ps((p), _mm256_cvtpd_ps(x))
+#define LD8_F32(p) _mm512_cvtps_pd(_mm256_loadu_ps(p))
+#define ST8_F32(p, x) _mm256_storeu_ps((p), _mm512_cvtpd_ps(x))
+DEFINE_MIX_SIMD(mix_f32_avx2, float, "avx2", __m256d, 4, LD4_F32, ST4_F32, _mm256_set1_pd,
+                _mm256_setzero_pd, _mm256_add_pd, _mm256_mul_pd)
+DEFINE_MIX_SIMD(mix_f64_avx2, double, "avx2", __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd,
+                _mm256_set1_pd, _mm256_setzero_pd, _mm256_add_pd, _mm256_mul_pd)
+DEFINE_MIX_SIMD(mix_f32_avx512, float, "avx512f", __m512d, 8, LD8_F32, ST8_F32, _mm512_set1_pd,
+                _mm512_setzero_pd, _mm512_add_pd, _mm512_mul_pd)
+DEFINE_MIX_SIMD(mix_f64_avx512, double, "avx512f", __m512d, 8, _mm512_loadu_pd,
+                _mm512_storeu_pd, _mm512_set1_pd, _mm512_setzero_pd, _mm512_add_pd,
+                _mm512_mul_pd)
+#endif
 
 /* the mix for the value type of `mode` on ISA path `isa` */
 static mix_fn pick_mix(int mode, int isa)
