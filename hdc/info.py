@@ -32,9 +32,37 @@ def _version(module_name):
     return str(getattr(module, "__version__", "unknown version"))
 
 
+# (vendor, family, model) -> core generation, for the server CPUs benchmark figures come from;
+# a VM often reports a generic model name ("Intel(R) Xeon(R) Processor"), the numbers still say
+# which chip it is. AMD family 0x19 spans Zen 3 and Zen 4 by model range.
+_INTEL_MODELS = {0x55: "Skylake-SP / Cascade Lake", 0x6A: "Ice Lake-SP", 0x6C: "Ice Lake-SP",
+                 0x8F: "Sapphire Rapids", 0xCF: "Emerald Rapids", 0xAD: "Granite Rapids",
+                 0xAF: "Sierra Forest", 0x4F: "Broadwell", 0x3F: "Haswell"}
+_AMD_RANGES = [(0x17, 0x00, 0x2F, "Zen / Zen+"), (0x17, 0x30, 0xFF, "Zen 2"),
+               (0x19, 0x00, 0x0F, "Zen 3"), (0x19, 0x10, 0x1F, "Zen 4"), (0x19, 0x20, 0x5F, "Zen 3"),
+               (0x19, 0x60, 0xAF, "Zen 4"), (0x1A, 0x00, 0xFF, "Zen 5")]
+
+
+def microarchitecture(vendor, family, model):
+    """The core generation of an x86 CPU from its CPUID vendor, family and model, or None.
+
+    >>> microarchitecture("GenuineIntel", 6, 0x8F)
+    'Sapphire Rapids'
+    """
+    if vendor == "GenuineIntel" and family == 6:
+        return _INTEL_MODELS.get(model)
+    if vendor == "AuthenticAMD":
+        for fam, lo, hi, name in _AMD_RANGES:
+            if family == fam and lo <= model <= hi:
+                return name
+    return None
+
+
 def cpu_info():
-    """CPU model, logical cores, memory and the SIMD flags the C kernels care about."""
+    """CPU model (and core generation where known), logical cores, memory and the SIMD flags the
+    C kernels care about."""
     model, flags = platform.processor() or platform.machine(), set()
+    ids = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
             for line in fh:
@@ -44,6 +72,8 @@ def cpu_info():
                     model = value.strip()
                 elif key == "flags" and not flags:
                     flags = set(value.split())
+                elif key in ("vendor_id", "cpu family", "model") and key not in ids:
+                    ids[key] = value.strip()
     except OSError:
         pass
     mem_gb = None
@@ -55,6 +85,13 @@ def cpu_info():
         load = [round(x, 2) for x in os.getloadavg()]
     except (OSError, AttributeError):
         load = None
+    try:
+        family, number = int(ids["cpu family"]), int(ids["model"])
+        generation = microarchitecture(ids.get("vendor_id"), family, number)
+        if generation:
+            model = f"{model} [{generation}, family {family} model {number}]"
+    except (KeyError, ValueError):
+        pass
     return {"model": model, "machine": platform.machine(), "logical_cores": os.cpu_count(),
             "memory_gb": mem_gb, "simd_flags": [f for f in _CPU_FLAGS if f in flags] if flags else "unknown",
             "load_average": load}

@@ -47,6 +47,15 @@ def test_info_json_matches_show_config(capsys):
         assert cfg["hdc"]["c_backend"]["reason"]
 
 
+@pytest.mark.parametrize("vendor,family,model,want", [
+    ("GenuineIntel", 6, 0x55, "Skylake-SP / Cascade Lake"), ("GenuineIntel", 6, 0xCF, "Emerald Rapids"),
+    ("AuthenticAMD", 0x19, 0x11, "Zen 4"), ("AuthenticAMD", 0x19, 0x01, "Zen 3"),
+    ("GenuineIntel", 6, 0x01, None), ("AuthenticAMD", 0x10, 0x02, None), ("CentaurHauls", 6, 0x55, None)])
+def test_cpu_generation_from_cpuid_numbers(vendor, family, model, want):
+    from hdc.info import microarchitecture
+    assert microarchitecture(vendor, family, model) == want
+
+
 def test_show_config_rejects_bad_mode():
     with pytest.raises(ValueError, match="mode"):
         hdc.show_config(mode="yaml")
