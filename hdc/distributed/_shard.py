@@ -11,7 +11,6 @@ Every method runs on the shard's own single thread, so calls to one shard are se
 actors of a worker on one shared thread, which would serialise them.
 """
 import asyncio
-import mmap as _mmap
 import os
 import re
 import struct
@@ -21,9 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .._validate import n_words, padding_mask
+from .._validate import n_words
 from ..hv import BinaryHV
-from ..memory import AssociativeMemory, _fsync_dir
+from ..memory import AssociativeMemory, write_file_atomic
 from ..ops import topk
 from ..sparse import SparseHV, index_dtype
 from ..sparse_ops import topk as sparse_topk
@@ -33,7 +32,6 @@ from ._handoff import SharedQueries, can_read
 # are dropped from the worker's resident set (they stay in the page cache), so a memory-mapped
 # shard larger than the worker's memory_limit never counts against it.
 _SCAN_BYTES = 64 << 20
-_PAGE = _mmap.PAGESIZE
 # The names save() gives shard files: shard-<index>-<save tag>.hdcm and its positions file.
 SHARD_FILE = re.compile(r"shard-\d{5}-[0-9a-f]{12}\.hdcm(\.pos)?")
 
@@ -75,34 +73,6 @@ def _file_crc(path):
         while chunk := f.read(1 << 20):
             crc = zlib.crc32(chunk, crc)
     return crc
-
-
-def _write_atomic(path, data):
-    """Write ``data`` to ``path`` through a temporary file, fsync and rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp-{uuid.uuid4().hex}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(directory)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def _targets_mask(labels, targets):
-    """Which stored ``labels`` are in ``targets`` (bool array), with AssociativeMemory.remove's rule."""
-    if labels.dtype != object and all(isinstance(t, (int, np.integer)) and not isinstance(t, bool)
-                                      for t in targets):
-        return np.isin(labels, np.array([int(t) for t in targets], np.int64))
-    wanted = set(targets)
-    return np.fromiter((v in wanted for v in labels.tolist()), bool, labels.shape[0])
 
 
 class Shard:
@@ -161,12 +131,9 @@ class Shard:
         return await self._run(token, _discard, directory, keep)
 
     # ---- the work ---------------------------------------------------------------------------
-    def _mapped(self):
-        return getattr(self._mem, "_source", None)
-
     def _info(self):
         payload = len(self._mem) * row_bytes(self._mem.dim, self._block_size)
-        mapped = self._mapped() is not None
+        mapped = self._mem.mapped
         return len(self._mem), 0 if mapped else payload, mapped, os.getpid()
 
     def _labels(self):
@@ -193,22 +160,18 @@ class Shard:
         if k == 0:
             return np.empty((nq, 0), np.int32), np.empty((nq, 0), np.int64), np.empty((nq, 0), np.int64)
         queries = _aligned(queries[None] if queries.ndim == 0 else queries)
-        mapping = self._mapped()
-        if mapping is None:  # the memory's own search path (a large sparse memory's inverted index)
-            stored, _ = self._mem._stored()
-            dist, idx = self._mem._topk(queries, k, stored)
+        if not self._mem.mapped:  # the memory's own search path (a large sparse memory's inverted index)
+            dist, idx = self._mem.search_rows(queries, k)
         else:
-            dist, idx = self._scan_mapped(queries, k, mapping)
+            dist, idx = self._scan_mapped(queries, k)
         return dist, self._pos[idx], self._labels()[idx]
 
-    def _scan_mapped(self, queries, k, mapping):
+    def _scan_mapped(self, queries, k):
         """Blockwise search of a memory-mapped shard, dropping each scanned block from RSS."""
         stored = self._mem.vectors
         scan = topk if self._block_size is None else sparse_topk
         raw = _raw(stored)
-        row = raw.shape[1] * raw.itemsize
-        rows = max(k, _SCAN_BYTES // row)
-        base = raw.__array_interface__["data"][0] - _buffer_address(mapping)
+        rows = max(k, _SCAN_BYTES // (raw.shape[1] * raw.itemsize))
         best_d = best_i = None
         for start in range(0, len(stored), rows):
             stop = min(len(stored), start + rows)
@@ -222,7 +185,7 @@ class Shard:
                 order = np.lexsort((i_all, d_all), axis=1)[:, :k]
                 best_d = np.take_along_axis(d_all, order, 1)
                 best_i = np.take_along_axis(i_all, order, 1)
-            _drop(mapping, base, start * row, stop * row)
+            self._mem.release_rows(start, stop)
         return best_d, best_i
 
     def _holding(self, targets):
@@ -232,7 +195,7 @@ class Shard:
         if not targets:
             return len(self._mem)
         self._label_cache = None
-        drop = _targets_mask(self._mem.labels, targets)
+        drop = self._mem.rows_with(targets)
         removed = self._mem.remove(targets)
         if removed != int(drop.sum()):  # the two masks follow one rule; never keep a skewed table
             raise RuntimeError(f"shard remove dropped {removed} rows, its position table {int(drop.sum())}")
@@ -243,7 +206,7 @@ class Shard:
         """Write ``path`` (the .hdcm file) and ``path + '.pos'`` (positions); return the manifest entry."""
         order = path + ".pos"
         self._mem.save(path)
-        _write_atomic(order, self._pos.astype("<i8").tobytes())
+        write_file_atomic(order, self._pos.astype("<i8").tobytes())
         pos = self._pos
         return {"file": os.path.basename(path), "positions_file": os.path.basename(order),
                 "count": len(self._mem), "dim": self._mem.dim, "kind": kind_of(self._block_size),
@@ -261,10 +224,6 @@ def _aligned(x):
     if isinstance(x, SparseHV):
         return SparseHV._wrap(x.indices.copy(), x.block_size)
     return BinaryHV._wrap(x.words.copy(), x.dim)
-
-
-def _buffer_address(mapping):
-    return np.frombuffer(mapping, np.uint8, 1).__array_interface__["data"][0]
 
 
 def _discard(directory, keep):
@@ -301,44 +260,5 @@ def _load_entry(dim, block_size, entry, directory, mmap):
     if pos.size != len(mem) or (pos.size > 1 and np.any(np.diff(pos) <= 0)) or (pos.size and pos[0] < 0):
         raise ValueError(f"{order}: malformed: {pos.size} positions for {len(mem)} vectors, or not increasing")
     if mmap and len(mem):
-        mapping = getattr(mem, "_source", None)
-        if mapping is not None and getattr(mem, "_pending", None) is not None:
-            _verify_mapped(mem, mapping)
-        mem.verify()  # a no-op once verified; checks in one pass if the memory was not mapped
+        mem.verify(release=True)  # in blocks dropped from RSS: a shard larger than memory_limit is safe
     return mem, pos
-
-
-def _drop(mapping, base, start, stop):
-    """Drop bytes [start, stop) past ``base`` of a read-only mapping from this process's RSS."""
-    lo = (base + start) // _PAGE * _PAGE
-    mapping.madvise(_mmap.MADV_DONTNEED, lo, base + stop - lo)
-
-
-def _verify_mapped(mem, mapping):
-    """``mem.verify()`` (payload CRCs; zero padding bits, or indices < block_size) in blocks of
-    ``_SCAN_BYTES``, dropping each checked block from RSS, so checking a shard larger than the
-    worker's memory_limit is safe."""
-    path, crcs, chunk = mem._pending
-    words = mem._words
-    base = words.__array_interface__["data"][0] - _buffer_address(mapping)
-    raw = memoryview(words.reshape(-1)).cast("B")
-    group = max(1, _SCAN_BYTES // chunk)
-    for c0 in range(0, len(crcs), group):
-        for c in range(c0, min(len(crcs), c0 + group)):
-            if zlib.crc32(raw[c * chunk:(c + 1) * chunk]) != crcs[c]:
-                raise ValueError(f"{path}: checksum mismatch in payload bytes [{c * chunk}, "
-                                 f"{min((c + 1) * chunk, len(raw))}) (chunk {c}): the file is corrupted")
-        _drop(mapping, base, c0 * chunk, min(len(raw), (c0 + group) * chunk))
-    dim = mem.dim
-    sparse = getattr(mem, "block_size", None) is not None
-    if sparse or dim % 64:
-        row = words.shape[1] * words.itemsize
-        rows = max(1, _SCAN_BYTES // row)
-        mask = None if sparse else ~padding_mask(dim)
-        for r0 in range(0, words.shape[0], rows):
-            if sparse:
-                mem._check_rows(words[r0:r0 + rows], path)
-            elif np.any(words[r0:r0 + rows, -1] & mask):
-                raise ValueError(f"{path}: malformed payload: nonzero padding bits past dim={dim}")
-            _drop(mapping, base, r0 * row, min(len(raw), (r0 + rows) * row))
-    mem._pending = None

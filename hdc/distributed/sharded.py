@@ -18,11 +18,12 @@ import numpy as np
 
 from .._validate import check_dim, check_int
 from ..memory import LabelNotFound, _labels_array
+from ..memory import write_file_atomic as _write_atomic
 from ..ops import as_hv
 from ..sparse import MAX_BLOCK_SIZE, SparseHV, check_block_size, index_dtype
 from ..sparse_ops import check_pair, check_sparse
 from . import _handoff
-from ._shard import Shard, ShardLostError, _discard, _write_atomic, kind_of, row_bytes
+from ._shard import Shard, ShardLostError, _discard, kind_of, row_bytes
 
 MANIFEST = "manifest.json"
 _FORMAT = "hdc-sharded-memory"
