@@ -273,6 +273,31 @@ def test_memory_budget_is_enforced(tmp_path, no_memory_monitor):
             same(mem, ref, hdc.random(5, dim, seed=0), 3)
 
 
+def test_threaded_shards_are_called_directly(client, monkeypatch):
+    """Shards whose worker runs in this process get their calls on their own thread without Dask's
+    round trip (Shard.submit), with the same answers as through Dask; a released actor is not."""
+    from hdc.distributed import _shard, sharded
+
+    items = hdc.random(60, 256, seed=5)
+    calls = []
+    submit = _shard.Shard.submit
+    monkeypatch.setattr(_shard.Shard, "submit", lambda self, *a: calls.append(a[1]) or submit(self, *a))
+    with ShardedMemory(256, 3, client=client) as mem:
+        assert all(s["local"] is not None for s in mem._shards)
+        mem.add(items)
+        direct = mem.search(items[::7], 4)
+        assert calls.count("add") == 3 and calls.count("search") == 3
+        monkeypatch.setattr(sharded, "_LOCAL_CALLS", False)
+        through_dask = mem.search(items[::7], 4)
+        assert calls.count("search") == 3
+        np.testing.assert_array_equal(direct[0], through_dask[0])
+        np.testing.assert_array_equal(direct[1], through_dask[1])
+        ref, key = mem._shards[0]["local"]
+        assert isinstance(sharded._local_shard(mem._shards[0]), _shard.Shard)
+        # an actor its worker no longer holds (released, or the worker closed) gets Dask's path
+        assert sharded._local_shard({"local": (ref, key + "-released")}) is None
+
+
 def test_a_recreated_shard_refuses_calls(client):
     """A worker restarted at the same address re-runs the actor's task: an empty shard, not ours."""
     with ShardedMemory(64, 2, client=client) as mem:
@@ -300,6 +325,11 @@ def test_dead_worker_is_named_and_recovered(tmp_path):
         mem.add(items[:10], labels=[f"late{i}" for i in range(10)])
         pids = [s["actor"].info(s["token"]).result()[3] for s in mem._shards]
         assert len(set(pids)) == 2 and pids[0] == pids[2] != pids[1]
+        # each 1-thread worker runs the kernels on 1 thread (HDC_NUM_THREADS), although spawn
+        # imported hdc in the worker before Dask set that variable; and shards in other
+        # processes go through Dask, not straight to the Shard object
+        assert set(mem.client.run(hdc.get_num_threads).values()) == {1}
+        assert all(s["local"] is None for s in mem._shards)
         # worker processes on this host read a large query batch from one /dev/shm file
         assert all(s["shares"] for s in mem._shards) == _handoff.available()
         ref = hdc.AssociativeMemory(512)
@@ -473,6 +503,7 @@ def test_calls_slower_than_the_poll_interval_still_answer_exactly(client, monkey
     ref = hdc.AssociativeMemory(100)
     ref.add(items)
     with ShardedMemory(100, 3, client=client) as mem:
+        monkeypatch.setattr(sharded, "_LOCAL_CALLS", False)   # through Dask's actor calls, not straight to the shards
         monkeypatch.setattr(sharded, "_POLL_SECONDS", 1e-4)
         waited = []
         one_by_one = ShardedMemory._result

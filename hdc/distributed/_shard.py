@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from .. import _env
 from .._validate import n_words
 from ..hv import BinaryHV
 from ..memory import AssociativeMemory, write_file_atomic
@@ -80,10 +81,13 @@ class Shard:
 
     ``Shard(dim)`` starts empty (``block_size=L``: sparse block codes); ``Shard(dim, entry=...,
     directory=..., mmap=...)`` loads the files a manifest entry names (from this worker's disk)
-    and checks them against the entry.
+    and checks them against the entry. ``owner_pid``: the coordinator's process; a shard in
+    another process applies ``HDC_NUM_THREADS`` (:func:`_use_worker_threads`).
     """
 
-    def __init__(self, dim, entry=None, directory=None, mmap=False, block_size=None):
+    def __init__(self, dim, entry=None, directory=None, mmap=False, block_size=None, owner_pid=None):
+        if owner_pid is not None and owner_pid != os.getpid():
+            _use_worker_threads()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="hdc-shard")
         self._label_cache = None
         # Drawn here, so a copy of this actor that Dask re-created (a worker restarted at the same
@@ -100,6 +104,18 @@ class Shard:
         if token != self.token:
             raise ShardLostError("this shard was re-created empty after its worker was lost")
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    def submit(self, token, method, *args):
+        """Run actor method ``method``'s work on the shard's thread: a ``concurrent.futures.Future``.
+
+        For a coordinator in this worker's own process (a threaded cluster): the same work, on the
+        same single thread, as calling the actor through Dask, without the round trip through the
+        event loops (see :meth:`ShardedMemory._call <hdc.distributed.ShardedMemory>`).
+        """
+        if token != self.token:
+            raise ShardLostError("this shard was re-created empty after its worker was lost")
+        work = _discard if method == "discard" else getattr(self, "_" + method)
+        return self._pool.submit(work, *args)
 
     # ---- the actor's methods: each checks the caller's token, then works on the shard's thread
     async def hello(self, probe_file=None):
@@ -215,6 +231,22 @@ class Shard:
                 "positions_crc": _file_crc(order),
                 "position_range": [int(pos[0]), int(pos[-1])] if pos.size else None,
                 "host": os.uname().nodename}
+
+
+def _use_worker_threads():
+    """In a worker process: run the kernels on the threads ``HDC_NUM_THREADS`` asks for now.
+
+    hdc reads ``HDC_NUM_THREADS`` when it is imported, and a worker process that
+    multiprocessing's spawn starts imports the client's main module (and with it hdc) before
+    Dask sets the worker's environment (``LocalCluster(env=...)``, as ShardedMemory's own
+    cluster does): measured, such workers ran the kernels on every core (2 kernel threads per
+    1-thread worker), not the 1 they were given.
+    """
+    from .. import backend
+
+    n = _env.num_threads()
+    if n is not None and n != backend.get_num_threads():
+        backend.set_num_threads(n)
 
 
 def _aligned(x):

@@ -8,13 +8,16 @@ merges them per query on ``(distance, position)``, so the answer equals, bit for
 order, the answer of one in-process memory holding the same items in the same order.
 """
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import os
 import uuid
 import warnings
+import weakref
 
 import numpy as np
+from distributed.core import Status
 
 from .._validate import check_dim, check_int
 from ..memory import LabelNotFound, _labels_array
@@ -33,6 +36,9 @@ _VERSION = 2  # 2: sparse block codes (kind "sparse", block_size); a dense memor
 MEMORY_FRACTION = 0.7
 # How often a call waiting on a shard checks that the shard's worker is still alive.
 _POLL_SECONDS = 1.0
+# Calls to shards whose worker runs in this process (a threaded cluster) go straight to the shard's
+# thread (Shard.submit) instead of through Dask's actor round trip; False: always through Dask.
+_LOCAL_CALLS = True
 
 
 def _route(counts, n):
@@ -76,11 +82,12 @@ def _merge(parts, k, object_labels):
     if len(parts) == 1:
         return dist[:, :k], labels[:, :k]
     if pos.size and int(pos.max()) < 1 << 32:
+        # each shard's part is sorted already: the stable sort (timsort) merges the runs
         order = np.argsort((dist.astype(np.int64) << 32) | pos, axis=1, kind="stable")[:, :k]
     else:
         order = np.lexsort((pos, dist), axis=1)[:, :k]
-    rows = np.arange(len(dist))[:, None]
-    return dist[rows, order], labels[rows, order]
+    flat = order + np.arange(0, dist.size, dist.shape[1])[:, None]   # one take on the flat arrays
+    return dist.take(flat), labels.take(flat)
 
 
 async def _fan_out(calls, wait_s):
@@ -93,6 +100,29 @@ async def _fan_out(calls, wait_s):
     except asyncio.TimeoutError:
         results = None
     return futures, results
+
+
+def _in_process_worker(address, key):
+    """A weak reference to the worker at ``address`` if it runs in this process and holds actor
+    ``key`` (a threaded cluster), else None."""
+    from distributed import Worker
+
+    for worker in list(Worker._instances):
+        if worker.address == address and key in worker.state.actors:
+            return weakref.ref(worker), key
+    return None
+
+
+def _local_shard(shard):
+    """The ``Shard`` object of ``shard`` when its worker runs in this process and still holds it
+    (running, the actor not released), else None: such calls then go through Dask."""
+    if shard["local"] is None:
+        return None
+    ref, key = shard["local"]
+    worker = ref()
+    if worker is None or worker.status != Status.running:
+        return None
+    return worker.state.actors.get(key)
 
 
 def _targets(labels):
@@ -235,7 +265,7 @@ class ShardedMemory:
             return self._spawn_current(i, worker, entry, directory, mmap)
 
     def _spawn_current(self, i, worker, entry, directory, mmap):
-        future = self._client.submit(Shard, self._dim, entry, directory, mmap, self._block_size, actor=True,
+        future = self._client.submit(Shard, self._dim, entry, directory, mmap, self._block_size, os.getpid(), actor=True,
                                      workers=[worker],
                                      allow_other_workers=False, pure=False,
                                      key=f"hdc-shard-{i}-{uuid.uuid4().hex}")
@@ -253,9 +283,11 @@ class ShardedMemory:
         count = 0 if entry is None else entry["count"]
         with _handoff.probe() as probe_file:
             token, pid, shares = actor.hello(probe_file).result()
-        # a shard in this process gets query rows by reference; one that reads our /dev/shm, a file
+        # a shard in this process gets query rows by reference (and direct calls: see _call); one
+        # that reads our /dev/shm, a file
+        local = _in_process_worker(worker, future.key) if pid == os.getpid() else None
         return {"future": future, "actor": actor, "token": token, "worker": worker, "count": count,
-                "mapped": mmap and count > 0, "shares": shares and pid != os.getpid()}
+                "mapped": mmap and count > 0, "shares": shares and pid != os.getpid(), "local": local}
 
     def close(self):
         """Release the shards; close the local cluster if this object started it."""
@@ -299,6 +331,19 @@ class ShardedMemory:
         if lost:
             self._raise_lost(lost, reason="found before the call")
         shards = range(len(self._shards)) if shards is None else shards
+        local = [_local_shard(self._shards[i]) for i in shards] if _LOCAL_CALLS else [None]
+        if all(shard is not None for shard in local):
+            # every shard lives in this process (a threaded cluster): hand the work to each shard's
+            # own thread directly, as its actor method would, without the event-loop round trips
+            futures = []
+            try:
+                for shard, i in zip(local, shards):
+                    futures.append(shard.submit(self._shards[i]["token"], method, *args_of(i)))
+            except ShardLostError as exc:
+                concurrent.futures.wait(futures)
+                self._raise_lost([shards[len(futures)]], exc)
+            concurrent.futures.wait(futures)
+            return [fut.result() for fut in futures]
         with self._client.as_current():  # actor handles find their client through it
             calls = [(getattr(self._shards[i]["actor"], method), (self._shards[i]["token"], *args_of(i)))
                      for i in shards]
