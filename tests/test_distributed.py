@@ -325,10 +325,7 @@ def test_dead_worker_is_named_and_recovered(tmp_path):
         mem.add(items[:10], labels=[f"late{i}" for i in range(10)])
         pids = [s["actor"].info(s["token"]).result()[3] for s in mem._shards]
         assert len(set(pids)) == 2 and pids[0] == pids[2] != pids[1]
-        # each 1-thread worker runs the kernels on 1 thread (HDC_NUM_THREADS), although spawn
-        # imported hdc in the worker before Dask set that variable; and shards in other
-        # processes go through Dask, not straight to the Shard object
-        assert set(mem.client.run(hdc.get_num_threads).values()) == {1}
+        # shards in other processes go through Dask, not straight to the Shard object
         assert all(s["local"] is None for s in mem._shards)
         # worker processes on this host read a large query batch from one /dev/shm file
         assert all(s["shares"] for s in mem._shards) == _handoff.available()
@@ -352,6 +349,23 @@ def test_dead_worker_is_named_and_recovered(tmp_path):
         d, lab = mem.search(items[:50], 1)   # the originals (saved) come before their late duplicates
         assert d[:, 0].tolist() == [0] * 50 and lab[:, 0].tolist() == list(range(50))
         assert len(mem) == 307 and mem.shard_sizes[1] == 100
+
+
+def test_worker_processes_run_the_kernels_on_their_threads(tmp_path):
+    """A script that imports hdc: spawn re-imports it in each worker process before Dask sets the
+    worker's HDC_NUM_THREADS, so the shards apply it (1-thread workers ran 2 kernel threads)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "script.py"
+    script.write_text("import hdc\nfrom hdc.distributed import ShardedMemory\n\n"
+                      "if __name__ == '__main__':\n"
+                      "    with ShardedMemory(64, 2, processes=True, n_workers=2, threads_per_worker=1) as mem:\n"
+                      "        print('threads', sorted(mem.client.run(hdc.get_num_threads).values()))\n")
+    env = {k: v for k, v in os.environ.items() if k != "HDC_NUM_THREADS"}
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "threads [1, 1]" in out.stdout
 
 
 def test_docstrings_docs_and_example_run(tmp_path):
