@@ -298,6 +298,41 @@ def test_threaded_shards_are_called_directly(client, monkeypatch):
         assert sharded._local_shard({"local": (ref, key + "-released")}) is None
 
 
+def test_labels_equal_to_positions_are_not_sent(client, tmp_path, monkeypatch):
+    """Without labels= in any add, every label is its position: shards answer without labels (the
+    merged positions are the labels); the manifest keeps that; labels= in an add ends it."""
+    items = hdc.random(50, 128, seed=1)
+    ref = hdc.AssociativeMemory(128)
+    ref.add(items)
+    asked = []
+    search = _shard.Shard._search
+    monkeypatch.setattr(_shard.Shard, "_search", lambda self, q, k, labels=True: asked.append(labels) or
+                        search(self, q, k, labels))
+    with ShardedMemory(128, 3, client=client) as mem:
+        mem.add(items)
+        same(mem, ref, items[::5], 4)
+        same(mem, ref, items[7], 3)
+        assert asked == [False] * 6
+        mem.save(tmp_path)
+        manifest = json.loads((tmp_path / "manifest.json").read_text())
+        assert manifest["positional_labels"] is True
+        with ShardedMemory.load(tmp_path, client=client) as back:
+            asked.clear()
+            same(back, ref, items[::5], 4)
+            assert asked == [False] * 3
+        del manifest["positional_labels"]                  # a manifest that does not say: labels are sent
+        (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+        with ShardedMemory.load(tmp_path, client=client) as back:
+            asked.clear()
+            same(back, ref, items[::5], 4)
+            assert asked == [True] * 3
+        mem.add(items[:2], labels=[3, "x"])
+        ref.add(items[:2], labels=[3, "x"])
+        asked.clear()
+        same(mem, ref, items[:3], 4)
+        assert asked == [True] * 3
+
+
 def test_a_recreated_shard_refuses_calls(client):
     """A worker restarted at the same address re-runs the actor's task: an empty shard, not ours."""
     with ShardedMemory(64, 2, client=client) as mem:

@@ -131,8 +131,8 @@ class Shard:
     async def add(self, token, x, labels, positions):
         return await self._run(token, self._add, x, labels, positions)
 
-    async def search(self, token, queries, k):
-        return await self._run(token, self._search, queries, k)
+    async def search(self, token, queries, k, labels=True):
+        return await self._run(token, self._search, queries, k, labels)
 
     async def holding(self, token, targets):
         return await self._run(token, self._holding, targets)
@@ -163,10 +163,11 @@ class Shard:
         self._pos = np.concatenate([self._pos, positions])
         return len(self._mem)
 
-    def _search(self, queries, k):
+    def _search(self, queries, k, labels=True):
         """The shard's ``min(k, len)`` nearest rows per query: (distances, positions, labels).
 
         ``queries``: hypervectors, or a :class:`~hdc.distributed._handoff.SharedQueries` to read.
+        ``labels=False``: labels None (the coordinator knows every label is its position).
         """
         if isinstance(queries, SharedQueries):
             queries = queries.read()
@@ -174,13 +175,14 @@ class Shard:
         k = min(k, n)
         nq = 1 if queries.ndim == 0 else len(queries)
         if k == 0:
-            return np.empty((nq, 0), np.int32), np.empty((nq, 0), np.int64), np.empty((nq, 0), np.int64)
+            return (np.empty((nq, 0), np.int32), np.empty((nq, 0), np.int64),
+                    np.empty((nq, 0), np.int64) if labels else None)
         queries = _aligned(queries[None] if queries.ndim == 0 else queries)
         if not self._mem.mapped:  # the memory's own search path (a large sparse memory's inverted index)
             dist, idx = self._mem.search_rows(queries, k)
         else:
             dist, idx = self._scan_mapped(queries, k)
-        return dist, self._pos[idx], self._labels()[idx]
+        return dist, self._pos[idx], self._labels()[idx] if labels else None
 
     def _scan_mapped(self, queries, k):
         """Blockwise search of a memory-mapped shard, dropping each scanned block from RSS."""

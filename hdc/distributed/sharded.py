@@ -70,15 +70,20 @@ def _route(counts, n):
 def _merge(parts, k, object_labels):
     """Per query, the ``k`` best of all shards' answers on (distance, position).
 
-    Positions below 2**32 (every memory of fewer than 4 billion adds) sort as one int64 key,
-    ``distance << 32 | position`` (distances are int32 and >= 0); larger ones by np.lexsort.
+    ``parts``: per shard ``(distances, positions, labels)``, labels None when every label is its
+    position (then the labels are the merged positions). Positions below 2**32 (every memory of
+    fewer than 4 billion adds) sort as one int64 key, ``distance << 32 | position`` (distances
+    are int32 and >= 0); larger ones by np.lexsort.
     """
     dist = np.concatenate([p[0] for p in parts], axis=1)
     pos = np.concatenate([p[1] for p in parts], axis=1)
-    labels = [p[2] for p in parts]
-    if object_labels or any(lab.dtype == object for lab in labels):
-        labels = [lab.astype(object) for lab in labels]
-    labels = np.concatenate(labels, axis=1)
+    if parts[0][2] is None:
+        labels = pos
+    else:
+        labels = [p[2] for p in parts]
+        if object_labels or any(lab.dtype == object for lab in labels):
+            labels = [lab.astype(object) for lab in labels]
+        labels = np.concatenate(labels, axis=1)
     if len(parts) == 1:
         return dist[:, :k], labels[:, :k]
     if pos.size and int(pos.max()) < 1 << 32:
@@ -187,6 +192,9 @@ class ShardedMemory:
         self._next_label = 0
         self._next_pos = 0
         self._object_labels = False
+        # True while no add gave labels: every label is then its position (both count the adds),
+        # so searches need no labels from the shards
+        self._positional = True
         self._saved = [None] * n_shards
         self._shards = []
         try:
@@ -493,6 +501,7 @@ class ShardedMemory:
             self._shards[i]["count"] = c
             self._shards[i]["mapped"] = False
         self._object_labels |= new.dtype == object
+        self._positional &= labels is None
         self._next_label += n
         self._next_pos += n
 
@@ -512,8 +521,8 @@ class ShardedMemory:
         busy = [i for i, s in enumerate(self._shards) if s["count"]]
         shares = any(self._shards[i]["shares"] for i in busy)
         with self._query_files.share(queries) if shares else contextlib.nullcontext() as shared:
-            parts = self._call("search", lambda i: (shared if shared and self._shards[i]["shares"] else queries, k),
-                               busy)
+            parts = self._call("search", lambda i: (shared if shared and self._shards[i]["shares"] else queries, k,
+                                                    not self._positional), busy)
         dist, labels = _merge(parts, k, self._object_labels)
         if queries.ndim == 0:
             return dist[0], labels[0]
@@ -556,7 +565,8 @@ class ShardedMemory:
         entries = self._call("save", lambda i: (paths[i],))
         manifest = {"format": _FORMAT, "version": 1 if self._block_size is None else _VERSION, "dim": self._dim,
                     "kind": kind_of(self._block_size), "block_size": self._block_size, "count": len(self), "next_label": self._next_label, "next_position": self._next_pos,
-                    "object_labels": bool(self._object_labels), "shards": entries}
+                    "object_labels": bool(self._object_labels), "positional_labels": bool(self._positional),
+                    "shards": entries}
         _write_atomic(os.path.join(directory, MANIFEST), json.dumps(manifest, indent=1).encode())
         self._saved = [(directory, e) for e in entries]
         # only now that the manifest names the new files: drop older saves' (and failed saves') files
@@ -587,6 +597,7 @@ class ShardedMemory:
             self._next_label = manifest["next_label"]
             self._next_pos = manifest["next_position"]
             self._object_labels = manifest["object_labels"]
+            self._positional = manifest["positional_labels"]
             self._saved = [(directory, e) for e in manifest["shards"]]
             workers = self._workers()
             self._refuse_unfit(manifest["shards"], mmap, workers)
@@ -719,4 +730,6 @@ def _read_manifest(directory):
     if total != m["count"]:
         raise bad(f"the shard counts add up to {total}, the manifest says {m['count']}")
     m["object_labels"] = bool(m.get("object_labels", False))
+    # written since labels equal to positions are not sent with search answers; absent: not known
+    m["positional_labels"] = m.get("positional_labels", False) is True and m["next_label"] == m["next_position"]
     return m
