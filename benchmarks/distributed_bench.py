@@ -5,6 +5,7 @@
     python benchmarks/distributed_bench.py throughput [--n 2000000 --dim 10000 --batch 256 --repeat 3]
     python benchmarks/distributed_bench.py beyond     [--gb 3 --workers 4 --limit 1GB --dim 10000]
     python benchmarks/distributed_bench.py ooc        [--gb 5 --dim 10000 --chunk 20000]
+    python benchmarks/distributed_bench.py threads    [--n 2000 --dim 10000 --batch 1024 --repeat 8]
 
 overhead:   ShardedMemory.search minus AssociativeMemory.search of the same items, per batch of
             1, 256 and 1,024 queries, on a threaded local cluster and on local worker processes:
@@ -18,6 +19,9 @@ beyond:     a memory larger than any worker's memory_limit, shards memory-mapped
 ooc:        encode (RecordEncoder over a dask.array of features) and fit a CentroidClassifier on
             >= 5 GB of hypervectors' worth of input; peak RSS of this process, and the model equals
             an in-process fit on a sample of the same partitions (counts add up exactly).
+threads:    2 worker processes of 1 thread, searches of --batch queries with the workers' kernels
+            on 1 thread (what they run) vs 2 (what they ran before each shard applied
+            HDC_NUM_THREADS), alternated blocks of 10 calls: wall and CPU (client + workers) per call.
 """
 import argparse
 import os
@@ -146,7 +150,7 @@ def ooc(args):
     X = da.random.default_rng(0).random((n, features), chunks=(args.chunk, features))
     y = (X[:, 0] * 4).astype(np.int64)
     enc = hdc.RecordEncoder(args.dim, n_features=features, levels=16, seed=0)
-    clf = hdc.CentroidClassifier(args.dim)
+    clf = hdc.CentroidClassifier(args.dim, epochs=0)
     t = time.perf_counter()
     with dask.config.set(scheduler="threads", num_workers=2):
         clf.fit(enc.encode(X), y)
@@ -165,9 +169,39 @@ def ooc(args):
     print(f"  in-process model (block by block, {time.perf_counter() - t:.0f} s) identical: {same}")
 
 
+def _set_threads(n):
+    hdc.set_num_threads(n)
+
+
+def threads(args):
+    import psutil
+
+    from hdc.distributed import ShardedMemory
+
+    q = hdc.random(args.batch, args.dim, seed=1)
+    with ShardedMemory(args.dim, 2, processes=True, n_workers=2, threads_per_worker=1) as mem:
+        fill_memory(mem, args.n, args.dim, None)
+        procs = [psutil.Process()] + [psutil.Process(p) for p in mem.client.run(os.getpid).values()]
+        wall, cpu = {1: [], 2: []}, {1: [], 2: []}
+        for _ in range(args.repeat):
+            for n in (1, 2):
+                mem.client.run(_set_threads, n)
+                mem.search(q, 10)
+                c, t = sum(sum(p.cpu_times()[:2]) for p in procs), time.perf_counter()
+                for _ in range(10):
+                    mem.search(q, 10)
+                wall[n].append((time.perf_counter() - t) * 100)
+                cpu[n].append((sum(sum(p.cpu_times()[:2]) for p in procs) - c) * 100)
+    print(f"{args.n} x {args.dim} bits in 2 worker processes of 1 thread, {args.batch} queries, k=10, median of "
+          f"{args.repeat} alternated blocks of 10 calls; isa {hdc.get_isa()}, load {os.getloadavg()[0]:.2f}")
+    for n in (1, 2):
+        print(f"  worker kernels on {n} thread(s): {np.median(wall[n]):7.2f} ms wall, {np.median(cpu[n]):7.2f} ms CPU "
+              "(client + workers) per call")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["overhead", "throughput", "beyond", "ooc"])
+    p.add_argument("what", choices=["overhead", "throughput", "beyond", "ooc", "threads"])
     p.add_argument("--n", type=int, default=None)
     p.add_argument("--dim", type=int, default=10_000)
     p.add_argument("--shards", type=int, default=2)
@@ -181,7 +215,7 @@ def main():
     p.add_argument("--dir", default=None, help="where 'beyond' writes its shard files (default: the temp dir)")
     args = p.parse_args()
     defaults = {"overhead": dict(n=2_000, repeat=50), "throughput": dict(n=2_000_000, repeat=3),
-                "beyond": dict(gb=3.0), "ooc": dict(gb=5.0)}[args.what]
+                "beyond": dict(gb=3.0), "ooc": dict(gb=5.0), "threads": dict(n=2_000, repeat=8)}[args.what]
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)

@@ -181,7 +181,8 @@ class CentroidClassifier:
     def fit(self, X, y):
         """Reset, count every sample into its class, then retrain for ``epochs``; returns self.
 
-        ``X`` and ``y`` may be Dask collections (see :func:`hdc.distributed.fit`): the same model.
+        ``X`` and ``y`` may be Dask collections (see :func:`hdc.distributed.fit`): the same model,
+        for ``epochs=0`` only (retraining is sequential over all samples, so it is refused there).
         """
         if _dask.is_collection(X, y):
             return _dask.distributed().fit(self, X, y)

@@ -39,6 +39,7 @@ between sections is checked to be zero. The magic, version and ``header_crc`` si
 offsets in every version and the checksummed header is always the first 128 bytes (a later
 version would add sections, not grow it), so a newer file is told apart from a damaged one.
 """
+import contextlib
 import errno
 import mmap as _mmap
 import os
@@ -179,6 +180,73 @@ def _remove_stale_temps(directory, base):
                 pass
 
 
+def _rows_with(labels, targets):
+    """Which of ``labels`` (n,) are in ``targets`` (a list): the rule ``remove`` applies."""
+    if labels.dtype != object and all(_is_int_label(t) for t in targets):
+        return np.isin(labels, np.array([int(t) for t in targets], np.int64))
+    wanted = set(targets)
+    return np.fromiter((v in wanted for v in labels.tolist()), bool, labels.shape[0])
+
+
+_PAGE = _mmap.PAGESIZE
+# verify(release=True) checks, and then drops from RSS, a memory-mapped payload in runs of this many bytes
+_RELEASE_BYTES = 64 << 20
+
+
+def _release(mapping, words, start, stop):
+    """Drop bytes ``[start, stop)`` of ``words`` (a view of the read-only ``mapping``) from RSS."""
+    base = words.__array_interface__["data"][0] - np.frombuffer(mapping, np.uint8, 1).__array_interface__["data"][0]
+    lo = (base + start) // _PAGE * _PAGE
+    mapping.madvise(_mmap.MADV_DONTNEED, lo, base + stop - lo)
+
+
+@contextlib.contextmanager
+def atomic_file(path):
+    """Context manager: a binary file whose contents replace ``path`` atomically when the block ends.
+
+    The file is written under a temporary name in ``path``'s directory (``.<name>.hdc-tmp-<pid>-
+    <host>-<random>``), then flushed, fsynced and renamed over ``path``, and the directory is
+    fsynced: a writer killed at any moment leaves the previous ``path`` intact. An exception in
+    the block deletes the temporary file. Temporary files of killed writers (their process gone,
+    or untouched for an hour) are deleted first.
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "x.bin")
+    >>> with atomic_file(path) as f:
+    ...     _ = f.write(b"abc")
+    >>> open(path, "rb").read()
+    b'abc'
+    """
+    directory, base = os.path.split(os.path.abspath(path))
+    _remove_stale_temps(directory, base)
+    tmp = os.path.join(directory, f".{base}{_TMP_MARK}{os.getpid()}-{_host_tag()}-{uuid.uuid4().hex}")
+    with _active_lock:
+        _active_tmp.add(tmp)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(directory)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    finally:
+        with _active_lock:
+            _active_tmp.discard(tmp)
+
+
+def write_file_atomic(path, data):
+    """Write the bytes ``data`` to ``path`` through :func:`atomic_file`."""
+    with atomic_file(path) as f:
+        f.write(data)
+
+
 class AssociativeMemory:
     """Labelled binary hypervectors searched by exact Hamming distance.
 
@@ -263,6 +331,40 @@ class AssociativeMemory:
         words = self._snapshot()[0].view()
         words.flags.writeable = False
         return self._wrap(words)
+
+    @property
+    def mapped(self):
+        """Whether the stored rows are read from a memory-mapped file (``load(..., mmap=True)``)."""
+        return self._source is not None
+
+    def rows_with(self, labels):
+        """Which stored rows have a label in ``labels`` (a sequence): a bool array ``(len,)``.
+
+        The rule :meth:`remove` applies (ints match ints of equal value, anything else by ``==``
+        and hash). Labels that are not stored match nothing.
+
+        >>> import hdc
+        >>> mem = hdc.AssociativeMemory(64)
+        >>> mem.add(hdc.random(3, 64, seed=0), labels=["a", "b", "a"])
+        >>> mem.rows_with(["a"]).tolist()
+        [True, False, True]
+        """
+        return _rows_with(self._snapshot()[1], list(labels))
+
+    def release_rows(self, start, stop):
+        """Drop the pages of rows ``[start, stop)`` from this process's resident memory.
+
+        For a memory-mapped memory (:attr:`mapped`): the pages stay in the OS page cache and are
+        read back on the next access, so scanning a file larger than RAM block by block, releasing
+        each block after it, keeps the process's resident set at one block. A no-op for a memory
+        in RAM. Shapes: row numbers as in :attr:`vectors`.
+        """
+        with self._lock:
+            mapping, words = self._source, self._words
+        if mapping is None or stop <= start:
+            return
+        row = words.shape[1] * words.itemsize
+        _release(mapping, words, start * row, stop * row)
 
     # ---- what differs between binary and sparse memories (overridden in hdc.sparse_memory) --
     def _wrap(self, rows):
@@ -381,11 +483,7 @@ class AssociativeMemory:
             raise LabelNotFound(f"labels not in the memory: {missing[:10]!r}"
                                 + (f" and {len(missing) - 10} more" if len(missing) > 10 else ""))
         current = self._labels[:self._n]
-        if current.dtype != object and all(_is_int_label(t) for t in targets):
-            drop = np.isin(current, np.array([int(t) for t in targets], np.int64))
-        else:
-            wanted = set(targets)
-            drop = np.fromiter((v in wanted for v in current.tolist()), bool, self._n)
+        drop = _rows_with(current, targets)
         keep = ~drop
         # new arrays, never a compaction in place: readers may hold views of the old rows
         words = np.ascontiguousarray(self._payload()[:self._n][keep])
@@ -395,14 +493,24 @@ class AssociativeMemory:
         return int(drop.sum())
 
     # ---- search ---------------------------------------------------------------------------
-    def _payload(self):
-        """The word buffer, after verifying its checksums if a lazy load left that pending."""
+    def _payload(self, release=False):
+        """The word buffer, after verifying its checksums if a lazy load left that pending
+        (``release``: in blocks, each dropped from resident memory once checked)."""
         if self._pending is not None:
             with self._lock:
                 if self._pending is not None:
                     path, crcs, chunk = self._pending
-                    _verify_payload(self._words, crcs, chunk, path)
-                    self._check_rows(self._words[:self._n], path)
+                    words, n = self._words, self._n
+                    if not (release and self._source is not None):
+                        _verify_payload(words, crcs, chunk, path)
+                        self._check_rows(words[:n], path)
+                    else:
+                        source = self._source
+                        _verify_payload(words, crcs, chunk, path, lambda a, b: _release(source, words, a, b))
+                        step = max(1, _RELEASE_BYTES // (words.shape[1] * words.itemsize))
+                        for r0 in range(0, n, step):
+                            self._check_rows(words[r0:min(n, r0 + step)], path)
+                            self.release_rows(r0, min(n, r0 + step))
                     self._pending = None
         return self._words
 
@@ -423,6 +531,24 @@ class AssociativeMemory:
         stored, labels = self._stored()
         dist, idx = self._topk(queries, k, stored)
         return dist, labels[idx]
+
+    def search_rows(self, queries, k=1):
+        """:meth:`search` with row numbers in place of labels: ``(distances int32, rows int64)``.
+
+        Rows count stored vectors in insertion order (as :attr:`vectors` and :attr:`labels` do), so
+        the answer is ordered by (distance, row). Shapes as :meth:`search`.
+
+        >>> import hdc
+        >>> mem = hdc.AssociativeMemory(256)
+        >>> items = hdc.random(4, 256, seed=0)
+        >>> mem.add(items, labels=["a", "b", "c", "d"])
+        >>> d, rows = mem.search_rows(items[[2, 0]], k=1)
+        >>> rows[:, 0].tolist(), mem.labels[rows[:, 0]].tolist()
+        ([2, 0], ['c', 'a'])
+        """
+        self._check_hv(queries, "queries")
+        stored, _ = self._stored()
+        return self._topk(queries, k, stored)
 
     def within(self, queries, radius):
         """Every stored vector within Hamming distance ``radius`` (inclusive) of each query.
@@ -464,13 +590,15 @@ class AssociativeMemory:
     def _rows_of(self, x):
         return _as_batch(x, "x")
 
-    def verify(self):
+    def verify(self, release=False):
         """Check the payload checksums now if they are still pending (a lazily verified mmap).
 
         Raises ValueError if the file's payload is corrupted. A memory built in RAM, or one
-        whose payload was verified already, passes at once.
+        whose payload was verified already, passes at once. ``release=True`` checks a
+        memory-mapped payload in blocks of 64 MB and drops each from resident memory once
+        checked (:meth:`release_rows`), so checking a file larger than RAM stays within a block.
         """
-        self._payload()
+        self._payload(release)
 
     # ---- persistence ----------------------------------------------------------------------
     @staticmethod
@@ -519,50 +647,30 @@ class AssociativeMemory:
         n_chunks = -(-payload_nbytes // _CHUNK_BYTES)
         labels_offset = _align(_HEADER_SIZE + 4 * n_chunks, 8)
         payload_offset = _align(labels_offset + len(table), 64)
-        directory, base = os.path.split(os.path.abspath(path))
-        _remove_stale_temps(directory, base)
-        tmp = os.path.join(directory, f".{base}{_TMP_MARK}{os.getpid()}-{_host_tag()}-{uuid.uuid4().hex}")
-        with _active_lock:
-            _active_tmp.add(tmp)
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-            with os.fdopen(fd, "wb") as f:
-                f.write(bytes(labels_offset))        # header and chunk table, written last
-                f.write(table)
-                f.write(bytes(payload_offset - labels_offset - len(table)))
-                flat = words.reshape(-1)
-                if sys.byteorder != "little":
-                    flat = flat.astype(self._row_dtype.newbyteorder("<"))
-                raw = memoryview(flat).cast("B") if flat.size else memoryview(b"")
-                crcs = np.empty(n_chunks, "<u4")
-                for c in range(n_chunks):
-                    part = raw[c * _CHUNK_BYTES:(c + 1) * _CHUNK_BYTES]
-                    crcs[c] = zlib.crc32(part)
-                    f.write(part)
-                chunk_table = crcs.tobytes()
-                version, dim_field, kind_fields = self._format()
-                fields = [MAGIC, version, _HEADER_SIZE, 0, kind, dim_field, words.shape[0],
-                          next_label, _CHUNK_BYTES, labels_offset, len(table), zlib.crc32(table),
-                          zlib.crc32(chunk_table), _HEADER_SIZE, n_chunks, payload_offset, payload_nbytes,
-                          kind_fields]
-                header = bytearray(_HEADER.pack(*fields))
-                struct.pack_into("<I", header, _CRC_OFFSET, zlib.crc32(header))
-                f.seek(0)
-                f.write(header)
-                f.write(chunk_table)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-            _fsync_dir(directory)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
-        finally:
-            with _active_lock:
-                _active_tmp.discard(tmp)
+        with atomic_file(path) as f:
+            f.write(bytes(labels_offset))        # header and chunk table, written last
+            f.write(table)
+            f.write(bytes(payload_offset - labels_offset - len(table)))
+            flat = words.reshape(-1)
+            if sys.byteorder != "little":
+                flat = flat.astype(self._row_dtype.newbyteorder("<"))
+            raw = memoryview(flat).cast("B") if flat.size else memoryview(b"")
+            crcs = np.empty(n_chunks, "<u4")
+            for c in range(n_chunks):
+                part = raw[c * _CHUNK_BYTES:(c + 1) * _CHUNK_BYTES]
+                crcs[c] = zlib.crc32(part)
+                f.write(part)
+            chunk_table = crcs.tobytes()
+            version, dim_field, kind_fields = self._format()
+            fields = [MAGIC, version, _HEADER_SIZE, 0, kind, dim_field, words.shape[0],
+                      next_label, _CHUNK_BYTES, labels_offset, len(table), zlib.crc32(table),
+                      zlib.crc32(chunk_table), _HEADER_SIZE, n_chunks, payload_offset, payload_nbytes,
+                      kind_fields]
+            header = bytearray(_HEADER.pack(*fields))
+            struct.pack_into("<I", header, _CRC_OFFSET, zlib.crc32(header))
+            f.seek(0)
+            f.write(header)
+            f.write(chunk_table)
 
     @classmethod
     def load(cls, path, mmap=False, verify=True, kind=None):
@@ -644,18 +752,23 @@ def _check_path(path):
         raise TypeError(f"path must be a str, bytes or os.PathLike, got {type(path).__name__}") from None
 
 
-def _verify_payload(words, crcs, chunk, path):
-    """Check the chunk CRCs of the payload; ValueError if not."""
+def _verify_payload(words, crcs, chunk, path, checked=None):
+    """Check the chunk CRCs of the payload; ValueError if not. ``checked(start, stop)`` is called
+    after each run of about ``_RELEASE_BYTES`` payload bytes checked."""
     flat = words.reshape(-1)
     if sys.byteorder != "little":
         flat = flat.astype(flat.dtype.newbyteorder("<"))
     raw = memoryview(flat).cast("B") if flat.size else memoryview(b"")
+    group, first = max(1, _RELEASE_BYTES // chunk), 0
     for c, want in enumerate(crcs.tolist()):
         got = zlib.crc32(raw[c * chunk:(c + 1) * chunk])
         if got != want:
             start = c * chunk
             raise ValueError(f"{path}: checksum mismatch in payload bytes [{start}, "
                              f"{min(start + chunk, len(raw))}) (chunk {c}): the file is corrupted")
+        if checked is not None and ((c + 1) % group == 0 or c + 1 == len(crcs)):
+            checked(first * chunk, min(len(raw), (c + 1) * chunk))
+            first = c + 1
 
 
 def _read_exact(f, offset, n, size, path, what):

@@ -273,6 +273,66 @@ def test_memory_budget_is_enforced(tmp_path, no_memory_monitor):
             same(mem, ref, hdc.random(5, dim, seed=0), 3)
 
 
+def test_threaded_shards_are_called_directly(client, monkeypatch):
+    """Shards whose worker runs in this process get their calls on their own thread without Dask's
+    round trip (Shard.submit), with the same answers as through Dask; a released actor is not."""
+    from hdc.distributed import _shard, sharded
+
+    items = hdc.random(60, 256, seed=5)
+    calls = []
+    submit = _shard.Shard.submit
+    monkeypatch.setattr(_shard.Shard, "submit", lambda self, *a: calls.append(a[1]) or submit(self, *a))
+    with ShardedMemory(256, 3, client=client) as mem:
+        assert all(s["local"] is not None for s in mem._shards)
+        mem.add(items)
+        direct = mem.search(items[::7], 4)
+        assert calls.count("add") == 3 and calls.count("search") == 3
+        monkeypatch.setattr(sharded, "_LOCAL_CALLS", False)
+        through_dask = mem.search(items[::7], 4)
+        assert calls.count("search") == 3
+        np.testing.assert_array_equal(direct[0], through_dask[0])
+        np.testing.assert_array_equal(direct[1], through_dask[1])
+        ref, key = mem._shards[0]["local"]
+        assert isinstance(sharded._local_shard(mem._shards[0]), _shard.Shard)
+        # an actor its worker no longer holds (released, or the worker closed) gets Dask's path
+        assert sharded._local_shard({"local": (ref, key + "-released")}) is None
+
+
+def test_labels_equal_to_positions_are_not_sent(client, tmp_path, monkeypatch):
+    """Without labels= in any add, every label is its position: shards answer without labels (the
+    merged positions are the labels); the manifest keeps that; labels= in an add ends it."""
+    items = hdc.random(50, 128, seed=1)
+    ref = hdc.AssociativeMemory(128)
+    ref.add(items)
+    asked = []
+    search = _shard.Shard._search
+    monkeypatch.setattr(_shard.Shard, "_search", lambda self, q, k, labels=True: asked.append(labels) or
+                        search(self, q, k, labels))
+    with ShardedMemory(128, 3, client=client) as mem:
+        mem.add(items)
+        same(mem, ref, items[::5], 4)
+        same(mem, ref, items[7], 3)
+        assert asked == [False] * 6
+        mem.save(tmp_path)
+        manifest = json.loads((tmp_path / "manifest.json").read_text())
+        assert manifest["positional_labels"] is True
+        with ShardedMemory.load(tmp_path, client=client) as back:
+            asked.clear()
+            same(back, ref, items[::5], 4)
+            assert asked == [False] * 3
+        del manifest["positional_labels"]                  # a manifest that does not say: labels are sent
+        (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+        with ShardedMemory.load(tmp_path, client=client) as back:
+            asked.clear()
+            same(back, ref, items[::5], 4)
+            assert asked == [True] * 3
+        mem.add(items[:2], labels=[3, "x"])
+        ref.add(items[:2], labels=[3, "x"])
+        asked.clear()
+        same(mem, ref, items[:3], 4)
+        assert asked == [True] * 3
+
+
 def test_a_recreated_shard_refuses_calls(client):
     """A worker restarted at the same address re-runs the actor's task: an empty shard, not ours."""
     with ShardedMemory(64, 2, client=client) as mem:
@@ -300,6 +360,8 @@ def test_dead_worker_is_named_and_recovered(tmp_path):
         mem.add(items[:10], labels=[f"late{i}" for i in range(10)])
         pids = [s["actor"].info(s["token"]).result()[3] for s in mem._shards]
         assert len(set(pids)) == 2 and pids[0] == pids[2] != pids[1]
+        # shards in other processes go through Dask, not straight to the Shard object
+        assert all(s["local"] is None for s in mem._shards)
         # worker processes on this host read a large query batch from one /dev/shm file
         assert all(s["shares"] for s in mem._shards) == _handoff.available()
         ref = hdc.AssociativeMemory(512)
@@ -322,6 +384,23 @@ def test_dead_worker_is_named_and_recovered(tmp_path):
         d, lab = mem.search(items[:50], 1)   # the originals (saved) come before their late duplicates
         assert d[:, 0].tolist() == [0] * 50 and lab[:, 0].tolist() == list(range(50))
         assert len(mem) == 307 and mem.shard_sizes[1] == 100
+
+
+def test_worker_processes_run_the_kernels_on_their_threads(tmp_path):
+    """A script that imports hdc: spawn re-imports it in each worker process before Dask sets the
+    worker's HDC_NUM_THREADS, so the shards apply it (1-thread workers ran 2 kernel threads)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "script.py"
+    script.write_text("import hdc\nfrom hdc.distributed import ShardedMemory\n\n"
+                      "if __name__ == '__main__':\n"
+                      "    with ShardedMemory(64, 2, processes=True, n_workers=2, threads_per_worker=1) as mem:\n"
+                      "        print('threads', sorted(mem.client.run(hdc.get_num_threads).values()))\n")
+    env = {k: v for k, v in os.environ.items() if k != "HDC_NUM_THREADS"}
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "threads [1, 1]" in out.stdout
 
 
 def test_docstrings_docs_and_example_run(tmp_path):
@@ -473,6 +552,7 @@ def test_calls_slower_than_the_poll_interval_still_answer_exactly(client, monkey
     ref = hdc.AssociativeMemory(100)
     ref.add(items)
     with ShardedMemory(100, 3, client=client) as mem:
+        monkeypatch.setattr(sharded, "_LOCAL_CALLS", False)   # through Dask's actor calls, not straight to the shards
         monkeypatch.setattr(sharded, "_POLL_SECONDS", 1e-4)
         waited = []
         one_by_one = ShardedMemory._result

@@ -93,21 +93,25 @@ def test_fit_on_a_bag_of_texts_and_partial_fit():
 
 def test_fit_errors():
     X = da.from_array(hdc.random(20, 128, seed=0).words, chunks=(10, 2))
-    with pytest.raises(ValueError, match="epochs must be 0"):
+    with pytest.raises(ValueError, match="epochs must be 0.*got epochs=2.*retraining is sequential"):
         hdc.CentroidClassifier(128, epochs=2).fit(X, np.zeros(20))
+    # the default, epochs=None, is 20 retraining epochs for dense codes in process: refused too,
+    # not silently fitted without them (that would not be the in-process model)
+    with pytest.raises(ValueError, match="got epochs=None, which means 20 retraining epochs"):
+        hdc.CentroidClassifier(128).fit(X, np.zeros(20))
     with pytest.raises(ValueError, match=r"shape \(n, 2\) uint64 for dim 128"):
-        hdc.CentroidClassifier(128).fit(X[:, :1], np.zeros(20))
+        hdc.CentroidClassifier(128, epochs=0).fit(X[:, :1], np.zeros(20))
     with pytest.raises(ValueError, match=r"shape \(20,\) \(one label per row of X\)"):
-        hdc.CentroidClassifier(128).fit(X, np.zeros(19))
+        hdc.CentroidClassifier(128, epochs=0).fit(X, np.zeros(19))
     with pytest.raises(ValueError, match="partitioned like X"):
-        hdc.CentroidClassifier(128).fit(X, db.from_sequence(range(20), npartitions=3))
+        hdc.CentroidClassifier(128, epochs=0).fit(X, db.from_sequence(range(20), npartitions=3))
     with pytest.raises(ValueError, match="partition 1: X has 10 rows, y has 9"):
-        hdc.CentroidClassifier(128).fit(X, db.from_sequence(list(range(19)), partition_size=10))
+        hdc.CentroidClassifier(128, epochs=0).fit(X, db.from_sequence(list(range(19)), partition_size=10))
     with pytest.raises(ValueError, match="empty"):
-        hdc.CentroidClassifier(128).fit(X[:0], np.zeros(0))
+        hdc.CentroidClassifier(128, epochs=0).fit(X[:0], np.zeros(0))
     padded = da.from_array(np.full((4, 2), np.uint64(2**63)), chunks=2)
     with pytest.raises(ValueError, match="padding"):
-        hdc.CentroidClassifier(100).fit(padded, np.zeros(4))
+        hdc.CentroidClassifier(100, epochs=0).fit(padded, np.zeros(4))
 
 
 def test_fit_on_a_distributed_client_with_progress(capsys):
@@ -183,7 +187,7 @@ def test_sparse_fit_errors():
     with pytest.raises(ValueError, match=r"block indices \(block_size 16\) of shape \(n, 256\) uint8"):
         hdc.CentroidClassifier(4096, block_size=16).fit(codes[:, :100], np.zeros(20))
     with pytest.raises(ValueError, match=r"shape \(n, 64\) uint64"):     # dense classifier, sparse codes
-        hdc.CentroidClassifier(4096).fit(codes, np.zeros(20))
+        hdc.CentroidClassifier(4096, epochs=0).fit(codes, np.zeros(20))
     bad = da.from_array(np.full((4, 256), 16, np.uint8), chunks=2)     # index == block_size: refused
     with pytest.raises(ValueError, match="block_size"):
         hdc.CentroidClassifier(4096, block_size=16).fit(bad, np.zeros(4))

@@ -175,3 +175,50 @@ def test_random_operations_match_a_list_model(rng):
             want_d, want_i = hdc.topk(q, stored, k)
             assert d.tolist() == want_d.tolist()
             assert labels.tolist() == [model[i][0] for i in want_i.tolist()]
+
+
+def test_shard_api_views(tmp_path, monkeypatch):
+    """mapped, search_rows, rows_with, release_rows, verify(release=True): what hdc.distributed's
+    shards use instead of the memory's private fields."""
+    import hdc.memory as memory
+
+    items = hdc.random(300, 1000, seed=0)
+    mem = hdc.AssociativeMemory(1000)
+    mem.add(items, labels=[f"x{i % 7}" if i % 3 else i for i in range(300)])
+    q = items[[4, 150, 299]]
+    d, rows = mem.search_rows(q, k=5)
+    d2, labels = mem.search(q, k=5)
+    np.testing.assert_array_equal(d, d2)
+    assert labels.tolist() == mem.labels[rows].tolist()
+    assert rows[:, 0].tolist() == [4, 150, 299] and rows.dtype == np.int64
+    mask = mem.rows_with(["x1", 3, "absent"])
+    assert mask.tolist() == [(i % 3 and i % 7 == 1) or i == 3 for i in range(300)]
+    assert not mem.mapped
+    mem.release_rows(0, 300)                       # no-op in RAM
+    path = tmp_path / "m.hdcm"
+    mem.save(path)
+    # small release runs, so the 300 rows are checked and released in several blocks
+    monkeypatch.setattr(memory, "_RELEASE_BYTES", 16 << 10)
+    back = hdc.AssociativeMemory.load(path, mmap=True)
+    assert back.mapped
+    back.verify(release=True)
+    back.release_rows(10, 200)
+    np.testing.assert_array_equal(back.search_rows(q, k=5)[1], rows)
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 1                                  # the last payload chunk
+    path.write_bytes(bytes(data))
+    bad = hdc.AssociativeMemory.load(path, mmap=True)
+    with pytest.raises(ValueError, match="checksum mismatch in payload"):
+        bad.verify(release=True)
+
+
+def test_atomic_file_keeps_the_old_file_on_error(tmp_path):
+    from hdc.memory import atomic_file, write_file_atomic
+
+    path = tmp_path / "f.bin"
+    write_file_atomic(path, b"old")
+    with pytest.raises(RuntimeError, match="boom"):
+        with atomic_file(path) as f:
+            f.write(b"new, half written")
+            raise RuntimeError("boom")
+    assert path.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]

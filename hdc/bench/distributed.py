@@ -12,8 +12,19 @@ per-round differences (sharded minus in-process), so a burst of load that hits o
 both sides of its difference. Beside it, the CPU time per call (this process and the worker
 processes, all threads, over ``rounds`` calls in a row) and its difference: the work the fan-out
 adds, which other programs' load does not inflate the way it inflates wall time (CPU time is
-counted in scheduler ticks, so take it from >= 30 rounds). Targets (issue 15): <= 2 ms per batch of up to 1,024 queries on a
-threaded local cluster, <= 5 ms on local worker processes.
+counted in scheduler ticks, so take it from >= 30 rounds; it includes the cluster's background
+work, such as heartbeats, for as long as the calls take). Targets (issue 15): <= 2 ms per batch
+of up to 1,024 queries on a threaded local cluster, <= 5 ms on local worker processes.
+
+Thread counts compared: the in-process memory runs the kernels on all cores
+(``hdc.get_num_threads()``); worker processes run theirs on ``cores // shards`` threads each
+(``HDC_NUM_THREADS``, applied by each shard), the same total. On the threaded cluster the shards
+share this process's kernel thread pool, which serves one call at a time: with 2 shards on 2
+cores one shard's search runs on 2 kernel threads while the other runs on its own thread (the
+thread count is per process, so it cannot be capped per shard). Every shard scans all queries
+against its own rows, which costs more than one scan of all rows (measured: two 1,000-row
+searches of 1,024 queries take about 8% more CPU than one 2,000-row search): that is in the
+overhead too.
 
 Python: ``hdc.bench.distributed.run_distributed("quick", out_dir=None)`` returns the results dict.
 """

@@ -11,7 +11,6 @@ Every method runs on the shard's own single thread, so calls to one shard are se
 actors of a worker on one shared thread, which would serialise them.
 """
 import asyncio
-import mmap as _mmap
 import os
 import re
 import struct
@@ -21,9 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .._validate import n_words, padding_mask
+from .. import _env
+from .._validate import n_words
 from ..hv import BinaryHV
-from ..memory import AssociativeMemory, _fsync_dir
+from ..memory import AssociativeMemory, write_file_atomic
 from ..ops import topk
 from ..sparse import SparseHV, index_dtype
 from ..sparse_ops import topk as sparse_topk
@@ -33,7 +33,6 @@ from ._handoff import SharedQueries, can_read
 # are dropped from the worker's resident set (they stay in the page cache), so a memory-mapped
 # shard larger than the worker's memory_limit never counts against it.
 _SCAN_BYTES = 64 << 20
-_PAGE = _mmap.PAGESIZE
 # The names save() gives shard files: shard-<index>-<save tag>.hdcm and its positions file.
 SHARD_FILE = re.compile(r"shard-\d{5}-[0-9a-f]{12}\.hdcm(\.pos)?")
 
@@ -77,43 +76,18 @@ def _file_crc(path):
     return crc
 
 
-def _write_atomic(path, data):
-    """Write ``data`` to ``path`` through a temporary file, fsync and rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp-{uuid.uuid4().hex}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(directory)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def _targets_mask(labels, targets):
-    """Which stored ``labels`` are in ``targets`` (bool array), with AssociativeMemory.remove's rule."""
-    if labels.dtype != object and all(isinstance(t, (int, np.integer)) and not isinstance(t, bool)
-                                      for t in targets):
-        return np.isin(labels, np.array([int(t) for t in targets], np.int64))
-    wanted = set(targets)
-    return np.fromiter((v in wanted for v in labels.tolist()), bool, labels.shape[0])
-
-
 class Shard:
     """One shard: an AssociativeMemory plus the global position of each row.
 
     ``Shard(dim)`` starts empty (``block_size=L``: sparse block codes); ``Shard(dim, entry=...,
     directory=..., mmap=...)`` loads the files a manifest entry names (from this worker's disk)
-    and checks them against the entry.
+    and checks them against the entry. ``owner_pid``: the coordinator's process; a shard in
+    another process applies ``HDC_NUM_THREADS`` (:func:`_use_worker_threads`).
     """
 
-    def __init__(self, dim, entry=None, directory=None, mmap=False, block_size=None):
+    def __init__(self, dim, entry=None, directory=None, mmap=False, block_size=None, owner_pid=None):
+        if owner_pid is not None and owner_pid != os.getpid():
+            _use_worker_threads()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="hdc-shard")
         self._label_cache = None
         # Drawn here, so a copy of this actor that Dask re-created (a worker restarted at the same
@@ -131,6 +105,18 @@ class Shard:
             raise ShardLostError("this shard was re-created empty after its worker was lost")
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
+    def submit(self, token, method, *args):
+        """Run actor method ``method``'s work on the shard's thread: a ``concurrent.futures.Future``.
+
+        For a coordinator in this worker's own process (a threaded cluster): the same work, on the
+        same single thread, as calling the actor through Dask, without the round trip through the
+        event loops (see :meth:`ShardedMemory._call <hdc.distributed.ShardedMemory>`).
+        """
+        if token != self.token:
+            raise ShardLostError("this shard was re-created empty after its worker was lost")
+        work = _discard if method == "discard" else getattr(self, "_" + method)
+        return self._pool.submit(work, *args)
+
     # ---- the actor's methods: each checks the caller's token, then works on the shard's thread
     async def hello(self, probe_file=None):
         """``(token, pid, shares)``: the token the coordinator must present on every later call, this
@@ -145,8 +131,8 @@ class Shard:
     async def add(self, token, x, labels, positions):
         return await self._run(token, self._add, x, labels, positions)
 
-    async def search(self, token, queries, k):
-        return await self._run(token, self._search, queries, k)
+    async def search(self, token, queries, k, labels=True):
+        return await self._run(token, self._search, queries, k, labels)
 
     async def holding(self, token, targets):
         return await self._run(token, self._holding, targets)
@@ -161,12 +147,9 @@ class Shard:
         return await self._run(token, _discard, directory, keep)
 
     # ---- the work ---------------------------------------------------------------------------
-    def _mapped(self):
-        return getattr(self._mem, "_source", None)
-
     def _info(self):
         payload = len(self._mem) * row_bytes(self._mem.dim, self._block_size)
-        mapped = self._mapped() is not None
+        mapped = self._mem.mapped
         return len(self._mem), 0 if mapped else payload, mapped, os.getpid()
 
     def _labels(self):
@@ -180,10 +163,11 @@ class Shard:
         self._pos = np.concatenate([self._pos, positions])
         return len(self._mem)
 
-    def _search(self, queries, k):
+    def _search(self, queries, k, labels=True):
         """The shard's ``min(k, len)`` nearest rows per query: (distances, positions, labels).
 
         ``queries``: hypervectors, or a :class:`~hdc.distributed._handoff.SharedQueries` to read.
+        ``labels=False``: labels None (the coordinator knows every label is its position).
         """
         if isinstance(queries, SharedQueries):
             queries = queries.read()
@@ -191,24 +175,21 @@ class Shard:
         k = min(k, n)
         nq = 1 if queries.ndim == 0 else len(queries)
         if k == 0:
-            return np.empty((nq, 0), np.int32), np.empty((nq, 0), np.int64), np.empty((nq, 0), np.int64)
+            return (np.empty((nq, 0), np.int32), np.empty((nq, 0), np.int64),
+                    np.empty((nq, 0), np.int64) if labels else None)
         queries = _aligned(queries[None] if queries.ndim == 0 else queries)
-        mapping = self._mapped()
-        if mapping is None:  # the memory's own search path (a large sparse memory's inverted index)
-            stored, _ = self._mem._stored()
-            dist, idx = self._mem._topk(queries, k, stored)
+        if not self._mem.mapped:  # the memory's own search path (a large sparse memory's inverted index)
+            dist, idx = self._mem.search_rows(queries, k)
         else:
-            dist, idx = self._scan_mapped(queries, k, mapping)
-        return dist, self._pos[idx], self._labels()[idx]
+            dist, idx = self._scan_mapped(queries, k)
+        return dist, self._pos[idx], self._labels()[idx] if labels else None
 
-    def _scan_mapped(self, queries, k, mapping):
+    def _scan_mapped(self, queries, k):
         """Blockwise search of a memory-mapped shard, dropping each scanned block from RSS."""
         stored = self._mem.vectors
         scan = topk if self._block_size is None else sparse_topk
         raw = _raw(stored)
-        row = raw.shape[1] * raw.itemsize
-        rows = max(k, _SCAN_BYTES // row)
-        base = raw.__array_interface__["data"][0] - _buffer_address(mapping)
+        rows = max(k, _SCAN_BYTES // (raw.shape[1] * raw.itemsize))
         best_d = best_i = None
         for start in range(0, len(stored), rows):
             stop = min(len(stored), start + rows)
@@ -222,7 +203,7 @@ class Shard:
                 order = np.lexsort((i_all, d_all), axis=1)[:, :k]
                 best_d = np.take_along_axis(d_all, order, 1)
                 best_i = np.take_along_axis(i_all, order, 1)
-            _drop(mapping, base, start * row, stop * row)
+            self._mem.release_rows(start, stop)
         return best_d, best_i
 
     def _holding(self, targets):
@@ -232,7 +213,7 @@ class Shard:
         if not targets:
             return len(self._mem)
         self._label_cache = None
-        drop = _targets_mask(self._mem.labels, targets)
+        drop = self._mem.rows_with(targets)
         removed = self._mem.remove(targets)
         if removed != int(drop.sum()):  # the two masks follow one rule; never keep a skewed table
             raise RuntimeError(f"shard remove dropped {removed} rows, its position table {int(drop.sum())}")
@@ -243,7 +224,7 @@ class Shard:
         """Write ``path`` (the .hdcm file) and ``path + '.pos'`` (positions); return the manifest entry."""
         order = path + ".pos"
         self._mem.save(path)
-        _write_atomic(order, self._pos.astype("<i8").tobytes())
+        write_file_atomic(order, self._pos.astype("<i8").tobytes())
         pos = self._pos
         return {"file": os.path.basename(path), "positions_file": os.path.basename(order),
                 "count": len(self._mem), "dim": self._mem.dim, "kind": kind_of(self._block_size),
@@ -254,6 +235,22 @@ class Shard:
                 "host": os.uname().nodename}
 
 
+def _use_worker_threads():
+    """In a worker process: run the kernels on the threads ``HDC_NUM_THREADS`` asks for now.
+
+    hdc reads ``HDC_NUM_THREADS`` when it is imported, and a worker process that
+    multiprocessing's spawn starts imports the client's main module (and with it hdc) before
+    Dask sets the worker's environment (``LocalCluster(env=...)``, as ShardedMemory's own
+    cluster does): measured, such workers ran the kernels on every core (2 kernel threads per
+    1-thread worker), not the 1 they were given.
+    """
+    from .. import backend
+
+    n = _env.num_threads()
+    if n is not None and n != backend.get_num_threads():
+        backend.set_num_threads(n)
+
+
 def _aligned(x):
     """``x`` with aligned words (indices): Dask's wire format can hand over arrays at odd addresses."""
     if _raw(x).flags.aligned:
@@ -261,10 +258,6 @@ def _aligned(x):
     if isinstance(x, SparseHV):
         return SparseHV._wrap(x.indices.copy(), x.block_size)
     return BinaryHV._wrap(x.words.copy(), x.dim)
-
-
-def _buffer_address(mapping):
-    return np.frombuffer(mapping, np.uint8, 1).__array_interface__["data"][0]
 
 
 def _discard(directory, keep):
@@ -301,44 +294,5 @@ def _load_entry(dim, block_size, entry, directory, mmap):
     if pos.size != len(mem) or (pos.size > 1 and np.any(np.diff(pos) <= 0)) or (pos.size and pos[0] < 0):
         raise ValueError(f"{order}: malformed: {pos.size} positions for {len(mem)} vectors, or not increasing")
     if mmap and len(mem):
-        mapping = getattr(mem, "_source", None)
-        if mapping is not None and getattr(mem, "_pending", None) is not None:
-            _verify_mapped(mem, mapping)
-        mem.verify()  # a no-op once verified; checks in one pass if the memory was not mapped
+        mem.verify(release=True)  # in blocks dropped from RSS: a shard larger than memory_limit is safe
     return mem, pos
-
-
-def _drop(mapping, base, start, stop):
-    """Drop bytes [start, stop) past ``base`` of a read-only mapping from this process's RSS."""
-    lo = (base + start) // _PAGE * _PAGE
-    mapping.madvise(_mmap.MADV_DONTNEED, lo, base + stop - lo)
-
-
-def _verify_mapped(mem, mapping):
-    """``mem.verify()`` (payload CRCs; zero padding bits, or indices < block_size) in blocks of
-    ``_SCAN_BYTES``, dropping each checked block from RSS, so checking a shard larger than the
-    worker's memory_limit is safe."""
-    path, crcs, chunk = mem._pending
-    words = mem._words
-    base = words.__array_interface__["data"][0] - _buffer_address(mapping)
-    raw = memoryview(words.reshape(-1)).cast("B")
-    group = max(1, _SCAN_BYTES // chunk)
-    for c0 in range(0, len(crcs), group):
-        for c in range(c0, min(len(crcs), c0 + group)):
-            if zlib.crc32(raw[c * chunk:(c + 1) * chunk]) != crcs[c]:
-                raise ValueError(f"{path}: checksum mismatch in payload bytes [{c * chunk}, "
-                                 f"{min((c + 1) * chunk, len(raw))}) (chunk {c}): the file is corrupted")
-        _drop(mapping, base, c0 * chunk, min(len(raw), (c0 + group) * chunk))
-    dim = mem.dim
-    sparse = getattr(mem, "block_size", None) is not None
-    if sparse or dim % 64:
-        row = words.shape[1] * words.itemsize
-        rows = max(1, _SCAN_BYTES // row)
-        mask = None if sparse else ~padding_mask(dim)
-        for r0 in range(0, words.shape[0], rows):
-            if sparse:
-                mem._check_rows(words[r0:r0 + rows], path)
-            elif np.any(words[r0:r0 + rows, -1] & mask):
-                raise ValueError(f"{path}: malformed payload: nonzero padding bits past dim={dim}")
-            _drop(mapping, base, r0 * row, min(len(raw), (r0 + rows) * row))
-    mem._pending = None

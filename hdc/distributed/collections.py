@@ -227,16 +227,25 @@ def fit(clf, X, y, progress=None):
     ``block_size`` (``encode``'s output either way), ``y`` labels as a dask.array, dask.bag or NumPy
     array partitioned like ``X``. Returns ``clf``.
 
-    Exactly the in-process model (the same counts, prototypes and classes). Retraining epochs
-    need every sample in a seeded global order and are not run out of core: ``epochs`` must be 0
-    or None (the classifier's default, which out of core means majority prototypes only, and
-    leaves ``temperature_`` at 1: uncalibrated).
+    Exactly the in-process model (the same counts, prototypes and classes) of a classifier that
+    does not retrain: ``epochs=0`` (or a sparse classifier, which never retrains). Retraining is
+    refused, not approximated: in process, each epoch visits all samples one at a time in one
+    seeded permutation, and a sample misclassified (or within the margin) moves two prototypes
+    before the next sample is classified, so every correction depends on all samples before it
+    in that global order. Partitions worked on apart (a map and a sum per epoch) would be batch
+    retraining, another model. ``epochs=None`` means 20 epochs for a dense classifier, so it is
+    refused too. Fit with ``epochs=0`` here, then ``clf.retrain(X, y, epochs)`` on samples in
+    memory. ``temperature_`` stays 1 (uncalibrated: in process it is fitted on all of ``X``).
     ``progress``: a progress bar (Dask's; default: when stderr is a terminal).
     """
-    if clf.epochs:
-        raise ValueError(f"epochs must be 0 to fit on a Dask collection (got {clf.epochs}): retraining visits "
-                         "samples in a global random order; fit out of core, then retrain() on data in memory")
     clf._setup()
+    if clf._epochs:
+        raise ValueError(
+            f"epochs must be 0 to fit a dense CentroidClassifier on a Dask collection (got epochs={clf.epochs!r}"
+            f"{', which means 20 retraining epochs' if clf.epochs is None else ''}): in-process retraining is "
+            "sequential (each epoch visits all samples in one seeded global order, and each misclassified sample "
+            "moves two prototypes before the next sample is classified), so no map over partitions gives the same "
+            "model. Use CentroidClassifier(..., epochs=0) here, then clf.retrain(X, y, epochs) on samples in memory")
     totals = _counts(clf, X, y, progress)
     if not totals:
         raise ValueError("X is empty; fit needs at least one sample")

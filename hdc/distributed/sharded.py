@@ -8,21 +8,25 @@ merges them per query on ``(distance, position)``, so the answer equals, bit for
 order, the answer of one in-process memory holding the same items in the same order.
 """
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import os
 import uuid
 import warnings
+import weakref
 
 import numpy as np
+from distributed.core import Status
 
 from .._validate import check_dim, check_int
 from ..memory import LabelNotFound, _labels_array
+from ..memory import write_file_atomic as _write_atomic
 from ..ops import as_hv
 from ..sparse import MAX_BLOCK_SIZE, SparseHV, check_block_size, index_dtype
 from ..sparse_ops import check_pair, check_sparse
 from . import _handoff
-from ._shard import Shard, ShardLostError, _discard, _write_atomic, kind_of, row_bytes
+from ._shard import Shard, ShardLostError, _discard, kind_of, row_bytes
 
 MANIFEST = "manifest.json"
 _FORMAT = "hdc-sharded-memory"
@@ -32,6 +36,9 @@ _VERSION = 2  # 2: sparse block codes (kind "sparse", block_size); a dense memor
 MEMORY_FRACTION = 0.7
 # How often a call waiting on a shard checks that the shard's worker is still alive.
 _POLL_SECONDS = 1.0
+# Calls to shards whose worker runs in this process (a threaded cluster) go straight to the shard's
+# thread (Shard.submit) instead of through Dask's actor round trip; False: always through Dask.
+_LOCAL_CALLS = True
 
 
 def _route(counts, n):
@@ -63,23 +70,29 @@ def _route(counts, n):
 def _merge(parts, k, object_labels):
     """Per query, the ``k`` best of all shards' answers on (distance, position).
 
-    Positions below 2**32 (every memory of fewer than 4 billion adds) sort as one int64 key,
-    ``distance << 32 | position`` (distances are int32 and >= 0); larger ones by np.lexsort.
+    ``parts``: per shard ``(distances, positions, labels)``, labels None when every label is its
+    position (then the labels are the merged positions). Positions below 2**32 (every memory of
+    fewer than 4 billion adds) sort as one int64 key, ``distance << 32 | position`` (distances
+    are int32 and >= 0); larger ones by np.lexsort.
     """
     dist = np.concatenate([p[0] for p in parts], axis=1)
     pos = np.concatenate([p[1] for p in parts], axis=1)
-    labels = [p[2] for p in parts]
-    if object_labels or any(lab.dtype == object for lab in labels):
-        labels = [lab.astype(object) for lab in labels]
-    labels = np.concatenate(labels, axis=1)
+    if parts[0][2] is None:
+        labels = pos
+    else:
+        labels = [p[2] for p in parts]
+        if object_labels or any(lab.dtype == object for lab in labels):
+            labels = [lab.astype(object) for lab in labels]
+        labels = np.concatenate(labels, axis=1)
     if len(parts) == 1:
         return dist[:, :k], labels[:, :k]
     if pos.size and int(pos.max()) < 1 << 32:
+        # each shard's part is sorted already: the stable sort (timsort) merges the runs
         order = np.argsort((dist.astype(np.int64) << 32) | pos, axis=1, kind="stable")[:, :k]
     else:
         order = np.lexsort((pos, dist), axis=1)[:, :k]
-    rows = np.arange(len(dist))[:, None]
-    return dist[rows, order], labels[rows, order]
+    flat = order + np.arange(0, dist.size, dist.shape[1])[:, None]   # one take on the flat arrays
+    return dist.take(flat), labels.take(flat)
 
 
 async def _fan_out(calls, wait_s):
@@ -92,6 +105,29 @@ async def _fan_out(calls, wait_s):
     except asyncio.TimeoutError:
         results = None
     return futures, results
+
+
+def _in_process_worker(address, key):
+    """A weak reference to the worker at ``address`` if it runs in this process and holds actor
+    ``key`` (a threaded cluster), else None."""
+    from distributed import Worker
+
+    for worker in list(Worker._instances):
+        if worker.address == address and key in worker.state.actors:
+            return weakref.ref(worker), key
+    return None
+
+
+def _local_shard(shard):
+    """The ``Shard`` object of ``shard`` when its worker runs in this process and still holds it
+    (running, the actor not released), else None: such calls then go through Dask."""
+    if shard["local"] is None:
+        return None
+    ref, key = shard["local"]
+    worker = ref()
+    if worker is None or worker.status != Status.running:
+        return None
+    return worker.state.actors.get(key)
 
 
 def _targets(labels):
@@ -156,6 +192,9 @@ class ShardedMemory:
         self._next_label = 0
         self._next_pos = 0
         self._object_labels = False
+        # True while no add gave labels: every label is then its position (both count the adds),
+        # so searches need no labels from the shards
+        self._positional = True
         self._saved = [None] * n_shards
         self._shards = []
         try:
@@ -234,7 +273,7 @@ class ShardedMemory:
             return self._spawn_current(i, worker, entry, directory, mmap)
 
     def _spawn_current(self, i, worker, entry, directory, mmap):
-        future = self._client.submit(Shard, self._dim, entry, directory, mmap, self._block_size, actor=True,
+        future = self._client.submit(Shard, self._dim, entry, directory, mmap, self._block_size, os.getpid(), actor=True,
                                      workers=[worker],
                                      allow_other_workers=False, pure=False,
                                      key=f"hdc-shard-{i}-{uuid.uuid4().hex}")
@@ -252,9 +291,11 @@ class ShardedMemory:
         count = 0 if entry is None else entry["count"]
         with _handoff.probe() as probe_file:
             token, pid, shares = actor.hello(probe_file).result()
-        # a shard in this process gets query rows by reference; one that reads our /dev/shm, a file
+        # a shard in this process gets query rows by reference (and direct calls: see _call); one
+        # that reads our /dev/shm, a file
+        local = _in_process_worker(worker, future.key) if pid == os.getpid() else None
         return {"future": future, "actor": actor, "token": token, "worker": worker, "count": count,
-                "mapped": mmap and count > 0, "shares": shares and pid != os.getpid()}
+                "mapped": mmap and count > 0, "shares": shares and pid != os.getpid(), "local": local}
 
     def close(self):
         """Release the shards; close the local cluster if this object started it."""
@@ -298,6 +339,19 @@ class ShardedMemory:
         if lost:
             self._raise_lost(lost, reason="found before the call")
         shards = range(len(self._shards)) if shards is None else shards
+        local = [_local_shard(self._shards[i]) for i in shards] if _LOCAL_CALLS else [None]
+        if all(shard is not None for shard in local):
+            # every shard lives in this process (a threaded cluster): hand the work to each shard's
+            # own thread directly, as its actor method would, without the event-loop round trips
+            futures = []
+            try:
+                for shard, i in zip(local, shards):
+                    futures.append(shard.submit(self._shards[i]["token"], method, *args_of(i)))
+            except ShardLostError as exc:
+                concurrent.futures.wait(futures)
+                self._raise_lost([shards[len(futures)]], exc)
+            concurrent.futures.wait(futures)
+            return [fut.result() for fut in futures]
         with self._client.as_current():  # actor handles find their client through it
             calls = [(getattr(self._shards[i]["actor"], method), (self._shards[i]["token"], *args_of(i)))
                      for i in shards]
@@ -447,6 +501,7 @@ class ShardedMemory:
             self._shards[i]["count"] = c
             self._shards[i]["mapped"] = False
         self._object_labels |= new.dtype == object
+        self._positional &= labels is None
         self._next_label += n
         self._next_pos += n
 
@@ -466,8 +521,8 @@ class ShardedMemory:
         busy = [i for i, s in enumerate(self._shards) if s["count"]]
         shares = any(self._shards[i]["shares"] for i in busy)
         with self._query_files.share(queries) if shares else contextlib.nullcontext() as shared:
-            parts = self._call("search", lambda i: (shared if shared and self._shards[i]["shares"] else queries, k),
-                               busy)
+            parts = self._call("search", lambda i: (shared if shared and self._shards[i]["shares"] else queries, k,
+                                                    not self._positional), busy)
         dist, labels = _merge(parts, k, self._object_labels)
         if queries.ndim == 0:
             return dist[0], labels[0]
@@ -510,7 +565,8 @@ class ShardedMemory:
         entries = self._call("save", lambda i: (paths[i],))
         manifest = {"format": _FORMAT, "version": 1 if self._block_size is None else _VERSION, "dim": self._dim,
                     "kind": kind_of(self._block_size), "block_size": self._block_size, "count": len(self), "next_label": self._next_label, "next_position": self._next_pos,
-                    "object_labels": bool(self._object_labels), "shards": entries}
+                    "object_labels": bool(self._object_labels), "positional_labels": bool(self._positional),
+                    "shards": entries}
         _write_atomic(os.path.join(directory, MANIFEST), json.dumps(manifest, indent=1).encode())
         self._saved = [(directory, e) for e in entries]
         # only now that the manifest names the new files: drop older saves' (and failed saves') files
@@ -541,6 +597,7 @@ class ShardedMemory:
             self._next_label = manifest["next_label"]
             self._next_pos = manifest["next_position"]
             self._object_labels = manifest["object_labels"]
+            self._positional = manifest["positional_labels"]
             self._saved = [(directory, e) for e in manifest["shards"]]
             workers = self._workers()
             self._refuse_unfit(manifest["shards"], mmap, workers)
@@ -673,4 +730,6 @@ def _read_manifest(directory):
     if total != m["count"]:
         raise bad(f"the shard counts add up to {total}, the manifest says {m['count']}")
     m["object_labels"] = bool(m.get("object_labels", False))
+    # written since labels equal to positions are not sent with search answers; absent: not known
+    m["positional_labels"] = m.get("positional_labels", False) is True and m["next_label"] == m["next_position"]
     return m
