@@ -143,6 +143,8 @@ def test_cli_compare_variants(tmp_path, capsys):
     assert "--balance must be" in capsys.readouterr().err
     assert cli_main(["compare", "mqar", "--variants", "sparse", "--overlap", "nan", *small]) == 2
     assert "--overlap must be" in capsys.readouterr().err
+    assert cli_main(["compare", "mqar", "--variants", "sparse", "--overlap-start", "2", *small]) == 2
+    assert "--overlap-start must be" in capsys.readouterr().err
     assert result["sparse"]["model"]["overlap"] == 0.0
     oj = tmp_path / "o.json"
     assert cli_main(["compare", "mqar", "--variants", "sparse", "--overlap", "0.5", "--json", str(oj), *small]) == 0
@@ -309,3 +311,20 @@ def test_long_context_touched_matches_the_packed_model_per_window():
     assert training.long_context_touched(model, task, length=24 * 41) is None   # only 40 windows
     dense = training.build_model(task, "kwta", d_model=16, n_layers=1, n_heads=2, topk=4, seed=0)
     assert training.long_context_touched(dense, task) is None
+
+
+def test_train_ramps_the_overlap_penalty_in_from_overlap_start():
+    from hdc.nn import tasks, training
+    task = tasks.MQAR(vocab_size=16, seq_len=24, n_pairs=4, n_eval=8)
+    model = training.build_model(task, "kwta", d_model=16, n_layers=1, n_heads=2, topk=4, code="sparse",
+                                 code_bits=None, blocks=4, block_size=8, overlap=1.0, seed=0)
+    scales, aux = [], []
+    model.register_forward_pre_hook(lambda mod, inp: scales.append(mod.overlap_scale))
+    aux_loss = model.aux_loss
+    model.aux_loss = lambda: aux.append(aux_loss()) or aux[-1]
+    training.train(model, task, steps=10, batch_size=4, progress=False, overlap_start=0.5, overlap_ramp=0.2)
+    assert scales == pytest.approx([0, 0, 0, 0, 0, 0, 0.5, 1, 1, 1])
+    assert all(float(a.detach()) == 0 for a in aux[:6]) and all(float(a.detach()) > 0 for a in aux[6:])
+    assert model.overlap_scale == 1.0
+    with pytest.raises(ValueError, match="overlap_start must be a fraction"):
+        training.train(model, task, steps=1, progress=False, overlap_start=1.5)

@@ -19,10 +19,12 @@ import sys
 DEFAULTS = {
     "mqar": dict(steps=1000, batch_size=32, lr=3e-3, d_model=64, n_layers=2, n_heads=4, code_bits=64,
                  topk=8, seq_len=128, vocab_size=256, n_pairs=16, learn_temperature=False,
-                 blocks=8, block_size=64, ffn_topk=None, balance=0.05, overlap=0.0),
+                 blocks=8, block_size=64, ffn_topk=None, balance=0.05, overlap=0.0,
+                 overlap_start=0.5),
     "charlm": dict(steps=1200, batch_size=32, lr=3e-3, d_model=128, n_layers=2, n_heads=4, code_bits=256,
                    topk=16, seq_len=128, vocab_size=None, n_pairs=None, learn_temperature=True,
-                   blocks=8, block_size=64, ffn_topk=None, balance=0.05, overlap=0.0),
+                   blocks=8, block_size=64, ffn_topk=None, balance=0.05, overlap=0.0,
+                   overlap_start=0.5),
 }
 # `hdc compare --variants`: attention kind, code kind, whether the feed-forward is k-WTA
 VARIANTS = {"dense": ("dense", "dense", False), "kwta": ("kwta", "dense", False),
@@ -84,6 +86,9 @@ def _add_common(p, require_attention):
     p.add_argument("--overlap", type=float,
                    help="sparse codes: weight of the penalty on blocks a query shares with keys it does not "
                         "select (below the touched fraction of random codes) " + _task_default("overlap"))
+    p.add_argument("--overlap-start", type=float,
+                   help="sparse codes: fraction of the steps before the overlap penalty starts (it then "
+                        "ramps up over a tenth of them) " + _task_default("overlap_start"))
     p.add_argument("--ffn-topk", type=int, help="k-WTA feed-forward: hidden units kept per token "
                                                 "(default for sparse_ffn: d_ff / 10)")
     p.add_argument("--seq-len", type=int, help="sequence length " + _task_default("seq_len"))
@@ -143,6 +148,8 @@ def _settings(args):
     for key in ("balance", "overlap"):
         if not (s[key] >= 0 and math.isfinite(s[key])):
             raise ValueError(f"--{key} must be a finite number >= 0, got {s[key]}")
+    if not 0 <= s["overlap_start"] <= 1:
+        raise ValueError(f"--overlap-start must be a fraction in [0, 1], got {s['overlap_start']}")
     if args.task == "mqar" and args.text:
         raise ValueError("--text applies to charlm only")
     return s
@@ -189,7 +196,8 @@ def _train_one(args, s, task, attention, checkpoint=None, checkpoint_every=0, co
                                  ffn_topk=ffn_topk, **{"code_bits": s["code_bits"], **sparse})
     info = training.train(model, task, steps=s["steps"], batch_size=s["batch_size"], lr=s["lr"], seed=args.seed,
                           progress=not args.no_progress, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-                          desc=f"{args.task}/{name or attention}", eval_every=args.eval_every)
+                          desc=f"{args.task}/{name or attention}", eval_every=args.eval_every,
+                          overlap_start=s["overlap_start"])
     metrics = training.measure(model, task, info)
     metrics["model"] = dict(model.config)
     return model, metrics

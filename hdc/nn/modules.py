@@ -470,6 +470,9 @@ class HDTransformer(nn.Module):
         for block in self.blocks:
             block.attn.track_balance = bool(balance)
             block.attn.track_overlap = bool(overlap)
+        # fraction of ``overlap`` in :meth:`aux_loss`; :func:`hdc.nn.training.train` ramps it
+        # from 0 (``overlap_start``), so the codes first learn to match
+        self.overlap_scale = 1.0
         self.ln_f = nn.LayerNorm(d_model)
         self.n_bits = max(1, math.ceil(math.log2(vocab_size)))
         if head == "linear":
@@ -505,8 +508,8 @@ class HDTransformer(nn.Module):
 
     def aux_loss(self):
         """``balance`` times the mean sparse-code balance loss (:func:`balance_loss`) plus
-        ``overlap`` times the mean overlap penalty (:func:`overlap_loss`) of the last training
-        forward, or None (neither option, or no training forward since the last call). Consumes
+        ``overlap * overlap_scale`` times the mean overlap penalty (:func:`overlap_loss`) of the
+        last training forward, or None (neither option, or no training forward since the last call). Consumes
         the stored losses, so the model holds no graph afterwards."""
         total = None
         for name in ("balance", "overlap"):
@@ -515,7 +518,8 @@ class HDTransformer(nn.Module):
             for block in self.blocks:
                 setattr(block.attn, f"{name}_loss", None)
             if losses:
-                term = self.config.get(name, 0.0) * torch.stack(losses).mean()
+                weight = self.config.get(name, 0.0) * (self.overlap_scale if name == "overlap" else 1.0)
+                term = weight * torch.stack(losses).mean()
                 total = term if total is None else total + term
         return total
 
