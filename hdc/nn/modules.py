@@ -78,7 +78,8 @@ def _onehot(logits):
     """One-hot of the argmax over the last axis, in ``logits``' dtype and layout (no gradient).
 
     The same as ``F.one_hot(logits.argmax(-1), n).to(logits.dtype)``, without the int64
-    intermediate (3-4x faster on the CPU for the (B, H, L, blocks, block_size) codes)."""
+    intermediate (about 1.8x faster on one CPU thread for (32, 4, 128, 8, 64) codes, argmax
+    included, under load)."""
     return torch.zeros_like(logits).scatter_(-1, logits.argmax(-1, keepdim=True), 1.0)
 
 
@@ -151,7 +152,7 @@ def overlap_loss(q_logits, k_logits, winners=None, valid=None):
     >>> round(float(overlap_loss(z, z, w)), 3)                # 6 pairs, 3 selected: half left
     1.0
     """
-    b, h, n, blocks, size = q_logits.shape
+    n = q_logits.shape[2]
     pq = q_logits.softmax(-1).flatten(-2)                      # (B, H, L, blocks * size)
     pk = k_logits.softmax(-1).flatten(-2)
     shared = (pq * pk.cumsum(2)).sum(-1)                       # (B, H, L): sum over keys j <= i
