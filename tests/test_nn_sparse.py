@@ -61,6 +61,7 @@ def test_sparse_attention_trains_and_handles_queries_without_winners():
     dict(code="sparse", block_size=8, code_bits=64, topk=4),
     dict(code="sparse", blocks=4, block_size=4, topk=6, ffn_topk=8, learn_temperature=True),
     dict(code_bits=64, topk=4, ffn_topk=5),
+    dict(code="sparse", blocks=4, block_size=8, topk=4, balance=0.05, overlap=1.0),
 ])
 def test_export_picks_identical_winners(kw):
     torch.manual_seed(0)
@@ -69,8 +70,10 @@ def test_export_picks_identical_winners(kw):
     x = torch.randint(0, 30, (3, 24))
     for _ in range(3):                                        # a few steps: codes move off init
         loss = torch.nn.functional.cross_entropy(model(x).flatten(0, 1), x.flatten())
+        aux = model.aux_loss()
+        assert (aux is None) == ("overlap" not in kw)
         opt.zero_grad()
-        loss.backward()
+        (loss if aux is None else loss + aux).backward()
         opt.step()
     model.eval()
     with torch.no_grad():
@@ -138,6 +141,14 @@ def test_cli_compare_variants(tmp_path, capsys):
     assert "--variants must be" in capsys.readouterr().err
     assert cli_main(["compare", "mqar", "--variants", "sparse", "--balance", "-1", *small]) == 2
     assert "--balance must be" in capsys.readouterr().err
+    assert cli_main(["compare", "mqar", "--variants", "sparse", "--overlap", "nan", *small]) == 2
+    assert "--overlap must be" in capsys.readouterr().err
+    assert cli_main(["compare", "mqar", "--variants", "sparse", "--overlap-start", "2", *small]) == 2
+    assert "--overlap-start must be" in capsys.readouterr().err
+    assert result["sparse"]["model"]["overlap"] == 0.0
+    oj = tmp_path / "o.json"
+    assert cli_main(["compare", "mqar", "--variants", "sparse", "--overlap", "0.5", "--json", str(oj), *small]) == 0
+    assert json.loads(oj.read_text())["sparse"]["model"]["overlap"] == 0.5
 
 
 def test_balance_loss_is_one_for_uniform_codes_and_block_size_when_collapsed():
@@ -202,6 +213,87 @@ def test_model_balance_option():
     assert model.config["balance"] == 0.5
 
 
+def _brute_overlap(q_logits, k_logits, winners, valid):
+    """The overlap penalty from the full L x L matrix of expected shared blocks."""
+    pq, pk = q_logits.softmax(-1).flatten(-2), k_logits.softmax(-1).flatten(-2)
+    shared = pq @ pk.transpose(-1, -2)
+    n = shared.shape[-1]
+    causal = torch.ones(n, n, dtype=torch.bool).tril()
+    picked = torch.zeros_like(shared).scatter_add(-1, winners.clamp(min=0), valid.to(shared.dtype)) > 0
+    return (shared * (causal & ~picked)).sum((-1, -2)).mean() / (n * (n + 1) / 2)
+
+
+def test_overlap_loss_matches_the_pairwise_sum_and_its_bounds():
+    from hdc.nn.modules import overlap_loss
+    torch.manual_seed(0)
+    q, k = torch.randn(2, 3, 17, 4, 8, dtype=torch.float64), torch.randn(2, 3, 17, 4, 8, dtype=torch.float64)
+    scores = torch.randint(0, 3, (2, 3, 17, 17)).double()
+    idx, valid = kwta_select(scores, 5, causal=True, min_score=1)     # some queries with empty slots
+    assert (~valid).any() and valid.any()
+    torch.testing.assert_close(overlap_loss(q, k, idx, valid), _brute_overlap(q, k, idx, valid))
+    none = torch.full_like(idx, -1)
+    torch.testing.assert_close(overlap_loss(q, k), _brute_overlap(q, k, none, none >= 0))
+    flat = torch.randn(4, 2, 256, 8, 64) * 1e-3                           # near-uniform: blocks / block_size
+    assert abs(float(overlap_loss(flat, flat)) - 8 / 64) < 1e-3
+    apart_q, apart_k = torch.zeros(1, 1, 9, 2, 8), torch.zeros(1, 1, 9, 2, 8)
+    apart_q[..., 0], apart_k[..., 1] = 40.0, 40.0                           # never the same index
+    assert float(overlap_loss(apart_q, apart_k)) < 1e-12
+
+
+def test_overlap_loss_trains_unselected_pairs_apart():
+    from hdc.nn.modules import overlap_loss
+    torch.manual_seed(2)
+    n, size = 32, 16
+    x = torch.randn(n, 8)
+    q_proj, k_proj = torch.nn.Linear(8, 2 * size), torch.nn.Linear(8, 2 * size)
+    with torch.no_grad():                                     # every code starts on index 3
+        for proj in (q_proj, k_proj):
+            proj.bias[torch.arange(2) * size + 3] += 5.0
+    winners = torch.arange(n).view(1, 1, n, 1)               # each query selects its own key
+    opt = torch.optim.Adam([*q_proj.parameters(), *k_proj.parameters()], 0.05)
+
+    def loss():
+        return overlap_loss(q_proj(x).view(1, 1, n, 2, size), k_proj(x).view(1, 1, n, 2, size), winners)
+    first = loss().item()
+    for _ in range(80):
+        opt.zero_grad()
+        loss().backward()
+        opt.step()
+    assert first > 1.0 and loss().item() < 0.1 * first
+    with torch.no_grad():
+        qc, kc = q_proj(x).view(n, 2, size).argmax(-1), k_proj(x).view(n, 2, size).argmax(-1)
+        shared = (qc[:, None] == kc[None]).any(-1).tril(-1)   # causal pairs other than (i, i)
+    assert shared.float().sum() / (n * (n - 1) / 2) < 0.25
+
+
+def test_model_overlap_option():
+    with pytest.raises(ValueError, match="overlap is for code='sparse'"):
+        HDTransformer(10, d_model=16, n_heads=2, overlap=0.1)
+    with pytest.raises(ValueError, match="overlap must be a finite float >= 0"):
+        HDTransformer(10, d_model=16, n_heads=2, code="sparse", block_size=8, overlap=float("inf"))
+    torch.manual_seed(0)
+    x = torch.randint(0, 10, (2, 12))
+    model = HDTransformer(10, d_model=16, n_heads=2, code="sparse", block_size=8, max_len=12, balance=0.5,
+                          overlap=2.0)
+    model(x)
+    bal = torch.stack([b.attn.balance_loss for b in model.blocks]).mean()
+    ovl = torch.stack([b.attn.overlap_loss for b in model.blocks]).mean()
+    assert ovl > 0
+    aux = model.aux_loss()
+    torch.testing.assert_close(aux, 0.5 * bal + 2.0 * ovl)
+    assert model.aux_loss() is None
+    only = HDTransformer(10, d_model=16, n_heads=2, code="sparse", block_size=8, max_len=12, overlap=2.0)
+    only(x)
+    assert only.blocks[0].attn.balance_loss is None
+    only.aux_loss().backward()
+    assert only.blocks[0].attn.k_proj.weight.grad.abs().sum() > 0
+    only.eval()
+    with torch.no_grad():
+        only(x)
+    assert only.aux_loss() is None
+    assert only.config["overlap"] == 2.0 and HDTransformer(10, d_model=16).config["overlap"] == 0.0
+
+
 def test_long_context_touched_matches_the_packed_model_per_window():
     from hdc.nn import tasks, training
     task = tasks.MQAR(vocab_size=16, seq_len=24, n_pairs=4, n_eval=40)
@@ -219,3 +311,20 @@ def test_long_context_touched_matches_the_packed_model_per_window():
     assert training.long_context_touched(model, task, length=24 * 41) is None   # only 40 windows
     dense = training.build_model(task, "kwta", d_model=16, n_layers=1, n_heads=2, topk=4, seed=0)
     assert training.long_context_touched(dense, task) is None
+
+
+def test_train_ramps_the_overlap_penalty_in_from_overlap_start():
+    from hdc.nn import tasks, training
+    task = tasks.MQAR(vocab_size=16, seq_len=24, n_pairs=4, n_eval=8)
+    model = training.build_model(task, "kwta", d_model=16, n_layers=1, n_heads=2, topk=4, code="sparse",
+                                 code_bits=None, blocks=4, block_size=8, overlap=1.0, seed=0)
+    scales, aux = [], []
+    model.register_forward_pre_hook(lambda mod, inp: scales.append(mod.overlap_scale))
+    aux_loss = model.aux_loss
+    model.aux_loss = lambda: aux.append(aux_loss()) or aux[-1]
+    training.train(model, task, steps=10, batch_size=4, progress=False, overlap_start=0.5, overlap_ramp=0.2)
+    assert scales == pytest.approx([0, 0, 0, 0, 0, 0, 0.5, 1, 1, 1])
+    assert all(float(a.detach()) == 0 for a in aux[:6]) and all(float(a.detach()) > 0 for a in aux[6:])
+    assert model.overlap_scale == 1.0
+    with pytest.raises(ValueError, match="overlap_start must be a fraction"):
+        training.train(model, task, steps=1, progress=False, overlap_start=1.5)

@@ -19,10 +19,12 @@ import sys
 DEFAULTS = {
     "mqar": dict(steps=1000, batch_size=32, lr=3e-3, d_model=64, n_layers=2, n_heads=4, code_bits=64,
                  topk=8, seq_len=128, vocab_size=256, n_pairs=16, learn_temperature=False,
-                 blocks=8, block_size=64, ffn_topk=None, balance=0.05),
+                 blocks=8, block_size=64, ffn_topk=None, balance=0.05, overlap=0.0,
+                 overlap_start=0.5),
     "charlm": dict(steps=1200, batch_size=32, lr=3e-3, d_model=128, n_layers=2, n_heads=4, code_bits=256,
                    topk=16, seq_len=128, vocab_size=None, n_pairs=None, learn_temperature=True,
-                   blocks=8, block_size=64, ffn_topk=None, balance=0.05),
+                   blocks=8, block_size=64, ffn_topk=None, balance=0.05, overlap=0.0,
+                   overlap_start=0.5),
 }
 # `hdc compare --variants`: attention kind, code kind, whether the feed-forward is k-WTA
 VARIANTS = {"dense": ("dense", "dense", False), "kwta": ("kwta", "dense", False),
@@ -81,6 +83,12 @@ def _add_common(p, require_attention):
     p.add_argument("--balance", type=float,
                    help="sparse codes: weight of the load-balancing loss on block indices (fewer keys "
                         "touched per query) " + _task_default("balance"))
+    p.add_argument("--overlap", type=float,
+                   help="sparse codes: weight of the penalty on blocks a query shares with keys it does not "
+                        "select (below the touched fraction of random codes) " + _task_default("overlap"))
+    p.add_argument("--overlap-start", type=float,
+                   help="sparse codes: fraction of the steps before the overlap penalty starts (it then "
+                        "ramps up over a tenth of them) " + _task_default("overlap_start"))
     p.add_argument("--ffn-topk", type=int, help="k-WTA feed-forward: hidden units kept per token "
                                                 "(default for sparse_ffn: d_ff / 10)")
     p.add_argument("--seq-len", type=int, help="sequence length " + _task_default("seq_len"))
@@ -137,8 +145,11 @@ def _settings(args):
             raise ValueError(f"--{key.replace('_', '-')} must be a positive integer, got {s[key]}")
     if not (s["lr"] > 0 and math.isfinite(s["lr"])):
         raise ValueError(f"--lr must be a positive number, got {s['lr']}")
-    if not (s["balance"] >= 0 and math.isfinite(s["balance"])):
-        raise ValueError(f"--balance must be a finite number >= 0, got {s['balance']}")
+    for key in ("balance", "overlap"):
+        if not (s[key] >= 0 and math.isfinite(s[key])):
+            raise ValueError(f"--{key} must be a finite number >= 0, got {s[key]}")
+    if not 0 <= s["overlap_start"] <= 1:
+        raise ValueError(f"--overlap-start must be a fraction in [0, 1], got {s['overlap_start']}")
     if args.task == "mqar" and args.text:
         raise ValueError("--text applies to charlm only")
     return s
@@ -171,7 +182,8 @@ def _train_one(args, s, task, attention, checkpoint=None, checkpoint_every=0, co
         raise ValueError(f"--threads must be a positive integer, got {threads}")
     torch.set_num_threads(threads)
     hdc.set_num_threads(threads)
-    sparse = (dict(code_bits=None, blocks=s["blocks"], block_size=s["block_size"], balance=s["balance"])
+    sparse = (dict(code_bits=None, blocks=s["blocks"], block_size=s["block_size"], balance=s["balance"],
+                   overlap=s["overlap"])
               if code == "sparse" else {})
     ffn_topk = s["ffn_topk"]
     if ffn is True and ffn_topk is None:
@@ -184,7 +196,8 @@ def _train_one(args, s, task, attention, checkpoint=None, checkpoint_every=0, co
                                  ffn_topk=ffn_topk, **{"code_bits": s["code_bits"], **sparse})
     info = training.train(model, task, steps=s["steps"], batch_size=s["batch_size"], lr=s["lr"], seed=args.seed,
                           progress=not args.no_progress, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-                          desc=f"{args.task}/{name or attention}", eval_every=args.eval_every)
+                          desc=f"{args.task}/{name or attention}", eval_every=args.eval_every,
+                          overlap_start=s["overlap_start"])
     metrics = training.measure(model, task, info)
     metrics["model"] = dict(model.config)
     return model, metrics

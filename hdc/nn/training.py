@@ -36,14 +36,14 @@ def make_task(name, seed=0, text=None, vocab_size=256, seq_len=128, n_pairs=16, 
 
 def build_model(task, attention, d_model=128, n_layers=2, n_heads=4, code_bits=64, topk=8, head="linear",
                 n_voters=8, temperature=None, learn_temperature=False, seed=0, code="dense", blocks=None,
-                block_size=None, ffn_topk=None, balance=0.0):
+                block_size=None, ffn_topk=None, balance=0.0, overlap=0.0):
     """An :class:`HDTransformer` sized for ``task``, initialised from ``seed``."""
     torch.manual_seed(seed)
     return HDTransformer(task.vocab_size, d_model=d_model, n_layers=n_layers, n_heads=n_heads,
                          code_bits=code_bits, topk=topk, attention=attention, max_len=task.seq_len,
                          temperature=temperature, head=head, n_voters=n_voters,
                          learn_temperature=learn_temperature, code=code, blocks=blocks,
-                         block_size=block_size, ffn_topk=ffn_topk, balance=balance)
+                         block_size=block_size, ffn_topk=ffn_topk, balance=balance, overlap=overlap)
 
 
 def _loss_and_stats(model, out, y, mask):
@@ -90,13 +90,22 @@ class _Progress:
 
 
 def train(model, task, steps=1000, batch_size=32, lr=3e-3, weight_decay=0.01, warmup=100, seed=0,
-          progress=True, checkpoint=None, checkpoint_every=0, desc="train", eval_every=0, log=None):
+          progress=True, checkpoint=None, checkpoint_every=0, desc="train", eval_every=0, log=None,
+          overlap_start=0.5, overlap_ramp=0.1):
     """AdamW with linear warm-up and cosine decay; returns ``{"train_seconds", "steps", "final_loss"}``.
+
+    A model with ``overlap > 0`` gets its overlap penalty only from ``overlap_start`` of the
+    budget on, ramped linearly to full weight over the next ``overlap_ramp`` (fractions of
+    ``steps``): from the first step the penalty separates queries from keys before the task has
+    made the right keys winners (MQAR, weight 1: no pair shared a block, chance accuracy).
 
     ``checkpoint``: path written (``model.save``) every ``checkpoint_every`` steps and at the end.
     ``eval_every``: evaluate every that many steps and pass ``(step, metrics)`` to ``log``
     (default: print to stderr); the history is returned under ``"history"``.
     """
+    for name, value in (("overlap_start", overlap_start), ("overlap_ramp", overlap_ramp)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise ValueError(f"{name} must be a fraction in [0, 1], got {value!r}")
     history = []
     torch.manual_seed(seed)
     rng = np.random.default_rng([seed, 7])
@@ -109,6 +118,9 @@ def train(model, task, steps=1000, batch_size=32, lr=3e-3, weight_decay=0.01, wa
     start = time.perf_counter()
     for step in range(steps):
         x, y, mask = (torch.from_numpy(a) for a in task.batch(batch_size, rng))
+        if getattr(model, "overlap_scale", None) is not None:
+            done = step / max(1, steps) - overlap_start
+            model.overlap_scale = min(1.0, max(0.0, done / overlap_ramp if overlap_ramp else float(done >= 0)))
         out = model(x)
         loss, _, _ = _loss_and_stats(model, out, y, mask)
         aux = model.aux_loss()                        # sparse codes' load balancing, or None
@@ -128,6 +140,8 @@ def train(model, task, steps=1000, batch_size=32, lr=3e-3, weight_decay=0.01, wa
         if checkpoint and checkpoint_every and (step + 1) % checkpoint_every == 0:
             model.save(checkpoint, step=step + 1)
     bar.close()
+    if getattr(model, "overlap_scale", None) is not None:
+        model.overlap_scale = 1.0
     seconds = time.perf_counter() - start
     if checkpoint:
         model.save(checkpoint, step=steps)
