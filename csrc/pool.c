@@ -50,16 +50,30 @@ static inline void cpu_relax(void)
  * bundles took 3x and single-query scans 4x the 1-thread time. So the caller times each threaded
  * call: when the team was slower than the caller alone would have been (its own units' time
  * scaled to all units), the next `g_backoff` calls run on the caller only, doubling up to
- * MAX_BACKOFF while that repeats; a call where the team pays off halves it again. */
+ * MAX_BACKOFF while that repeats; a call where the team pays off halves it again. The serial
+ * spell also ends after BACKOFF_NS per serial call owed (at most MAX_SPELL_NS): load comes and
+ * goes in time, not in calls, and a program making few large calls (a benchmark alternating
+ * with another library whose threads spin after each call) otherwise ran 1-threaded for
+ * hundreds of calls after one slow one. */
 #define MAX_BACKOFF 256
+#define BACKOFF_NS 10000000LL    /* 10 ms */
+#define MAX_SPELL_NS 2000000000LL /* 2 s */
 static int g_backoff;     /* serial calls to make after the next slow threaded one */
 static int g_serial_left; /* serial calls still to make */
+static int64_t g_serial_until; /* ... while CLOCK_MONOTONIC (ns) is before this */
 
 static double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + (int64_t)ts.tv_nsec;
 }
 
 /* claim and run units of generation `gen` as `slot`; returns how many it ran */
@@ -156,8 +170,12 @@ void hdc__parallel(size_t units, int n_threads, hdc_task_fn fn, void *ctx)
     /* (the unit counter is the low 32 bits of g_state) */
     int serial = n_threads <= 1 || units == 1 || units >= UINT32_MAX;
     if (!serial && __atomic_load_n(&g_serial_left, __ATOMIC_RELAXED) > 0) {
-        __atomic_sub_fetch(&g_serial_left, 1, __ATOMIC_RELAXED);
-        serial = 1;
+        if (now_ns() < __atomic_load_n(&g_serial_until, __ATOMIC_RELAXED)) {
+            __atomic_sub_fetch(&g_serial_left, 1, __ATOMIC_RELAXED);
+            serial = 1;
+        } else {
+            __atomic_store_n(&g_serial_left, 0, __ATOMIC_RELAXED); /* the spell has expired */
+        }
     }
     if (serial || pthread_mutex_trylock(&g_busy) != 0) {
         /* serial, or the pool is busy with another caller's job: do it all here */
@@ -205,6 +223,9 @@ void hdc__parallel(size_t units, int n_threads, hdc_task_fn fn, void *ctx)
         int backoff = __atomic_load_n(&g_backoff, __ATOMIC_RELAXED);
         if (mine == 0 || now_s() - t0 > (t1 - t0) * (double)units / (double)mine) {
             backoff = backoff ? (backoff < MAX_BACKOFF ? 2 * backoff : MAX_BACKOFF) : 4;
+            int64_t spell = (int64_t)backoff * BACKOFF_NS;
+            __atomic_store_n(&g_serial_until, now_ns() + (spell < MAX_SPELL_NS ? spell : MAX_SPELL_NS),
+                             __ATOMIC_RELAXED);
             __atomic_store_n(&g_serial_left, backoff, __ATOMIC_RELAXED);
         } else {
             backoff /= 2;

@@ -207,6 +207,19 @@ def test_summarize_median_and_iqr():
     assert (s["median_s"], s["q1_s"], s["q3_s"], s["iqr_s"], s["n"]) == (3.0, 2.0, 4.0, 2.0, 5)
 
 
+def test_time_interleaved_settles_before_each_sample():
+    import time
+    calls = []
+    fns = {"a": lambda: calls.append(("a", time.perf_counter())),
+           "b": lambda: calls.append(("b", time.perf_counter()))}
+    stats = time_interleaved(fns, repeats=3, min_sample_s=1e-9, settle_s=0.02)
+    assert set(stats) == {"a", "b"} and stats["a"]["n"] == 3
+    timed = calls[4:]  # after the two calibration calls of each callable: a b a b a b
+    assert [c[0] for c in timed] == ["a", "b"] * 3
+    gaps = [t1[1] - t0[1] for t0, t1 in zip(timed, timed[1:])]
+    assert min(gaps) >= 0.02
+
+
 def test_time_interleaved_reports_errors_and_keeps_others():
     def boom():
         raise MemoryError("no room")

@@ -29,7 +29,8 @@ def _timed(fn, inner):
     return (time.perf_counter() - start) / inner
 
 
-def time_interleaved(fns, repeats=5, min_sample_s=0.02, budget_s=None, min_repeats=3, first_times=None):
+def time_interleaved(fns, repeats=5, min_sample_s=0.02, budget_s=None, min_repeats=3, first_times=None,
+                     settle_s=0.0):
     """Time each zero-argument callable in ``fns`` (name -> fn), interleaved over ``repeats`` rounds.
 
     Each sample loops a callable ``inner`` times so that one sample lasts about ``min_sample_s``
@@ -38,6 +39,8 @@ def time_interleaved(fns, repeats=5, min_sample_s=0.02, budget_s=None, min_repea
     rounds, never fewer than ``min_repeats``. Returns name -> :func:`summarize` dict plus
     ``inner``; a callable that raises gets ``{"error": exc}`` and is dropped from later rounds.
     ``first_times`` (name -> seconds), when given, is filled with the calibration call times.
+    ``settle_s``: idle seconds before each sample: the thread teams of OpenBLAS, OpenMP and hdc
+    spin-wait after a call (OpenBLAS about 0.1 s) and would take the cores from the next callable.
     """
     inner, limit, out, live = {}, {}, {}, dict(fns)
     for name, fn in fns.items():
@@ -64,6 +67,8 @@ def time_interleaved(fns, repeats=5, min_sample_s=0.02, budget_s=None, min_repea
             for name, fn in list(live.items()):
                 if len(samples[name]) >= limit[name]:
                     continue
+                if settle_s > 0:
+                    time.sleep(settle_s)
                 try:
                     samples[name].append(_timed(fn, inner[name]))
                 except Exception as exc:  # noqa: BLE001
