@@ -289,7 +289,8 @@ WEIGHT_TOTAL_LIMIT = 1 << 62
 
 
 def _check_weights(weights, n, already=0):
-    """Weights as int64 when all are integers, else float64; non-negative and finite.
+    """Weights as int64 when all are integers (with an exact total below 2**62), else float64;
+    non-negative and finite.
 
     Refuses weights whose total (plus ``already``, a running total) could overflow the exact
     int64 counts (``>= 2**62``) or, for float weights, is not a finite float with room to double.
@@ -304,8 +305,12 @@ def _check_weights(weights, n, already=0):
     if np.issubdtype(w.dtype, np.floating):
         if not np.all(np.isfinite(w)):
             raise ValueError("weights must be finite (no NaN or infinity)")
-        if np.all(w == np.round(w)) and np.all(np.abs(w) < 2 ** 53):
-            w = w.astype(np.int64)
+        # integral floats count exactly (a float of 2**53 or more is always an integer, and
+        # summing such floats in float64 rounds), as long as the exact total fits the int64 counts
+        if np.all(w == np.round(w)) and np.all(np.abs(w) < 2 ** 62):
+            as_int = w.astype(np.int64)
+            if sum(int(v) for v in as_int.tolist()) + already < WEIGHT_TOTAL_LIMIT:
+                w = as_int
     if np.any(w < 0):
         raise ValueError("weights must be non-negative")
     if not np.any(w > 0):

@@ -130,6 +130,20 @@ def test_bundle_majority_and_ties(kernel_path, dim, n, rest, seed, tie):
     assert_padding_zero(out)
 
 
+def test_bundle_integral_float_weights_above_2_53_count_exactly(kernel_path):
+    """Integral float weights of 2**53 and more are integers: summed in float64 they round
+    (2**53 + (2**53 - 1) is not representable), so they must count as exact integers
+    (a failure the public-API fuzzer found)."""
+    x = hdc.random(3, 127, seed=1)
+    w = [1.0, 2.0 ** 53, 2.0 ** 53 - 1]
+    bits = x.to_bool().astype(object)
+    counts = sum(int(wi) * bits[i] for i, wi in enumerate(w))
+    total = sum(int(v) for v in w)
+    for tie in (0, 1):
+        want = (2 * counts > total) | ((2 * counts == total) & bool(tie))
+        np.testing.assert_array_equal(hdc.bundle(x, weights=w, tie=tie).to_bool(), want.astype(bool))
+
+
 @SETTINGS
 @given(dim=dims, n=st.integers(1, 20), seed=seeds, integer=st.booleans())
 def test_bundle_weighted(kernel_path, dim, n, seed, integer):
