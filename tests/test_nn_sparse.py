@@ -15,6 +15,16 @@ from hdc.nn.modules import kwta_select, kwta_ste, ste_onehot
 torch.set_num_threads(1)
 
 
+def _minimise(loss, opt, steps):
+    """``steps`` optimiser steps on ``loss()``; returns its value before and after."""
+    first = loss().item()
+    for _ in range(steps):
+        opt.zero_grad()
+        loss().backward()
+        opt.step()
+    return first, loss().item()
+
+
 def test_ste_onehot_forward_is_onehot_backward_is_softmax():
     x = torch.tensor([[0.3, 2.0, -1.0, 2.0]], requires_grad=True)
     y = ste_onehot(x)
@@ -179,12 +189,8 @@ def test_balance_loss_trains_codes_off_a_shared_index():
     def loss():
         logits = proj(x).view(1, 1, 256, 2, 16)
         return balance_loss(logits, logits)
-    first = loss().item()
-    for _ in range(60):
-        opt.zero_grad()
-        loss().backward()
-        opt.step()
-    assert first > 12 and loss().item() < 0.5 * first
+    first, last = _minimise(loss, opt, 60)
+    assert first > 12 and last < 0.5 * first
 
 
 def test_model_balance_option():
@@ -254,12 +260,8 @@ def test_overlap_loss_trains_unselected_pairs_apart():
 
     def loss():
         return overlap_loss(q_proj(x).view(1, 1, n, 2, size), k_proj(x).view(1, 1, n, 2, size), winners)
-    first = loss().item()
-    for _ in range(80):
-        opt.zero_grad()
-        loss().backward()
-        opt.step()
-    assert first > 1.0 and loss().item() < 0.1 * first
+    first, last = _minimise(loss, opt, 80)
+    assert first > 1.0 and last < 0.1 * first
     with torch.no_grad():
         qc, kc = q_proj(x).view(n, 2, size).argmax(-1), k_proj(x).view(n, 2, size).argmax(-1)
         shared = (qc[:, None] == kc[None]).any(-1).tril(-1)   # causal pairs other than (i, i)

@@ -76,8 +76,8 @@ TARGET_MAX_CALL_S = 10.0
 # Target cases that compare hdc with named baselines idle this long before each timed sample: a
 # multi-threaded baseline's team (OpenBLAS spins ~0.1 s after a call) otherwise takes both cores
 # from the call timed after it. Measured on an Intel Emerald Rapids VM: single-query topk right
-# after NumPy's matvec took 6.8 ms, after 0.3 s of idle 3.9 ms. The other cases do not settle, to
-# keep --quick short.
+# after NumPy's matvec took 5.9-6.8 ms, after 0.15 s of idle 3.6-3.7 ms. The other cases do not
+# settle, to keep --quick short.
 TARGET_SETTLE_S = 0.15
 
 
