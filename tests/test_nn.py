@@ -1,6 +1,9 @@
 """hdc.nn: torch modules, export to the packed torch-free model, tasks, training loop and CLI."""
 import copy
 import json
+import platform
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -217,6 +220,8 @@ def test_measure_reports_everything():
     assert m["export_winners_identical"] is True and m["export_max_abs_diff"] < 1e-4
     assert set(m["robustness"]) >= {"clean", "key_bits_0.05", "voters_0.05"}
     assert 0 < m["attention_density"] < 1
+    # dense codes always fill min(topk, visible) winners: the measured density is the formula's
+    assert m["attention_density"] == pytest.approx(training.attention_density(model, task.seq_len))
 
 
 def test_cli_train_and_compare(tmp_path, capsys):
@@ -245,3 +250,22 @@ def test_cli_train_and_compare(tmp_path, capsys):
     assert result["kwta"]["bpc"] > 0 and result["dense"]["bpc"] > 0
     assert cli_main(["train", "mqar", "--steps", "0"]) == 2
     assert "--steps must be a positive" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
+                    reason="mallopt is glibc's")
+@pytest.mark.parametrize("keep", [False, True])
+def test_keep_freed_memory_stops_large_blocks_faulting_in_again(keep):
+    # a 64 MB tensor freed and allocated again: glibc maps it afresh (16,384 page faults of 4 kB;
+    # torch, unlike NumPy, asks for no huge pages) unless hdc train / compare kept the heap; in a
+    # subprocess, so this process's allocator is untouched
+    code = ("import resource, torch\n"
+            "from hdc.cli.train import keep_freed_memory\n"
+            f"print(keep_freed_memory() if {keep} else False)\n"
+            "a = torch.ones(1 << 24); del a\n"
+            "f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
+            "a = torch.ones(1 << 24)\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[0] == str(keep)
+    assert (int(out[1]) < 1_000) if keep else (int(out[1]) > 10_000)

@@ -56,6 +56,60 @@ def test_torch_sparse_selection_matches_packed_kernel():
     np.testing.assert_array_equal(valid.numpy(), i_ref >= 0)
 
 
+def _reference_sparse_attention(att, x):
+    """The sparse-code attention written with ste_onehot codes and their L x L product (the
+    definition :class:`_WinnerOverlap` and :func:`sparse_overlap` compute without either)."""
+    b, n, _ = x.shape
+    ql = att._split(att.q_proj(x), att.code_bits).unflatten(-1, (att.blocks, att.block_size))
+    kl = att._split(att.k_proj(x), att.code_bits).unflatten(-1, (att.blocks, att.block_size))
+    v = att._split(att.v_proj(x), att.d_head)
+    scores = ste_onehot(ql).flatten(-2) @ ste_onehot(kl).flatten(-2).transpose(-1, -2)
+    idx, valid = kwta_select(scores, att.topk, True, min_score=1)
+    picked = scores.gather(-1, idx.clamp(min=0)) / att.log_temperature.exp().view(1, -1, 1, 1)
+    w = picked.masked_fill(~valid, torch.finfo(picked.dtype).min).softmax(-1)
+    weights = torch.zeros_like(scores).scatter_add(-1, idx.clamp(min=0), w * valid)
+    return att.out_proj((weights @ v).transpose(1, 2).reshape(b, n, -1))
+
+
+@pytest.mark.parametrize("blocks,size", [(4, 3), (8, 64), (3, 1)])
+def test_fused_sparse_attention_matches_the_onehot_definition(blocks, size):
+    torch.manual_seed(blocks * size)
+    att = HammingKWTAAttention(24, n_heads=2, topk=5, code="sparse", blocks=blocks, block_size=size,
+                               learn_temperature=True)
+    x = torch.randn(3, 40, 24)
+    grads = []
+    for forward in (att, lambda t: _reference_sparse_attention(att, t)):
+        att.zero_grad()
+        y = forward(x)
+        (y * torch.linspace(-1, 1, y.numel()).view(y.shape)).sum().backward()
+        grads.append([p.grad.clone() for p in att.parameters()])
+        if forward is att:
+            y_fused = y.detach()
+    torch.testing.assert_close(y_fused, _reference_sparse_attention(att, x).detach())
+    for fused, ref in zip(*grads):
+        torch.testing.assert_close(fused, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_attention_density_counts_only_real_winners():
+    from hdc.nn import training
+    model = HDTransformer(vocab_size=8, d_model=8, n_layers=1, n_heads=1, topk=2, code="sparse",
+                          block_size=4, blocks=2)
+    winners = [torch.tensor([[[[0, -1], [-1, -1], [2, 0]]]])]       # 1 of 1, 0 of 2, 2 of 3 visible
+    assert training.attention_density(model, 3, winners) == pytest.approx((1 + 0 + 2 / 3) / 3)
+    assert training.attention_density(model, 3) == pytest.approx((1 + 1 + 2 / 3) / 3)
+
+
+def test_sparse_overlap_counts_equal_blocks():
+    from hdc.nn.modules import sparse_overlap
+    rng = np.random.default_rng(3)
+    iq, ik = (torch.from_numpy(rng.integers(0, 4, (2, n, 6))) for n in (7, 9))
+    onehot = lambda t: torch.nn.functional.one_hot(t, 4).flatten(-2).float()
+    want = onehot(iq) @ onehot(ik).transpose(-1, -2)
+    got = sparse_overlap(iq, ik)
+    assert got.dtype == torch.int16
+    torch.testing.assert_close(got.float(), want)
+
+
 def test_sparse_attention_trains_and_handles_queries_without_winners():
     torch.manual_seed(0)
     att = HammingKWTAAttention(32, n_heads=2, code_bits=64, topk=4, code="sparse", block_size=16)

@@ -19,7 +19,9 @@ straight-through one-hot (:func:`ste_onehot`: forward one-hot of the argmax, bac
 gradient of the softmax over the block), the noise-free straight-through Gumbel-softmax of Jang
 et al. (2017): noise-free because the exported model must pick the same codes deterministically,
 and the softmax (rather than identity) backward because it is the derivative of the relaxation
-whose limit the forward pass is, which keeps the gradient bounded per block.
+whose limit the forward pass is, which keeps the gradient bounded per block. The attention computes
+that estimator fused (:func:`sparse_overlap` for the scores, ``_WinnerOverlap`` for the winners'
+gradients): no one-hot codes and no float ``L x L`` product, the same values and gradients.
 
 ``balance`` (sparse codes, training only) adds a load-balancing loss on the codes' block
 indices, as in mixture-of-experts routing (the Switch Transformer's ``N sum_i f_i P_i``, for
@@ -45,7 +47,7 @@ from torch.nn import functional as F
 from .packed import key_cache_bytes_per_token
 
 __all__ = ["HammingKWTAAttention", "HDTransformer", "VoterHead", "ste_sign", "ste_onehot", "kwta_ste",
-           "balance_loss", "overlap_loss"]
+           "balance_loss", "overlap_loss", "sparse_overlap"]
 
 ATTENTIONS = ("kwta", "dense")
 CODES = ("dense", "sparse")
@@ -94,6 +96,62 @@ def ste_onehot(logits):
     return _onehot(logits.detach()) + (soft - soft.detach())
 
 
+class _WinnerOverlap(torch.autograd.Function):
+    """Blocks each query shares with its winners, with the gradient of :func:`ste_onehot` codes.
+
+    ``forward(pq, pk, iq, ik, winners, valid)``: the blocks' softmax ``pq``, ``pk``
+    ``(B, H, L, blocks, size)``, their argmax ``iq``, ``ik`` ``(B, H, L, blocks)``, the winners
+    ``(B, H, L, k)`` (clamped to >= 0) and their mask -> overlaps ``(B, H, L, k)`` (0 where not
+    valid). The same values and gradients as gathering ``ste_onehot(q) @ ste_onehot(k).T`` at the
+    winners, without the one-hot codes or the ``L x L`` product: the one-hot's gradient goes to
+    the softmax, ``d pq[i, b, x] = sum_r g[i, r] [ik[w_r, b] = x]`` and
+    ``d pk[j, b, x] = sum_{i, r: w_r = j} g[i, r] [iq[i, b] = x]``, two scatters of
+    ``B H L k blocks`` terms.
+    """
+
+    @staticmethod
+    def forward(ctx, pq, pk, iq, ik, winners, valid):
+        b, h, n, k = winners.shape
+        blocks = iq.shape[-1]
+        ik_won = ik.gather(2, winners.flatten(2)[..., None].expand(-1, -1, -1, blocks)).view(b, h, n, k, blocks)
+        ctx.save_for_backward(iq, ik_won, winners, valid)
+        ctx.shapes = pq.shape, pk.shape
+        return (iq[..., None, :] == ik_won).sum(-1).to(pq.dtype) * valid
+
+    @staticmethod
+    def backward(ctx, grad):
+        iq, ik_won, winners, valid = ctx.saved_tensors
+        (b, h, n, blocks, size), shape_k = ctx.shapes
+        g = grad * valid                                                   # (B, H, L, k)
+        k = g.shape[-1]
+        gq = torch.zeros((b, h, n, blocks, size), dtype=g.dtype, device=g.device)
+        gq.scatter_add_(-1, ik_won.transpose(-1, -2), g[..., None, :].expand(-1, -1, -1, blocks, -1))
+        slot = (winners[..., None] * (blocks * size)
+                + torch.arange(blocks, device=g.device) * size + iq[..., None, :])   # (B, H, L, k, blocks)
+        gk = torch.zeros((b, h, shape_k[2] * blocks * size), dtype=g.dtype, device=g.device)
+        gk.scatter_add_(-1, slot.flatten(2), g[..., None].expand(-1, -1, -1, -1, blocks).flatten(2))
+        return gq, gk.view(shape_k), None, None, None, None
+
+
+def sparse_overlap(iq, ik):
+    """Overlap (equal blocks) of every query code with every key code: ``(..., Lq, Lk)`` int16/int32.
+
+    ``iq`` ``(..., Lq, blocks)``, ``ik`` ``(..., Lk, blocks)``: the active index of each block.
+    One comparison of the two index columns per block, summed in the smallest int that holds
+    ``blocks``: no one-hot codes, no float product.
+
+    >>> import torch
+    >>> sparse_overlap(torch.tensor([[1, 2, 3]]), torch.tensor([[1, 2, 0], [0, 0, 3]])).tolist()
+    [[2, 1]]
+    """
+    blocks = iq.shape[-1]
+    dtype = torch.int16 if blocks < 1 << 15 else torch.int32
+    out = torch.zeros(iq.shape[:-1] + ik.shape[-2:-1], dtype=dtype, device=iq.device)
+    for b in range(blocks):
+        out += iq[..., :, None, b] == ik[..., None, :, b]
+    return out
+
+
 def kwta_ste(h, k):
     """Keep the ``k`` largest entries of the last axis, zero the rest; backward: identity.
 
@@ -121,13 +179,23 @@ def balance_loss(q_logits, k_logits):
     >>> round(float(balance_loss(z, z)), 3)                 # block_size times uniform use
     8.0
     """
-    size = q_logits.shape[-1]
+    return _balance_loss(q_logits.softmax(-1), q_logits.detach().argmax(-1),
+                         k_logits.softmax(-1), k_logits.detach().argmax(-1))
 
-    def side(logits):
-        hard = _onehot(logits.detach()).mean((0, 2))
-        return size * (hard * logits.softmax(-1).mean((0, 2))).sum(-1).mean()
 
-    return (side(q_logits) + side(k_logits)) / 2
+def _balance_loss(pq, iq, pk, ik):
+    """:func:`balance_loss` from the blocks' softmax ``pq``, ``pk`` ``(B, H, L, blocks, size)``
+    and argmax ``iq``, ``ik`` ``(B, H, L, blocks)`` (the attention computes both once)."""
+    b, h, n, blocks, size = pq.shape
+
+    def side(p, idx):
+        slot = (torch.arange(h * blocks, device=idx.device).view(h, 1, blocks) * size + idx).flatten()
+        hard = torch.zeros(h * blocks * size, dtype=p.dtype, device=p.device)
+        hard.scatter_add_(0, slot, torch.ones_like(slot, dtype=p.dtype))
+        used = hard.view(h, blocks, size) / (b * n)            # f: fraction of codes per index
+        return size * (used * p.mean((0, 2))).sum(-1).mean()
+
+    return (side(pq, iq) + side(pk, ik)) / 2
 
 
 def overlap_loss(q_logits, k_logits, winners=None, valid=None):
@@ -152,9 +220,13 @@ def overlap_loss(q_logits, k_logits, winners=None, valid=None):
     >>> round(float(overlap_loss(z, z, w)), 3)                # 6 pairs, 3 selected: half left
     1.0
     """
-    n = q_logits.shape[2]
-    pq = q_logits.softmax(-1).flatten(-2)                      # (B, H, L, blocks * size)
-    pk = k_logits.softmax(-1).flatten(-2)
+    return _overlap_loss(q_logits.softmax(-1), k_logits.softmax(-1), winners, valid)
+
+
+def _overlap_loss(pq, pk, winners=None, valid=None):
+    """:func:`overlap_loss` from the blocks' softmax ``pq``, ``pk`` ``(B, H, L, blocks, size)``."""
+    n = pq.shape[2]
+    pq, pk = pq.flatten(-2), pk.flatten(-2)                    # (B, H, L, blocks * size)
     shared = (pq * pk.cumsum(2)).sum(-1)                       # (B, H, L): sum over keys j <= i
     if winners is not None:
         ok = winners >= 0 if valid is None else valid & (winners >= 0)
@@ -292,10 +364,18 @@ class HammingKWTAAttention(nn.Module):
         b, n, _ = x.shape
         return x.view(b, n, self.n_heads, width).transpose(1, 2)     # (B, H, L, width)
 
+    def _block_codes(self, raw):
+        """Softmax ``(B, H, L, blocks, size)`` and argmax ``(B, H, L, blocks)`` of a sparse code's
+        projection ``raw`` ``(B, L, H * blocks * size)``."""
+        b, n, _ = raw.shape
+        logits = raw.view(b, n, self.n_heads, self.blocks, self.block_size)
+        probs = logits.softmax(-1).transpose(1, 2)
+        return probs, logits.detach().argmax(-1).transpose(1, 2).contiguous()
+
     def forward(self, x, return_winners=False):
         b, n, _ = x.shape
-        q = self._split(self.q_proj(x), self.code_bits)
-        k = self._split(self.k_proj(x), self.code_bits)
+        qraw, kraw = self.q_proj(x), self.k_proj(x)
+        q, k = self._split(qraw, self.code_bits), self._split(kraw, self.code_bits)
         v = self._split(self.v_proj(x), self.d_head)
         winners = None
         if self.attention == "dense":
@@ -306,14 +386,15 @@ class HammingKWTAAttention(nn.Module):
             weights = scores.softmax(-1)
         else:
             if self.code == "sparse":
-                ql = q.unflatten(-1, (self.blocks, self.block_size))
-                kl = k.unflatten(-1, (self.blocks, self.block_size))
-                self.balance_loss = (balance_loss(ql, kl)
+                # softmax and argmax on the projections' own layout (B, L, H, blocks, size):
+                # contiguous rows, about 2x faster than on the (B, H, L, ...) view
+                pq, iq = self._block_codes(qraw)
+                pk, ik = self._block_codes(kraw)
+                self.balance_loss = (_balance_loss(pq, iq, pk, ik)
                                      if self.training and self.track_balance else None)
-                qc, kc = ste_onehot(ql).flatten(-2), ste_onehot(kl).flatten(-2)
-                scores = qc @ kc.transpose(-1, -2)                             # overlap
+                scores = sparse_overlap(iq, ik)
                 idx, valid = kwta_select(scores, self.topk, self.causal, min_score=1)
-                self.overlap_loss = (overlap_loss(ql, kl, idx, valid)
+                self.overlap_loss = (_overlap_loss(pq, pk, idx, valid)
                                      if self.training and self.track_overlap else None)
             else:
                 qc, kc = ste_sign(q), ste_sign(k)
@@ -321,11 +402,15 @@ class HammingKWTAAttention(nn.Module):
                 idx, valid = kwta_select(scores, self.topk, self.causal)
             temperature = (self.log_temperature.exp().view(1, -1, 1, 1) if self.learn_temperature
                            else self.temperature)
-            picked = scores.gather(-1, idx.clamp(min=0)) / temperature
+            won = idx.clamp(min=0)
+            if self.code == "sparse":
+                picked = _WinnerOverlap.apply(pq, pk, iq, ik, won, valid) / temperature
+            else:
+                picked = scores.gather(-1, won) / temperature
             # finite fill: a sparse-code query may have no winner at all (its weights are then 0)
             picked = picked.masked_fill(~valid, torch.finfo(picked.dtype).min)
             w = picked.softmax(-1)
-            weights = torch.zeros_like(scores).scatter_add(-1, idx.clamp(min=0), w * valid)
+            weights = torch.zeros(scores.shape, dtype=w.dtype, device=w.device).scatter_add(-1, won, w * valid)
             if return_winners:
                 pad = self.topk - idx.shape[-1]
                 winners = F.pad(idx, (0, pad), value=-1) if pad else idx

@@ -188,12 +188,20 @@ def _packed_metric(packed, task, batches, **flip):
     return float(np.concatenate(correct).mean())
 
 
-def attention_density(model, seq_len):
-    """Mean fraction of visible keys each query attends to (causal): min(topk, i+1)/(i+1) for kwta."""
+def attention_density(model, seq_len, winners=None):
+    """Mean fraction of visible keys each query attends to (causal).
+
+    Dense attention: 1. k-WTA: ``min(topk, i + 1) / (i + 1)`` averaged over positions ``i``, or,
+    with ``winners`` (the per-layer ``(B, H, L, topk)`` winners of ``model(x, return_winners=True)``,
+    -1 padded), the measured fraction: a sparse-code query may have fewer winners than ``topk``.
+    """
     if model.config["attention"] == "dense":
         return 1.0
     visible = np.arange(1, seq_len + 1)
-    return float(np.mean(np.minimum(model.config["topk"], visible) / visible))
+    if winners is None:
+        return float(np.mean(np.minimum(model.config["topk"], visible) / visible))
+    counts = np.stack([(np.asarray(w) >= 0).sum(-1) for w in winners])       # (layers, B, H, L)
+    return float(np.mean(counts / visible[:counts.shape[-1]]))
 
 
 @torch.no_grad()
@@ -249,7 +257,6 @@ def measure(model, task, train_info=None, flips=(0.01, 0.05, 0.1), n_robust=16):
     metrics["parameters"] = model.n_parameters()
     if train_info:
         metrics.update(train_info)
-    metrics["attention_density"] = attention_density(model, task.seq_len)
     metrics["key_cache_bytes_per_token"] = model.key_cache_bytes_per_token()
     metrics["active_voters_per_bit"] = model.head.active_voters() if model.config["head"] == "voter" else None
     x, y, mask = task.eval_batches()[0]
@@ -260,6 +267,7 @@ def measure(model, task, train_info=None, flips=(0.01, 0.05, 0.1), n_robust=16):
         t0 = time.perf_counter()
         ref, win = model(xt, return_winners=True)
         metrics["torch_inference_ms_per_seq"] = (time.perf_counter() - t0) * 1e3 / len(xs)
+        metrics["attention_density"] = attention_density(model, xs.shape[1], win)
         ref64, win64 = copy.deepcopy(model).double()(xt, return_winners=True)
     packed = model.export()
     packed(xs[:1])                                    # compile the kernels before timing
