@@ -19,6 +19,9 @@
 static int g_features = -1;        /* HDC_CPU_* bits */
 static int g_isa = HDC_ISA_SCALAR; /* active path */
 static int g_threads = 1;
+/* the calling thread's cap on hdc__threads_for (0: none), for callers that run kernels from
+ * several threads at once (shards of one process: each takes its share of the cores) */
+static __thread int t_thread_limit;
 
 static const hdc_ham_ops *g_ham = &hdc_ham_scalar;
 static const hdc_count_ops *g_count = &hdc_count_scalar;
@@ -184,6 +187,10 @@ void hdc_set_num_threads(int n)
     __atomic_store_n(&g_threads, n, __ATOMIC_RELAXED);
 }
 
+int hdc_get_thread_limit(void) { return t_thread_limit; }
+
+void hdc_set_thread_limit(int n) { t_thread_limit = n < 0 ? 0 : n; }
+
 const hdc_ham_ops *hdc__ham(void) { return __atomic_load_n(&g_ham, __ATOMIC_RELAXED); }
 const hdc_count_ops *hdc__count(void) { return __atomic_load_n(&g_count, __ATOMIC_RELAXED); }
 const hdc_sparse_ops *hdc__sparse(void) { return __atomic_load_n(&g_sparse, __ATOMIC_RELAXED); }
@@ -200,6 +207,8 @@ size_t hdc_set_parallel_threshold(size_t words)
 int hdc__threads_for(double work)
 {
     int n = hdc_get_num_threads();
+    if (t_thread_limit > 0 && t_thread_limit < n)
+        n = t_thread_limit;
     double min_work = (double)__atomic_load_n(&g_min_work, __ATOMIC_RELAXED);
     if (n <= 1 || work < min_work)
         return 1;

@@ -34,6 +34,11 @@ int hdc_get_isa(void);        /* the active path (at load: the best supported on
 int hdc_set_isa(int isa);     /* 0 on success, -1 if that path is not compiled or not supported */
 int hdc_get_num_threads(void);
 void hdc_set_num_threads(int n); /* n >= 1 */
+/* A cap on the threads of the calls made from the calling thread only (0: no cap, the default;
+ * at most hdc_get_num_threads() are used either way): S threads that each run kernels at once
+ * set cores / S, so they do not contend for the one shared pool (csrc/pool.c). */
+int hdc_get_thread_limit(void);
+void hdc_set_thread_limit(int n); /* n >= 0 */
 /* Calls with less work than this (about words touched) stay on one thread; returns the previous
  * value. Tests set it to 0 to run the threaded code on small inputs. */
 size_t hdc_set_parallel_threshold(size_t words);

@@ -144,6 +144,35 @@ def set_num_threads(n):
         module.set_num_threads(n)
 
 
+@contextlib.contextmanager
+def thread_limit(n):
+    """Context manager: kernels called from this thread use at most ``n`` threads (0: no cap);
+    other threads keep the count :func:`set_num_threads` gave. Results do not depend on it.
+
+    For S threads that run kernels at once (the shards of a ShardedMemory in one process):
+    each takes ``cores // S`` instead of all of them contending for the one C thread pool.
+    Applies to every backend loaded so far (NumPy's is single-threaded anyway).
+
+    >>> import hdc
+    >>> from hdc.backend import thread_limit
+    >>> m, q = hdc.random(100, 256, seed=0), hdc.random(3, 256, seed=1)
+    >>> with thread_limit(1):
+    ...     d, i = hdc.topk(q, m, 2)
+    >>> d.shape
+    (3, 2)
+    """
+    n = check_int(n, "n", low=0, high=_env.MAX_THREADS)
+    modules = list(_loaded.values())
+    previous = [module.get_thread_limit() for module in modules]
+    for module in modules:
+        module.set_thread_limit(n)
+    try:
+        yield n
+    finally:
+        for module, p in zip(modules, previous):
+            module.set_thread_limit(p)
+
+
 def get_num_threads():
     """Threads the kernels use."""
     if _num_threads is not None:

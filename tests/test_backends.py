@@ -68,3 +68,59 @@ def test_set_num_threads_roundtrip():
         assert hdc.get_num_threads() == 1
     finally:
         hdc.set_num_threads(before)
+
+
+def test_thread_limit_caps_the_calling_thread_only():
+    """hdc.backend.thread_limit: a cap for the calling thread on every backend, restored on exit;
+    other threads keep theirs, and results are the same bits under any cap (concurrent callers too)."""
+    import threading
+
+    from hdc._kernels import _numba_threads
+
+    m, q = hdc.random(700, 1000, seed=0), hdc.random(70, 1000, seed=1)
+    want = {}
+    for name in hdc.backends():
+        with hdc.use_backend(name):
+            want[name] = hdc.topk(q, m, 5)
+    modules = {name: backend._require(name) for name in hdc.backends()}
+    seen = {}
+
+    def other():
+        seen.update({name: mod.get_thread_limit() for name, mod in modules.items()})
+
+    before = hdc.get_num_threads()
+    hdc.set_num_threads(2)
+    try:
+        with backend.thread_limit(1):
+            assert modules["c"].get_thread_limit() == 1
+            if "numba" in modules:
+                assert modules["numba"].get_thread_limit() == 1 and _numba_threads.get_num_threads() == 1
+            t = threading.Thread(target=other)
+            t.start()
+            t.join()
+            results = {}
+
+            def search(name):
+                with hdc.use_backend(name), backend.thread_limit(1):
+                    results[name] = hdc.topk(q, m, 5)
+
+            threads = [threading.Thread(target=search, args=(name,)) for name in modules]
+            for t in threads:
+                t.start()
+            for name in modules:
+                with hdc.use_backend(name):
+                    d, i = hdc.topk(q, m, 5)
+                assert (d == want[name][0]).all() and (i == want[name][1]).all()
+            for t in threads:
+                t.join()
+            for name, (d, i) in results.items():
+                assert (d == want[name][0]).all() and (i == want[name][1]).all()
+        assert all(v == 0 for v in seen.values()), seen
+        assert all(mod.get_thread_limit() == 0 for name, mod in modules.items())
+        if "numba" in modules:
+            assert _numba_threads.get_num_threads() == 2 or _numba_threads._MAX_THREADS < 2
+    finally:
+        hdc.set_num_threads(before)
+    with pytest.raises(ValueError, match="n"):
+        with backend.thread_limit(-1):
+            pass

@@ -298,6 +298,35 @@ def test_threaded_shards_are_called_directly(client, monkeypatch):
         assert sharded._local_shard({"local": (ref, key + "-released")}) is None
 
 
+def test_shards_in_one_process_split_its_kernel_threads(client, monkeypatch):
+    """Shards searching at once in one process each run the kernels on its threads // their count
+    (a thread-local cap, so the one C pool is not contended); one busy shard keeps them all."""
+    from hdc.distributed import _shard, sharded
+
+    items = hdc.random(40, 256, seed=6)
+    limits = []
+    search_rows = _shard.Shard._search_rows
+    monkeypatch.setattr(_shard.Shard, "_search_rows", lambda self, *a: limits.append(
+        hdc.backend.kernels().get_thread_limit()) or search_rows(self, *a))
+    before = hdc.get_num_threads()
+    hdc.set_num_threads(4)
+    try:
+        with ShardedMemory(256, 3, client=client) as mem:
+            mem.add(items)
+            assert sharded._co_searching(mem._shards, [0, 1, 2]) == {0: 3, 1: 3, 2: 3}
+            assert sharded._co_searching([{"local": None, "worker": "a"}, {"local": None, "worker": "b"},
+                                          {"local": None, "worker": "a"}], [0, 1, 2]) == {0: 2, 1: 1, 2: 2}
+            mem.search(items[:5], 3)
+            assert limits == [1, 1, 1]
+            mem.remove(list(range(14, 40)))          # shards 1 and 2 empty: shard 0 alone
+            limits.clear()
+            mem.search(items[:5], 3)
+            assert limits == [0]
+            assert hdc.backend.kernels().get_thread_limit() == 0
+    finally:
+        hdc.set_num_threads(before)
+
+
 def test_labels_equal_to_positions_are_not_sent(client, tmp_path, monkeypatch):
     """Without labels= in any add, every label is its position: shards answer without labels (the
     merged positions are the labels); the manifest keeps that; labels= in an add ends it."""
@@ -306,8 +335,8 @@ def test_labels_equal_to_positions_are_not_sent(client, tmp_path, monkeypatch):
     ref.add(items)
     asked = []
     search = _shard.Shard._search
-    monkeypatch.setattr(_shard.Shard, "_search", lambda self, q, k, labels=True: asked.append(labels) or
-                        search(self, q, k, labels))
+    monkeypatch.setattr(_shard.Shard, "_search", lambda self, q, k, labels=True, share=1: asked.append(labels) or
+                        search(self, q, k, labels, share))
     with ShardedMemory(128, 3, client=client) as mem:
         mem.add(items)
         same(mem, ref, items[::5], 4)

@@ -55,7 +55,9 @@ The kwta_sparse family (k-WTA attention on sparse block codes, ``csrc/kwta_spars
 returns the number of query-key pairs it touched): ``kwta_sparse_select``, ``kwta_sparse_softmax``,
 ``kwta_sparse_majority``, documented in ``kwta_sparse/__init__.py``.
 
-``set_num_threads(n)`` / ``get_num_threads()`` control the threads a backend uses.
+``set_num_threads(n)`` / ``get_num_threads()`` control the threads a backend uses;
+``set_thread_limit(n)`` / ``get_thread_limit()`` cap them for the calling thread only (0: no cap),
+so several threads running kernels at once can split the cores (``hdc.backend.thread_limit``).
 The dispatcher that picks a backend lives in :mod:`hdc.backend`.
 """
 import importlib

@@ -1,6 +1,7 @@
 """Threads of the Numba kernels, shared by every family's ``numba.py``.
 
-``set_num_threads`` / ``get_num_threads`` (the numba backend's thread count), ``parallel(work)``
+``set_num_threads`` / ``get_num_threads`` (the numba backend's thread count), ``set_thread_limit``
+/ ``get_thread_limit`` (a cap for the calling thread only), ``parallel(work)``
 (is a parallel launch worth it for this much work?), ``ParallelCall`` (the context every parallel
 kernel call runs in) and ``chunk_bounds`` (contiguous per-thread ranges).
 
@@ -18,6 +19,7 @@ from ..primitives import jit
 
 _MAX_THREADS = max(1, int(numba.config.NUMBA_NUM_THREADS))
 _threads = _MAX_THREADS
+_local = threading.local()  # .limit: this thread's cap (set_thread_limit), 0 or absent: none
 # The 'workqueue' threading layer aborts on concurrent parallel calls; serialise them there.
 _workqueue_lock = threading.Lock()
 _layer = None
@@ -45,8 +47,23 @@ def set_num_threads(n):
 
 
 def get_num_threads():
-    """Threads the parallel kernels use (at most ``numba.config.NUMBA_NUM_THREADS``)."""
-    return _threads
+    """Threads the parallel kernels called from this thread use: the count, capped by this
+    thread's :func:`set_thread_limit` (at most ``numba.config.NUMBA_NUM_THREADS``)."""
+    limit = getattr(_local, "limit", 0)
+    return min(_threads, limit) if limit else _threads
+
+
+def set_thread_limit(n):
+    """Cap the threads of kernels called from the calling thread at ``n`` (0: no cap); other
+    threads keep theirs."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"n must be an int >= 0, got {n!r}")
+    _local.limit = int(n)
+
+
+def get_thread_limit():
+    """The calling thread's cap (:func:`set_thread_limit`), 0 for none."""
+    return getattr(_local, "limit", 0)
 
 
 @jit(parallel=True)
@@ -71,7 +88,7 @@ def _calibrate():
 def parallel(work):
     """True when ``work`` words of work are worth a parallel launch on more than one thread."""
     global _par_work
-    if _threads == 1 or work <= 0 or work < _MIN_PAR_WORK:
+    if get_num_threads() == 1 or work <= 0 or work < _MIN_PAR_WORK:
         return False
     if _par_work is None:
         _par_work = _calibrate()
@@ -84,8 +101,9 @@ class ParallelCall:
     lock, because that layer aborts the process on concurrent parallel calls."""
 
     def __enter__(self):
-        if numba.get_num_threads() != _threads:
-            numba.set_num_threads(_threads)
+        n = get_num_threads()
+        if numba.get_num_threads() != n:
+            numba.set_num_threads(n)
         self._locked = _layer in (None, "workqueue")
         if self._locked:
             _workqueue_lock.acquire()

@@ -30,6 +30,19 @@ def get_num_threads():
     return int(lib.hdc_get_num_threads())
 
 
+def set_thread_limit(n):
+    """Cap the threads of C kernels called from the calling thread at ``n`` (0: no cap); other
+    threads keep theirs (csrc/dispatch.c, a thread-local cap)."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"n must be an int >= 0, got {n!r}")
+    lib.hdc_set_thread_limit(int(n))
+
+
+def get_thread_limit():
+    """The calling thread's cap (:func:`set_thread_limit`), 0 for none."""
+    return int(lib.hdc_get_thread_limit())
+
+
 # path names by id (csrc/hdc.h), lowest first; "avx512", the first release's name for the
 # VPOPCNTDQ path, is still accepted for it (get_isa() never returns it)
 ISA_NAMES = ("scalar", "avx2", "avx512bw", "avx512vpopcnt", "neon")

@@ -8,6 +8,6 @@ disjoint outputs or per-thread partial results that are combined after, so resul
 on the thread count (threads: :mod:`hdc._kernels._numba_threads`).
 """
 from . import collect
-from ._numba_threads import get_num_threads, set_num_threads  # noqa: F401 - backend API
+from ._numba_threads import get_num_threads, get_thread_limit, set_num_threads, set_thread_limit  # noqa: F401 - backend API
 
 collect(globals(), "numba")

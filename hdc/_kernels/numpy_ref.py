@@ -14,4 +14,12 @@ def get_num_threads():
     return 1
 
 
+def set_thread_limit(n):
+    """The NumPy backend is single-threaded: every cap holds; accepted for a uniform interface."""
+
+
+def get_thread_limit():
+    return 0
+
+
 collect(globals(), "numpy_ref")

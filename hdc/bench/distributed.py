@@ -19,12 +19,12 @@ of up to 1,024 queries on a threaded local cluster, <= 5 ms on local worker proc
 Thread counts compared: the in-process memory runs the kernels on all cores
 (``hdc.get_num_threads()``); worker processes run theirs on ``cores // shards`` threads each
 (``HDC_NUM_THREADS``, applied by each shard), the same total. On the threaded cluster the shards
-share this process's kernel thread pool, which serves one call at a time: with 2 shards on 2
-cores one shard's search runs on 2 kernel threads while the other runs on its own thread (the
-thread count is per process, so it cannot be capped per shard). Every shard scans all queries
-against its own rows, which costs more than one scan of all rows (measured: two 1,000-row
-searches of 1,024 queries take about 8% more CPU than one 2,000-row search): that is in the
-overhead too.
+share this process's cores: shards searching at once each run the kernels on ``cores // shards``
+threads (a per-thread cap, :func:`hdc.backend.thread_limit`), not all contending for the one C
+thread pool. Every shard scans all queries against its own rows, which costs more than one scan
+of all rows (its top-k heaps take more offers while they fill: measured, two 1,000-row searches
+of 1,024 queries took 8-11% more CPU than one 2,000-row search, about 5% since the first tile
+bounds the heaps): that is in the overhead too.
 
 Python: ``hdc.bench.distributed.run_distributed("quick", out_dir=None)`` returns the results dict.
 """

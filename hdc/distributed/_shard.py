@@ -22,6 +22,7 @@ import numpy as np
 
 from .. import _env
 from .._validate import n_words
+from ..backend import get_num_threads, thread_limit
 from ..hv import BinaryHV
 from ..memory import AssociativeMemory, write_file_atomic
 from ..ops import topk
@@ -131,8 +132,8 @@ class Shard:
     async def add(self, token, x, labels, positions):
         return await self._run(token, self._add, x, labels, positions)
 
-    async def search(self, token, queries, k, labels=True):
-        return await self._run(token, self._search, queries, k, labels)
+    async def search(self, token, queries, k, labels=True, share=1):
+        return await self._run(token, self._search, queries, k, labels, share)
 
     async def holding(self, token, targets):
         return await self._run(token, self._holding, targets)
@@ -163,12 +164,19 @@ class Shard:
         self._pos = np.concatenate([self._pos, positions])
         return len(self._mem)
 
-    def _search(self, queries, k, labels=True):
+    def _search(self, queries, k, labels=True, share=1):
         """The shard's ``min(k, len)`` nearest rows per query: (distances, positions, labels).
 
         ``queries``: hypervectors, or a :class:`~hdc.distributed._handoff.SharedQueries` to read.
         ``labels=False``: labels None (the coordinator knows every label is its position).
+        ``share``: how many shards of this process search at once; the kernels then run on this
+        process's threads divided by it (:func:`hdc.backend.thread_limit`), so concurrent shard
+        searches split the cores instead of contending for the one C thread pool.
         """
+        with thread_limit(max(1, get_num_threads() // share) if share > 1 else 0):
+            return self._search_rows(queries, k, labels)
+
+    def _search_rows(self, queries, k, labels):
         if isinstance(queries, SharedQueries):
             queries = queries.read()
         n = len(self._mem)

@@ -130,6 +130,17 @@ def _local_shard(shard):
     return worker.state.actors.get(key)
 
 
+def _co_searching(shards, busy):
+    """Per shard in ``busy``: how many of them run in its process (the client's for shards called
+    directly, else its worker's), each searching at once; a shard splits its process's kernel
+    threads by that count (``Shard._search``'s ``share``)."""
+    where = {i: "local" if shards[i]["local"] is not None else shards[i]["worker"] for i in busy}
+    counts = {}
+    for w in where.values():
+        counts[w] = counts.get(w, 0) + 1
+    return {i: counts[w] for i, w in where.items()}
+
+
 def _targets(labels):
     """The labels ``remove`` was given, as a list (AssociativeMemory.remove's rule)."""
     if not isinstance(labels, (list, tuple, set, frozenset, range, np.ndarray)):
@@ -520,9 +531,10 @@ class ShardedMemory:
         k = check_int(k, "k", low=1, high=total)
         busy = [i for i, s in enumerate(self._shards) if s["count"]]
         shares = any(self._shards[i]["shares"] for i in busy)
+        together = _co_searching(self._shards, busy)
         with self._query_files.share(queries) if shares else contextlib.nullcontext() as shared:
             parts = self._call("search", lambda i: (shared if shared and self._shards[i]["shares"] else queries, k,
-                                                    not self._positional), busy)
+                                                    not self._positional, together[i]), busy)
         dist, labels = _merge(parts, k, self._object_labels)
         if queries.ndim == 0:
             return dist[0], labels[0]

@@ -23,8 +23,11 @@ def _kernels():
     if _threads is not None:
         # hdc.set_num_threads / HDC_NUM_THREADS reach the C backend; run Numba with as many
         n = int(lib.hdc_get_num_threads())
-        if _threads.get_num_threads() != n:
+        if _threads._threads != n:
             _threads.set_num_threads(n)
+        limit = int(lib.hdc_get_thread_limit())  # this thread's cap (hdc.backend.thread_limit)
+        if _threads.get_thread_limit() != limit:
+            _threads.set_thread_limit(limit)
     return _impl
 
 
