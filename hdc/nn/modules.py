@@ -123,7 +123,6 @@ class _WinnerOverlap(torch.autograd.Function):
         iq, ik_won, winners, valid = ctx.saved_tensors
         (b, h, n, blocks, size), shape_k = ctx.shapes
         g = grad * valid                                                   # (B, H, L, k)
-        k = g.shape[-1]
         gq = torch.zeros((b, h, n, blocks, size), dtype=g.dtype, device=g.device)
         gq.scatter_add_(-1, ik_won.transpose(-1, -2), g[..., None, :].expand(-1, -1, -1, blocks, -1))
         slot = (winners[..., None] * (blocks * size)
