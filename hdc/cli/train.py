@@ -20,11 +20,11 @@ DEFAULTS = {
     "mqar": dict(steps=1000, batch_size=32, lr=3e-3, d_model=64, n_layers=2, n_heads=4, code_bits=64,
                  topk=8, seq_len=128, vocab_size=256, n_pairs=16, learn_temperature=False,
                  blocks=8, block_size=64, ffn_topk=None, balance=0.05, overlap=0.0,
-                 overlap_start=0.5),
+                 overlap_start=0.5, token_shift=2),
     "charlm": dict(steps=1200, batch_size=32, lr=3e-3, d_model=128, n_layers=2, n_heads=4, code_bits=256,
                    topk=16, seq_len=128, vocab_size=None, n_pairs=None, learn_temperature=True,
                    blocks=8, block_size=64, ffn_topk=None, balance=0.05, overlap=0.0,
-                   overlap_start=0.5),
+                   overlap_start=0.5, token_shift=2),
 }
 # `hdc compare --variants`: attention kind, code kind, whether the feed-forward is k-WTA
 VARIANTS = {"dense": ("dense", "dense", False), "kwta": ("kwta", "dense", False),
@@ -91,6 +91,9 @@ def _add_common(p, require_attention):
                         "ramps up over a tenth of them) " + _task_default("overlap_start"))
     p.add_argument("--ffn-topk", type=int, help="k-WTA feed-forward: hidden units kept per token "
                                                 "(default for sparse_ffn: d_ff / 10)")
+    p.add_argument("--token-shift", type=int, help="width of the causal token convolution at the input "
+                                                   "(1: none; 2: the previous token too) "
+                                                   + _task_default("token_shift"))
     p.add_argument("--seq-len", type=int, help="sequence length " + _task_default("seq_len"))
     p.add_argument("--vocab", type=int, dest="vocab_size",
                    help=f"mqar: vocabulary size (default: {DEFAULTS['mqar']['vocab_size']})")
@@ -140,7 +143,7 @@ def _settings(args):
         if value is not None:
             s[key] = value
     for key in ("steps", "batch_size", "d_model", "n_layers", "n_heads", "code_bits", "topk", "seq_len",
-                "blocks", "block_size"):
+                "blocks", "block_size", "token_shift"):
         if s[key] is None or s[key] < 1:
             raise ValueError(f"--{key.replace('_', '-')} must be a positive integer, got {s[key]}")
     if not (s["lr"] > 0 and math.isfinite(s["lr"])):
@@ -214,7 +217,8 @@ def _train_one(args, s, task, attention, checkpoint=None, checkpoint_every=0, co
     model = training.build_model(task, attention, d_model=s["d_model"], n_layers=s["n_layers"],
                                  n_heads=s["n_heads"], topk=s["topk"], head=args.head, n_voters=args.voters,
                                  learn_temperature=s["learn_temperature"], seed=args.seed, code=code,
-                                 ffn_topk=ffn_topk, **{"code_bits": s["code_bits"], **sparse})
+                                 ffn_topk=ffn_topk, token_shift=s["token_shift"],
+                                 **{"code_bits": s["code_bits"], **sparse})
     info = training.train(model, task, steps=s["steps"], batch_size=s["batch_size"], lr=s["lr"], seed=args.seed,
                           progress=not args.no_progress, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
                           desc=f"{args.task}/{name or attention}", eval_every=args.eval_every,

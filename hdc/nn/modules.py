@@ -44,7 +44,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .packed import key_cache_bytes_per_token
+from .packed import key_cache_bytes_per_token, token_shift_weights, token_shift_width
 
 __all__ = ["HammingKWTAAttention", "HDTransformer", "VoterHead", "ste_sign", "ste_onehot", "kwta_ste",
            "balance_loss", "overlap_loss", "sparse_overlap"]
@@ -504,8 +504,9 @@ class Block(nn.Module):
 class HDTransformer(nn.Module):
     """Decoder-only transformer with Hamming k-WTA attention (or the dense baseline).
 
-    Token embedding + learned positional embedding (+ with ``token_shift`` an embedding of the
-    previous token, a width-2 causal convolution as in H3/Based), ``n_layers`` pre-norm blocks
+    Token embedding + learned positional embedding (+ with ``token_shift`` ``W`` an embedding of
+    each of the ``W - 1`` previous tokens: a width-``W`` causal convolution over the tokens, the
+    short convolution of H3/Based; ``True`` is 2, ``False`` 1), ``n_layers`` pre-norm blocks
     (attention, GELU feed-forward; ``learn_temperature``: a learned softmax temperature per
     k-WTA head; ``code="sparse"``, ``blocks``, ``block_size``: sparse block Q/K codes;
     ``ffn_topk``: only that many hidden feed-forward units pass per token; ``balance``: weight of
@@ -548,14 +549,14 @@ class HDTransformer(nn.Module):
         self.config = dict(vocab_size=vocab_size, d_model=d_model, n_layers=n_layers, n_heads=n_heads,
                            code_bits=code_bits, topk=topk, attention=attention, max_len=max_len,
                            d_ff=d_ff, temperature=temperature, head=head, n_voters=n_voters,
-                           voter_temperature=voter_temperature, token_shift=bool(token_shift),
+                           voter_temperature=voter_temperature, token_shift=token_shift_width(token_shift),
                            learn_temperature=bool(learn_temperature), code=code, blocks=blocks,
                            block_size=block_size, ffn_topk=ffn_topk, balance=float(balance),
                            overlap=float(overlap))
         self.tok = nn.Embedding(vocab_size, d_model)
         self.pos = nn.Embedding(max_len, d_model)
-        if token_shift:
-            self.prev = nn.Embedding(vocab_size, d_model)
+        for name in token_shift_weights(self.config["token_shift"]):
+            setattr(self, name[:-len(".weight")], nn.Embedding(vocab_size, d_model))
         self.blocks = nn.ModuleList(Block(d_model, n_heads, code_bits, topk, attention, temperature, d_ff,
                                           learn_temperature, code, blocks, block_size, ffn_topk)
                                     for _ in range(n_layers))
@@ -588,8 +589,9 @@ class HDTransformer(nn.Module):
         if n > self.config["max_len"]:
             raise ValueError(f"sequence length {n} exceeds max_len={self.config['max_len']}")
         x = self.tok(tokens) + self.pos(torch.arange(n, device=tokens.device))
-        if self.config["token_shift"]:
-            x = x + F.pad(self.prev(tokens[:, :-1]), (0, 0, 1, 0))
+        for s, name in enumerate(token_shift_weights(self.config["token_shift"]), start=1):
+            if s < n:
+                x = x + F.pad(getattr(self, name[:-len(".weight")])(tokens[:, :-s]), (0, 0, s, 0))
         winners = []
         for block in self.blocks:
             x, w = block(x)

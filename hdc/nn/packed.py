@@ -58,11 +58,33 @@ _CONFIG_LIMITS = {"vocab_size": 1 << 24, "d_model": 1 << 16, "n_layers": 1 << 10
                   "n_voters": 1 << 16, "blocks": 1 << 20, "block_size": 1 << 16, "ffn_topk": 1 << 20}
 # entries that may be None (code_bits for sparse codes, blocks/block_size for dense ones)
 _OPTIONAL = ("code_bits", "blocks", "block_size", "ffn_topk")
+_MAX_TOKEN_SHIFT = 1 << 10
 _CONFIG_BYTES = 1 << 20   # the JSON config member
 _WEIGHTS_PER_LAYER = 16
 # A member may inflate to at most this many times its stored size (float weights barely compress;
 # more is a decompression bomb), plus this slack for small, compressible arrays.
 _MAX_RATIO, _RATIO_SLACK = 16, 1 << 20
+
+
+def token_shift_width(value):
+    """Width of the causal token convolution a ``token_shift`` setting means: ``False`` 1 (the
+    token alone), ``True`` 2 (with the previous token, the first releases' only shift), an int
+    ``W >= 1`` that many (the token and the ``W - 1`` before it).
+
+    >>> token_shift_width(True), token_shift_width(4)
+    (2, 4)
+    """
+    if isinstance(value, bool):
+        return 2 if value else 1
+    if not isinstance(value, numbers.Integral) or not 1 <= value <= _MAX_TOKEN_SHIFT:
+        raise ValueError(f"token_shift must be a bool or an int in [1, {_MAX_TOKEN_SHIFT}], got {value!r}")
+    return int(value)
+
+
+def token_shift_weights(width):
+    """State-dict names of the shift embeddings: ``prev.weight`` (the previous token), then
+    ``prev{s}.weight`` for the token ``s`` places back, ``s = 2 .. width - 1``."""
+    return ["prev.weight"][:width - 1] + [f"prev{s}.weight" for s in range(2, width)]
 
 
 def _check_config(config):
@@ -86,6 +108,7 @@ def _check_config(config):
     if config["attention"] not in ("kwta", "dense") or config["head"] not in ("linear", "voter"):
         raise ValueError(f"config attention/head must be 'kwta'/'dense' and 'linear'/'voter', got "
                          f"{config['attention']!r} / {config['head']!r}")
+    config["token_shift"] = token_shift_width(config["token_shift"])
     if config["d_model"] % config["n_heads"]:
         raise ValueError(f"config d_model {config['d_model']} is not a multiple of n_heads {config['n_heads']}")
     for key in ("temperature", "voter_temperature"):
@@ -192,7 +215,7 @@ class PackedModel:
                             else default_temperature)
         self.n_bits = max(1, math.ceil(math.log2(c["vocab_size"])))
         self._ff2_rows = {}
-        need = ["tok.weight", "pos.weight", "ln_f.weight", "ln_f.bias"] + (["prev.weight"] if c["token_shift"] else [])
+        need = ["tok.weight", "pos.weight", "ln_f.weight", "ln_f.bias"] + token_shift_weights(c["token_shift"])
         for i in range(c["n_layers"]):
             need += [f"blocks.{i}.{n}" for n in (
                 "ln1.weight", "ln1.bias", "ln2.weight", "ln2.bias", "ff1.weight", "ff1.bias", "ff2.weight",
@@ -334,8 +357,9 @@ class PackedModel:
                 raise ValueError(f"{name} must be in [0, 1], got {f!r}")
         rng = np.random.default_rng(seed)
         x = a["tok.weight"][tokens] + a["pos.weight"][:n]
-        if c["token_shift"] and n > 1:
-            x[:, 1:] += a["prev.weight"][tokens[:, :-1]]
+        for s, name in enumerate(token_shift_weights(c["token_shift"]), start=1):
+            if s < n:
+                x[:, s:] += a[name][tokens[:, :-s]]
         winners = []
         work = {"touched": 0, "ffn_density": []}
         for i in range(c["n_layers"]):

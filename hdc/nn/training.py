@@ -36,14 +36,15 @@ def make_task(name, seed=0, text=None, vocab_size=256, seq_len=128, n_pairs=16, 
 
 def build_model(task, attention, d_model=128, n_layers=2, n_heads=4, code_bits=64, topk=8, head="linear",
                 n_voters=8, temperature=None, learn_temperature=False, seed=0, code="dense", blocks=None,
-                block_size=None, ffn_topk=None, balance=0.0, overlap=0.0):
+                block_size=None, ffn_topk=None, balance=0.0, overlap=0.0, token_shift=True):
     """An :class:`HDTransformer` sized for ``task``, initialised from ``seed``."""
     torch.manual_seed(seed)
     return HDTransformer(task.vocab_size, d_model=d_model, n_layers=n_layers, n_heads=n_heads,
                          code_bits=code_bits, topk=topk, attention=attention, max_len=task.seq_len,
                          temperature=temperature, head=head, n_voters=n_voters,
                          learn_temperature=learn_temperature, code=code, blocks=blocks,
-                         block_size=block_size, ffn_topk=ffn_topk, balance=balance, overlap=overlap)
+                         block_size=block_size, ffn_topk=ffn_topk, balance=balance, overlap=overlap,
+                         token_shift=token_shift)
 
 
 def _loss_and_stats(model, out, y, mask):
