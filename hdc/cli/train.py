@@ -24,7 +24,7 @@ DEFAULTS = {
     "charlm": dict(steps=1200, batch_size=32, lr=3e-3, d_model=128, n_layers=2, n_heads=4, code_bits=256,
                    topk=16, seq_len=128, vocab_size=None, n_pairs=None, learn_temperature=True,
                    blocks=8, block_size=64, ffn_topk=None, balance=0.05, overlap=0.0,
-                   overlap_start=0.5, token_shift=2),
+                   overlap_start=0.5, token_shift=4),
 }
 # `hdc compare --variants`: attention kind, code kind, whether the feed-forward is k-WTA
 VARIANTS = {"dense": ("dense", "dense", False), "kwta": ("kwta", "dense", False),
