@@ -44,6 +44,38 @@ def test_kwta_ste_keeps_k_largest_and_passes_gradient_straight():
     assert h.grad.tolist() == [[1.0] * 5]
 
 
+def test_kwta_mask_passes_gradient_to_the_kept_units_only():
+    from hdc.nn.modules import kwta_mask
+    h = torch.tensor([[0.5, -1.0, 2.0, 1.0, 0.1]], requires_grad=True)
+    y = kwta_mask(h, 2)
+    assert y.tolist() == [[0.0, 0.0, 2.0, 1.0, 0.0]]
+    (y * torch.tensor([[1.0, 2.0, 3.0, 4.0, 5.0]])).sum().backward()
+    assert h.grad.tolist() == [[0.0, 0.0, 3.0, 4.0, 0.0]]
+
+
+@pytest.mark.parametrize("straight", [False, True])
+def test_ffn_gradient_option(straight):
+    torch.manual_seed(0)
+    model = HDTransformer(12, d_model=16, n_layers=1, n_heads=2, code_bits=64, topk=3, ffn_topk=4,
+                          ffn_straight_through=straight)
+    assert model.config["ffn_straight_through"] is straight
+    seen = []
+    model.blocks[0].ff1.register_forward_hook(lambda mod, inp, out: seen.append(out.detach()))
+    model(torch.randint(0, 12, (2, 10))).sum().backward()
+    # ff1's rows of the units that won in no token get a gradient only when straight through
+    hidden = torch.nn.functional.gelu(seen[0], approximate="tanh")
+    won = torch.zeros(hidden.shape[-1], dtype=torch.bool)
+    won[hidden.topk(4, dim=-1).indices.flatten()] = True
+    assert not won.all()
+    silent = model.blocks[0].ff1.weight.grad[~won].abs().sum()
+    assert (silent > 0) if straight else (silent == 0)
+    again = HDTransformer(**model.config)                     # the option round-trips through config
+    assert again.config["ffn_straight_through"] is straight
+    with pytest.raises(ValueError, match="ffn_straight_through"):
+        HDTransformer(12, d_model=16, n_layers=1, n_heads=2, code_bits=64, topk=3, ffn_topk=4,
+                      ffn_straight_through=1)
+
+
 def test_torch_sparse_selection_matches_packed_kernel():
     rng = np.random.default_rng(1)
     idx = rng.integers(0, 3, (2, 30, 4))                     # 4 blocks of 3: many ties and zeros

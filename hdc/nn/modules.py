@@ -35,7 +35,9 @@ select (:func:`overlap_loss`): it asks for codes whose non-matching pairs share 
 is what it takes to get below that floor; the selected pairs are left to the task loss.
 
 ``ffn_topk`` (both codes) keeps only the ``ffn_topk`` largest hidden units of each token's
-feed-forward layer (:func:`kwta_ste`: forward zeroes the rest, backward straight through); the
+feed-forward layer (:func:`kwta_mask`: forward zeroes the rest, backward the exact gradient of
+that; ``ffn_straight_through=True``: :func:`kwta_ste`, every unit gets its gradient as if it had
+passed, which cost 0.069 bpc on the character LM where the exact gradient gained); the
 exported model then reads only the active units' rows of the second weight matrix.
 """
 import math
@@ -47,7 +49,7 @@ from torch.nn import functional as F
 from .packed import key_cache_bytes_per_token, token_shift_weights, token_shift_width
 
 __all__ = ["HammingKWTAAttention", "HDTransformer", "VoterHead", "ste_sign", "ste_onehot", "kwta_ste",
-           "balance_loss", "overlap_loss", "sparse_overlap"]
+           "kwta_mask", "balance_loss", "overlap_loss", "sparse_overlap"]
 
 ATTENTIONS = ("kwta", "dense")
 CODES = ("dense", "sparse")
@@ -160,6 +162,18 @@ def kwta_ste(h, k):
     """
     mask = torch.zeros_like(h).scatter(-1, h.topk(k, dim=-1).indices, 1.0)
     return h * mask + (h - h.detach()) * (1 - mask)
+
+
+def kwta_mask(h, k):
+    """Keep the ``k`` largest entries of the last axis, zero the rest; backward: the exact gradient
+    of that (the kept entries get theirs, the zeroed ones none), as in top-k activations.
+
+    >>> import torch
+    >>> h = torch.tensor([[0.5, -1.0, 2.0, 1.0]], requires_grad=True)
+    >>> kwta_mask(h, 2).sum().backward(); h.grad.tolist()
+    [[0.0, 0.0, 1.0, 1.0]]
+    """
+    return h * torch.zeros_like(h).scatter(-1, h.detach().topk(k, dim=-1).indices, 1.0)
 
 
 def balance_loss(q_logits, k_logits):
@@ -480,13 +494,15 @@ class Block(nn.Module):
     """Pre-norm transformer block: ``x + attn(ln1(x))`` then ``x + ff(ln2(x))``."""
 
     def __init__(self, d_model, n_heads, code_bits, topk, attention, temperature, d_ff,
-                 learn_temperature=False, code="dense", blocks=None, block_size=None, ffn_topk=None):
+                 learn_temperature=False, code="dense", blocks=None, block_size=None, ffn_topk=None,
+                 ffn_straight_through=False):
         super().__init__()
         self.ln1 = nn.LayerNorm(d_model)
         self.attn = HammingKWTAAttention(d_model, n_heads, code_bits, topk, attention, temperature,
                                          learn_temperature=learn_temperature, code=code,
                                          blocks=blocks, block_size=block_size)
         self.ffn_topk = ffn_topk
+        self._ffn_kwta = kwta_ste if ffn_straight_through else kwta_mask
         self.ln2 = nn.LayerNorm(d_model)
         self.ff1 = nn.Linear(d_model, d_ff)
         self.ff2 = nn.Linear(d_ff, d_model)
@@ -496,7 +512,7 @@ class Block(nn.Module):
         x = x + a
         hidden = F.gelu(self.ff1(self.ln2(x)), approximate="tanh")
         if self.ffn_topk is not None:
-            hidden = kwta_ste(hidden, self.ffn_topk)
+            hidden = self._ffn_kwta(hidden, self.ffn_topk)
         x = x + self.ff2(hidden)
         return x, winners
 
@@ -509,7 +525,8 @@ class HDTransformer(nn.Module):
     short convolution of H3/Based; ``True`` is 2, ``False`` 1), ``n_layers`` pre-norm blocks
     (attention, GELU feed-forward; ``learn_temperature``: a learned softmax temperature per
     k-WTA head; ``code="sparse"``, ``blocks``, ``block_size``: sparse block Q/K codes;
-    ``ffn_topk``: only that many hidden feed-forward units pass per token; ``balance``: weight of
+    ``ffn_topk``: only that many hidden feed-forward units pass per token, trained with the exact
+    gradient (``ffn_straight_through=True``: straight through, :func:`kwta_ste`); ``balance``: weight of
     the sparse codes' load-balancing loss, ``overlap``: weight of their penalty on blocks shared
     with unselected keys, both in :meth:`aux_loss`), a final LayerNorm
     and an output head: ``"linear"`` logits
@@ -530,7 +547,8 @@ class HDTransformer(nn.Module):
     def __init__(self, vocab_size, d_model=128, n_layers=2, n_heads=4, code_bits=None, topk=8,
                  attention="kwta", max_len=256, d_ff=None, temperature=None, head="linear",
                  n_voters=8, voter_temperature=None, token_shift=True, learn_temperature=False,
-                 code="dense", blocks=None, block_size=None, ffn_topk=None, balance=0.0, overlap=0.0):
+                 code="dense", blocks=None, block_size=None, ffn_topk=None, balance=0.0, overlap=0.0,
+                 ffn_straight_through=False):
         super().__init__()
         if head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}, got {head!r}")
@@ -541,6 +559,8 @@ class HDTransformer(nn.Module):
         code_bits, blocks, block_size = sparse_code_shape(code, code_bits, blocks, block_size)
         if ffn_topk is not None and not (_positive_int(ffn_topk, "ffn_topk") <= d_ff):
             raise ValueError(f"ffn_topk must be <= d_ff ({d_ff}), got {ffn_topk}")
+        if not isinstance(ffn_straight_through, bool):
+            raise ValueError(f"ffn_straight_through must be a bool, got {ffn_straight_through!r}")
         for name, value in (("balance", balance), ("overlap", overlap)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
                 raise ValueError(f"{name} must be a finite float >= 0, got {value!r}")
@@ -551,14 +571,16 @@ class HDTransformer(nn.Module):
                            d_ff=d_ff, temperature=temperature, head=head, n_voters=n_voters,
                            voter_temperature=voter_temperature, token_shift=token_shift_width(token_shift),
                            learn_temperature=bool(learn_temperature), code=code, blocks=blocks,
-                           block_size=block_size, ffn_topk=ffn_topk, balance=float(balance),
+                           block_size=block_size, ffn_topk=ffn_topk, ffn_straight_through=ffn_straight_through,
+                           balance=float(balance),
                            overlap=float(overlap))
         self.tok = nn.Embedding(vocab_size, d_model)
         self.pos = nn.Embedding(max_len, d_model)
         for name in token_shift_weights(self.config["token_shift"]):
             setattr(self, name[:-len(".weight")], nn.Embedding(vocab_size, d_model))
         self.blocks = nn.ModuleList(Block(d_model, n_heads, code_bits, topk, attention, temperature, d_ff,
-                                          learn_temperature, code, blocks, block_size, ffn_topk)
+                                          learn_temperature, code, blocks, block_size, ffn_topk,
+                                          ffn_straight_through)
                                     for _ in range(n_layers))
         for block in self.blocks:
             block.attn.track_balance = bool(balance)
