@@ -7,7 +7,10 @@ The `hdc compare charlm` defaults (batch 32, L 128, d_model 128, 2 layers, 4 hea
 learned temperature; dense codes 256 bits, sparse codes 8 x 64 with balance 0.05): AdamW steps on
 random batches of pydoc_data.topics, 3 warm-up steps, then the mean of ``--steps`` steps, with the
 process's user and system CPU time and minor page faults from getrusage. ``--keep-heap`` (default)
-applies :func:`hdc.cli.train.keep_freed_memory` first, as `hdc train` / `hdc compare` do.
+applies :func:`hdc.cli.train.keep_freed_memory` first, as `hdc train` / `hdc compare` do; with
+``--no-keep-heap`` the script also runs on checkouts older than that function, for an A/B:
+
+    PYTHONPATH=<old checkout> python benchmarks/train_step.py --variants sparse --no-keep-heap
 """
 import argparse
 import resource
@@ -16,7 +19,6 @@ import time
 import numpy as np
 import torch
 
-from hdc.cli.train import keep_freed_memory
 from hdc.nn import training
 
 MODELS = {
@@ -62,7 +64,10 @@ def main():
     p.add_argument("--keep-heap", action=argparse.BooleanOptionalAction, default=True)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    applied = keep_freed_memory() if args.keep_heap else False
+    applied = False
+    if args.keep_heap:
+        from hdc.cli.train import keep_freed_memory
+        applied = keep_freed_memory()
     task = training.make_task("charlm", seq_len=128)
     print(f"threads {args.threads}, keep_freed_memory applied: {applied}")
     for variant in args.variants.split(","):
